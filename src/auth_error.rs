@@ -1,0 +1,138 @@
+//! Why a request was refused, and the local reply that says so.
+//!
+//! Status codes and body texts are the ones Envoy's jwt_authn sends (they come from jwt_verify_lib's
+//! status strings), so clients and dashboards that know jwt_authn keep working.
+
+use std::fmt;
+
+/// A reason to refuse a request. Every variant maps to one status code and one body text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token in any location the provider reads.
+    Missing,
+    /// `exp` plus clock skew is in the past.
+    Expired,
+    /// `nbf` minus clock skew is in the future.
+    NotYetValid,
+    /// A key fit the token but the signature did not check against any fitting key.
+    VerificationFails,
+    /// No key in the JWKS fits the token's kid and alg.
+    KidAlgMismatch,
+    /// The token's `iss` is not the provider's issuer.
+    UnknownIssuer,
+    /// Not three dot-separated segments.
+    BadFormat,
+    /// The JWKS could not be fetched in time.
+    JwksFetchFailed,
+    /// None of the token's audiences is allowed. The only 403.
+    AudienceNotAllowed,
+    /// The header segment is not base64url.
+    HeaderBadBase64,
+    /// The header is not a JSON object with the fields a JWS header needs.
+    HeaderBadJson,
+    /// The header has no usable `alg`.
+    HeaderAlgMissing,
+    /// The header's `alg` names an algorithm that does not exist (`none`, or unknown names).
+    HeaderAlgNotImplemented,
+    /// The header's `kid` is present but not a string.
+    HeaderKidNotString,
+    /// The payload segment is not base64url.
+    PayloadBadBase64,
+    /// The payload is not a JSON object.
+    PayloadBadJson,
+    /// The signature segment is not base64url.
+    SignatureBadBase64,
+    /// `iss` present but not a string.
+    IssNotString,
+    /// `sub` present but not a string.
+    SubNotString,
+    /// `aud` present but neither a string nor a list of strings.
+    AudNotStringOrArray,
+    /// `exp` present but not a non-negative integer.
+    ExpNotInteger,
+    /// `nbf` present but not a non-negative integer.
+    NbfNotInteger,
+    /// `iat` present but not a non-negative integer.
+    IatNotInteger,
+    /// `jti` present but not a string.
+    JtiNotString,
+    /// The token is longer than [`crate::extractor::MAX_TOKEN_BYTES`].
+    TokenTooLarge,
+}
+
+impl AuthError {
+    /// The HTTP status jwt_authn answers with: 403 only for disallowed audiences, 401 for the rest.
+    pub fn status(self) -> u32 {
+        match self {
+            AuthError::AudienceNotAllowed => 403,
+            _ => 401,
+        }
+    }
+
+    /// The body text, word for word as jwt_authn sends it.
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthError::Missing => "Jwt is missing",
+            AuthError::Expired => "Jwt is expired",
+            AuthError::NotYetValid => "Jwt not yet valid",
+            AuthError::VerificationFails => "Jwt verification fails",
+            AuthError::KidAlgMismatch => "Jwks doesn't have key to match kid or alg from Jwt",
+            AuthError::UnknownIssuer => "Jwt issuer is not configured",
+            AuthError::BadFormat => {
+                "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+            }
+            AuthError::JwksFetchFailed => "Jwks remote fetch is failed",
+            AuthError::AudienceNotAllowed => "Audiences in Jwt are not allowed",
+            AuthError::HeaderBadBase64 => "Jwt header is an invalid Base64url encoded",
+            AuthError::HeaderBadJson => "Jwt header is an invalid JSON",
+            AuthError::HeaderAlgMissing => "Jwt header [alg] field is required and must be a string",
+            AuthError::HeaderAlgNotImplemented => "Jwt header [alg] is not supported",
+            AuthError::HeaderKidNotString => "Jwt header [kid] field is not a string",
+            AuthError::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
+            AuthError::PayloadBadJson => "Jwt payload is an invalid JSON",
+            AuthError::SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
+            AuthError::IssNotString => "Jwt payload [iss] field is not a string",
+            AuthError::SubNotString => "Jwt payload [sub] field is not a string",
+            AuthError::AudNotStringOrArray => {
+                "Jwt payload [aud] field is not a string or string list"
+            }
+            AuthError::ExpNotInteger => "Jwt payload [exp] field is not an integer",
+            AuthError::NbfNotInteger => "Jwt payload [nbf] field is not an integer",
+            AuthError::IatNotInteger => "Jwt payload [iat] field is not an integer",
+            AuthError::JtiNotString => "Jwt payload [jti] field is not a string",
+            AuthError::TokenTooLarge => "Jwt is too large",
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// A response the filter sends instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub body: String,
+    pub www_authenticate: String,
+}
+
+impl LocalReply {
+    /// The reply jwt_authn sends for `error`: the status, the message as a plain-text body, and a
+    /// `WWW-Authenticate` challenge naming the request's URL as realm (RFC 6750), with
+    /// `error="invalid_token"` whenever a token was present.
+    pub fn for_error(error: AuthError, realm: &str) -> LocalReply {
+        let www_authenticate = if error == AuthError::Missing {
+            format!("Bearer realm=\"{realm}\"")
+        } else {
+            format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
+        };
+        LocalReply {
+            status: error.status(),
+            body: error.message().to_string(),
+            www_authenticate,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The per-request steps, free of any host call: pick the requirement, find the tokens, check them, and
+//! say what to do with the request. The proxy-wasm glue in `filter.rs` only reads headers, waits for keys
+//! and applies the verdict.
+
+use crate::auth_error::{AuthError, LocalReply};
+use crate::claims::claim_header_value;
+use crate::config::{FilterConfig, ProviderId};
+use crate::extractor::{extract_tokens, path_without_param, RequestHeaders, TokenSource};
+use crate::jwks::Jwks;
+use crate::rules::{requirement_for, Requirement};
+use crate::verifier::{check_token, CheckedToken};
+
+/// Header changes to make before the request goes upstream, applied in this order: removals, then sets,
+/// then the new path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMutations {
+    pub remove_headers: Vec<String>,
+    pub set_headers: Vec<(String, String)>,
+    pub new_path: Option<Vec<u8>>,
+}
+
+/// What becomes of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow(RequestMutations),
+    Deny(LocalReply),
+}
+
+/// The outcome of the first look at a request.
+#[derive(Debug)]
+pub enum Start {
+    /// Decided without keys: no requirement, no token, or a token refused by its claims.
+    Decided(Verdict),
+    /// The tokens passed every check that needs no keys; the signatures need the provider's JWKS.
+    NeedsKeys(PendingAuth),
+}
+
+/// A request whose tokens wait for a signature check, with everything needed to finish it later (when a
+/// JWKS fetch completes in another callback).
+#[derive(Debug)]
+pub struct PendingAuth {
+    pub provider: ProviderId,
+    tokens: Vec<(CheckedToken, TokenSource)>,
+    realm: String,
+    path: Vec<u8>,
+    sanitized_headers: Vec<String>,
+}
+
+/// Looks at a request: `headers` are all request headers (pseudo-headers included), `now` is Unix seconds.
+pub fn start(config: &FilterConfig, headers: &[(String, Vec<u8>)], now: u64) -> Start {
+    let path = first_value(headers, ":path");
+    // Client copies of identity headers go on every request, whatever the rules say.
+    let sanitized_headers: Vec<String> = config
+        .identity_headers
+        .iter()
+        .filter(|name| !headers.values(name).is_empty())
+        .cloned()
+        .collect();
+    let Some(Requirement::Provider(provider_id)) = requirement_for(&config.rules, path) else {
+        return Start::Decided(Verdict::Allow(RequestMutations {
+            remove_headers: sanitized_headers,
+            ..RequestMutations::default()
+        }));
+    };
+    let realm = realm(headers);
+    let Some(provider) = config.providers.get(*provider_id) else {
+        // Rules are compiled against the provider list, so this cannot happen; refuse rather than admit.
+        return Start::Decided(Verdict::Deny(LocalReply::for_error(
+            AuthError::VerificationFails,
+            &realm,
+        )));
+    };
+    let extracted = extract_tokens(&provider.locations, headers, path);
+    if extracted.is_empty() {
+        return Start::Decided(Verdict::Deny(LocalReply::for_error(AuthError::Missing, &realm)));
+    }
+    let mut tokens = Vec::with_capacity(extracted.len());
+    for token in extracted {
+        match check_token(&token.raw, provider, now) {
+            Ok(checked) => tokens.push((checked, token.source)),
+            Err(error) => return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm))),
+        }
+    }
+    Start::NeedsKeys(PendingAuth {
+        provider: *provider_id,
+        tokens,
+        realm,
+        path: path.to_vec(),
+        sanitized_headers,
+    })
+}
+
+impl PendingAuth {
+    /// Checks every token's signature against `jwks`; all must pass. On success the verdict carries the
+    /// claim headers to set and the token locations to strip.
+    pub fn finish(self, config: &FilterConfig, jwks: &Jwks) -> Verdict {
+        let Some(provider) = config.providers.get(self.provider) else {
+            return self.fail(AuthError::VerificationFails);
+        };
+        let mut mutations = RequestMutations {
+            remove_headers: self.sanitized_headers.clone(),
+            ..RequestMutations::default()
+        };
+        let mut new_path = self.path.clone();
+        for (token, source) in &self.tokens {
+            let verified = match token.verify_signature(jwks) {
+                Ok(verified) => verified,
+                Err(error) => return self.fail(error),
+            };
+            for mapping in &provider.claim_to_headers {
+                if let Some(value) = claim_header_value(&verified.payload, &mapping.claim_name) {
+                    mutations
+                        .set_headers
+                        .push((mapping.header_name.clone(), value));
+                }
+            }
+            if let Some(header) = &provider.forward_payload_header {
+                mutations
+                    .set_headers
+                    .push((header.clone(), verified.payload_segment.clone()));
+            }
+            if !provider.forward {
+                match source {
+                    TokenSource::Header(name) => {
+                        if !mutations.remove_headers.contains(name) {
+                            mutations.remove_headers.push(name.clone());
+                        }
+                    }
+                    TokenSource::Param(name) => new_path = path_without_param(&new_path, name),
+                }
+            }
+        }
+        if new_path != self.path {
+            mutations.new_path = Some(new_path);
+        }
+        Verdict::Allow(mutations)
+    }
+
+    /// The refusal for this request when its keys cannot be had (fetch failed or timed out), or any other
+    /// error found after the request was paused.
+    pub fn fail(&self, error: AuthError) -> Verdict {
+        Verdict::Deny(LocalReply::for_error(error, &self.realm))
+    }
+}
+
+fn first_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    headers
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_slice())
+        .unwrap_or_default()
+}
+
+/// `<scheme>://<host><path>` of the request, as jwt_authn puts it in `WWW-Authenticate`; quotes,
+/// backslashes and control characters are escaped or dropped so the challenge stays one well-formed header.
+fn realm(headers: &[(String, Vec<u8>)]) -> String {
+    let scheme = first_value(headers, ":scheme");
+    let scheme: &[u8] = if scheme.is_empty() { b"http" } else { scheme };
+    let mut raw = Vec::new();
+    raw.extend_from_slice(scheme);
+    raw.extend_from_slice(b"://");
+    raw.extend_from_slice(first_value(headers, ":authority"));
+    raw.extend_from_slice(first_value(headers, ":path"));
+    let mut realm = String::with_capacity(raw.len());
+    for ch in String::from_utf8_lossy(&raw).chars() {
+        match ch {
+            '"' | '\\' => {
+                realm.push('\\');
+                realm.push(ch);
+            }
+            c if c.is_control() => {}
+            c => realm.push(c),
+        }
+    }
+    realm
+}

@@ -1,0 +1,192 @@
+//! Where tokens live in a request, how to read them out, and how to strip them before the upstream.
+//!
+//! jwt_authn's defaults apply when a provider names no location: `Authorization: Bearer <token>` and the
+//! `access_token` query parameter.
+
+/// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
+/// the work one request can cause.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// A header that may carry a token, and the text in front of it (`"Bearer "` for Authorization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderLocation {
+    /// Lower-case header name (HTTP/2 and Envoy's header map use lower case).
+    pub name: String,
+    /// Text in front of the token; empty means the whole value is the token.
+    pub value_prefix: String,
+}
+
+/// All the places one provider reads its tokens from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLocations {
+    pub headers: Vec<HeaderLocation>,
+    pub params: Vec<String>,
+}
+
+impl TokenLocations {
+    /// jwt_authn's default locations, used when a provider configures neither from_headers nor from_params.
+    pub fn jwt_authn_default() -> TokenLocations {
+        TokenLocations {
+            headers: vec![HeaderLocation {
+                name: "authorization".to_string(),
+                value_prefix: "Bearer ".to_string(),
+            }],
+            params: vec!["access_token".to_string()],
+        }
+    }
+}
+
+/// Where a token was found, so it can be removed when the provider does not forward it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Header(String),
+    Param(String),
+}
+
+/// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractedToken {
+    pub raw: Vec<u8>,
+    pub source: TokenSource,
+}
+
+/// Read-only access to the request the filter sees.
+pub trait RequestHeaders {
+    /// Every value of the header `name` (lower case), in order, as raw bytes.
+    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]>;
+}
+
+/// Headers collected from the host as (name, raw value) pairs.
+impl RequestHeaders for [(String, Vec<u8>)] {
+    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+            .collect()
+    }
+}
+
+/// Finds every token the locations name. Header values must start with the prefix (leading whitespace
+/// ignored); the "Bearer" scheme matches in any case, as RFC 7235 makes auth schemes case-insensitive.
+pub fn extract_tokens(
+    locations: &TokenLocations,
+    headers: &(impl RequestHeaders + ?Sized),
+    path: &[u8],
+) -> Vec<ExtractedToken> {
+    let mut tokens = Vec::new();
+    for location in &locations.headers {
+        for value in headers.values(&location.name) {
+            if let Some(token) = strip_value_prefix(value, &location.value_prefix) {
+                tokens.push(ExtractedToken {
+                    raw: token.to_vec(),
+                    source: TokenSource::Header(location.name.clone()),
+                });
+            }
+        }
+    }
+    for param in &locations.params {
+        for (name, value) in query_pairs(path) {
+            if name == param.as_bytes() {
+                tokens.push(ExtractedToken {
+                    raw: percent_decode(value),
+                    source: TokenSource::Param(param.clone()),
+                });
+            }
+        }
+    }
+    tokens
+}
+
+fn strip_value_prefix<'a>(value: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
+    let value = value.trim_ascii();
+    if prefix.is_empty() {
+        return (!value.is_empty()).then_some(value);
+    }
+    let prefix = prefix.as_bytes();
+    let head = value.get(..prefix.len())?;
+    let matches = if is_bearer_prefix(prefix) {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    if !matches {
+        return None;
+    }
+    let token = value.get(prefix.len()..)?.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+fn is_bearer_prefix(prefix: &[u8]) -> bool {
+    prefix.trim_ascii_end().eq_ignore_ascii_case(b"bearer")
+}
+
+/// Splits the query string of `path` into raw (name, value) pairs.
+fn query_pairs(path: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let query = match path.iter().position(|&b| b == b'?') {
+        Some(at) => path.get(at + 1..).unwrap_or_default(),
+        None => &[],
+    };
+    let query = match query.iter().position(|&b| b == b'#') {
+        Some(at) => query.get(..at).unwrap_or_default(),
+        None => query,
+    };
+    query
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (
+                pair.get(..at).unwrap_or_default(),
+                pair.get(at + 1..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        })
+}
+
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            if let Some(decoded) = tail.get(..2).and_then(hex_pair) {
+                out.push(decoded);
+                rest = tail.get(2..).unwrap_or_default();
+                continue;
+            }
+        }
+        out.push(if byte == b'+' { b' ' } else { byte });
+        rest = tail;
+    }
+    out
+}
+
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let text = std::str::from_utf8(pair).ok()?;
+    u8::from_str_radix(text, 16).ok()
+}
+
+/// The request path with every query parameter named `param` removed; the rest keeps its order.
+pub fn path_without_param(path: &[u8], param: &str) -> Vec<u8> {
+    let (base, query) = match path.iter().position(|&b| b == b'?') {
+        Some(at) => (
+            path.get(..at).unwrap_or_default(),
+            path.get(at + 1..).unwrap_or_default(),
+        ),
+        None => return path.to_vec(),
+    };
+    let kept: Vec<&[u8]> = query
+        .split(|&b| b == b'&')
+        .filter(|pair| {
+            let name = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => pair.get(..at).unwrap_or_default(),
+                None => pair,
+            };
+            !pair.is_empty() && name != param.as_bytes()
+        })
+        .collect();
+    let mut out = base.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! JSON Web Key Sets: parsing a JWKS document into the keys the verifier can use.
+//!
+//! jwt-compact's own `JsonWebKey` drops `kid`, `alg` and `use`, which key selection needs, so the document
+//! is read here. Keys this filter cannot use (another kty, `use` other than "sig", weak RSA moduli) are
+//! skipped with a reason instead of sinking the whole set.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rsa::{BigUint, RsaPublicKey};
+use serde::Deserialize;
+
+/// Documents larger than this are refused before parsing.
+pub const MAX_JWKS_BYTES: usize = 512 * 1024;
+/// Sets with more entries than this are refused: real issuers publish a handful.
+pub const MAX_JWKS_KEYS: usize = 256;
+/// RSA keys below this many bits are skipped (RFC 7518 §3.3 requires 2048).
+pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus accepted, bounding verification cost.
+pub const MAX_RSA_BITS: usize = 4096;
+
+/// The JWS algorithms this filter verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwsAlgorithm {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+}
+
+impl JwsAlgorithm {
+    /// Every algorithm, in the order they are listed in RFC 7518.
+    pub const ALL: [JwsAlgorithm; 6] = [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Rs384,
+        JwsAlgorithm::Rs512,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Ps384,
+        JwsAlgorithm::Ps512,
+    ];
+
+    /// The algorithm with this exact JWS name (names are case-sensitive, RFC 7515 §4.1.1).
+    pub fn from_name(name: &str) -> Option<JwsAlgorithm> {
+        JwsAlgorithm::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JwsAlgorithm::Rs256 => "RS256",
+            JwsAlgorithm::Rs384 => "RS384",
+            JwsAlgorithm::Rs512 => "RS512",
+            JwsAlgorithm::Ps256 => "PS256",
+            JwsAlgorithm::Ps384 => "PS384",
+            JwsAlgorithm::Ps512 => "PS512",
+        }
+    }
+}
+
+/// Public key material of a usable key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyMaterial {
+    Rsa(RsaPublicKey),
+}
+
+impl KeyMaterial {
+    /// Whether this key type can verify `alg` (an RSA key serves RS* and PS*, nothing else).
+    pub fn serves(&self, alg: JwsAlgorithm) -> bool {
+        match self {
+            KeyMaterial::Rsa(_) => matches!(
+                alg,
+                JwsAlgorithm::Rs256
+                    | JwsAlgorithm::Rs384
+                    | JwsAlgorithm::Rs512
+                    | JwsAlgorithm::Ps256
+                    | JwsAlgorithm::Ps384
+                    | JwsAlgorithm::Ps512
+            ),
+        }
+    }
+}
+
+/// One usable key of a set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwksKey {
+    pub kid: Option<String>,
+    /// The JWK's `alg`, when present: the only algorithm this key may verify.
+    pub alg: Option<String>,
+    pub material: KeyMaterial,
+}
+
+/// A parsed key set: the usable keys, and why the others were skipped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Jwks {
+    pub keys: Vec<JwksKey>,
+    pub skipped: Vec<String>,
+}
+
+/// Why a JWKS document was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksError {
+    TooLarge { bytes: usize },
+    InvalidJson(String),
+    TooManyKeys { count: usize },
+    NoUsableKeys { skipped: Vec<String> },
+}
+
+impl std::fmt::Display for JwksError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwksError::TooLarge { bytes } => write!(
+                f,
+                "JWKS document is {bytes} bytes, over the limit of {MAX_JWKS_BYTES}"
+            ),
+            JwksError::InvalidJson(reason) => write!(f, "JWKS document is not a JWK set: {reason}"),
+            JwksError::TooManyKeys { count } => write!(
+                f,
+                "JWKS has {count} keys, over the limit of {MAX_JWKS_KEYS}"
+            ),
+            JwksError::NoUsableKeys { skipped } => {
+                write!(f, "JWKS has no usable key")?;
+                if !skipped.is_empty() {
+                    write!(f, " (skipped: {})", skipped.join("; "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct JwksDocument {
+    keys: Vec<serde_json::Value>,
+}
+
+/// The fields of a JWK this filter reads; the rest (x5c, x5t, ...) is ignored, as RFC 7517 allows.
+#[derive(Deserialize)]
+struct JwkFields {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+}
+
+/// Parses a JWKS document. Unusable keys are skipped and listed; a document with no usable key, or one
+/// that is not a JWK set at all, is refused.
+pub fn parse_jwks(document: &[u8]) -> Result<Jwks, JwksError> {
+    if document.len() > MAX_JWKS_BYTES {
+        return Err(JwksError::TooLarge {
+            bytes: document.len(),
+        });
+    }
+    let parsed: JwksDocument =
+        serde_json::from_slice(document).map_err(|e| JwksError::InvalidJson(e.to_string()))?;
+    if parsed.keys.len() > MAX_JWKS_KEYS {
+        return Err(JwksError::TooManyKeys {
+            count: parsed.keys.len(),
+        });
+    }
+    let mut jwks = Jwks::default();
+    for (index, value) in parsed.keys.into_iter().enumerate() {
+        match parse_key(value) {
+            Ok(key) => jwks.keys.push(key),
+            Err(reason) => jwks.skipped.push(format!("key {index}: {reason}")),
+        }
+    }
+    if jwks.keys.is_empty() {
+        return Err(JwksError::NoUsableKeys {
+            skipped: jwks.skipped,
+        });
+    }
+    Ok(jwks)
+}
+
+fn parse_key(value: serde_json::Value) -> Result<JwksKey, String> {
+    let fields: JwkFields =
+        serde_json::from_value(value).map_err(|e| format!("not a JWK: {e}"))?;
+    let label = match &fields.kid {
+        Some(kid) => format!("kid \"{}\"", kid.escape_debug()),
+        None => "no kid".to_string(),
+    };
+    if let Some(use_) = &fields.use_ {
+        if use_ != "sig" {
+            return Err(format!("{label}: use \"{}\" is not \"sig\"", use_.escape_debug()));
+        }
+    }
+    if let Some(alg) = &fields.alg {
+        if JwsAlgorithm::from_name(alg).is_none() {
+            return Err(format!("{label}: alg \"{}\" is not supported", alg.escape_debug()));
+        }
+    }
+    let material = match fields.kty.as_str() {
+        "RSA" => parse_rsa(&fields).map_err(|reason| format!("{label}: {reason}"))?,
+        other => {
+            return Err(format!(
+                "{label}: kty \"{}\" is not supported",
+                other.escape_debug()
+            ))
+        }
+    };
+    Ok(JwksKey {
+        kid: fields.kid,
+        alg: fields.alg,
+        material,
+    })
+}
+
+fn parse_rsa(fields: &JwkFields) -> Result<KeyMaterial, String> {
+    let decode = |name: &str, value: &Option<String>| -> Result<Vec<u8>, String> {
+        let text = value
+            .as_deref()
+            .ok_or_else(|| format!("RSA key has no \"{name}\""))?;
+        URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| format!("RSA \"{name}\" is not base64url"))
+    };
+    let n = BigUint::from_bytes_be(&decode("n", &fields.n)?);
+    let e = BigUint::from_bytes_be(&decode("e", &fields.e)?);
+    let bits = n.bits();
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(format!(
+            "RSA modulus has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"
+        ));
+    }
+    // e = 1 makes every "signature" valid and small exponents invite forgeries on sloppy padding checks;
+    // issuers use 65537.
+    if e < BigUint::from(65537u32) || e.bits() > 32 || (&e % 2u32) == BigUint::from(0u32) {
+        return Err("RSA public exponent must be odd and between 65537 and 2^32".to_string());
+    }
+    RsaPublicKey::new(n, e)
+        .map(KeyMaterial::Rsa)
+        .map_err(|e| format!("RSA key refused: {e}"))
+}

@@ -1,0 +1,245 @@
+//! Token verification, in jwt_authn's order: parse, issuer, time, audience, then key choice and signature.
+//!
+//! The types carry the trust level: an [`ExtractedToken`](crate::extractor::ExtractedToken) is raw bytes,
+//! a [`CheckedToken`] has parsed and passed the claim checks but is not yet signed off, and only
+//! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
+//! one the key allows, never just what the token says.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::alg::Rsa;
+use jwt_compact::{AlgorithmExt, Empty, UntrustedToken};
+use serde_json::{Map, Value};
+
+use crate::auth_error::AuthError;
+use crate::config::{normalize_audience, Provider};
+use crate::extractor::MAX_TOKEN_BYTES;
+use crate::jwks::{Jwks, JwsAlgorithm, KeyMaterial};
+
+/// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
+/// that this filter cannot verify finds no key.
+const KNOWN_ALGORITHMS: [&str; 13] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
+    "HS384", "HS512", "EdDSA",
+];
+
+/// A token that parsed and passed the provider's claim checks; its signature is not checked yet.
+#[derive(Debug, Clone)]
+pub struct CheckedToken {
+    untrusted: UntrustedToken<'static>,
+    kid: Option<String>,
+    payload: Map<String, Value>,
+    payload_segment: String,
+}
+
+/// A token whose signature checked against a key of the provider's JWKS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// The decoded payload (the claims).
+    pub payload: Map<String, Value>,
+    /// The payload segment exactly as it was in the token (base64url), for forward_payload_header.
+    pub payload_segment: String,
+}
+
+/// Parses `raw` and checks it against `provider` at `now` (Unix seconds): issuer, exp/nbf with clock skew,
+/// audiences. Everything that can be refused without keys is refused here.
+pub fn check_token(raw: &[u8], provider: &Provider, now: u64) -> Result<CheckedToken, AuthError> {
+    let token = parse_token(raw)?;
+    check_claims(&token.payload, provider, now)?;
+    Ok(token)
+}
+
+fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
+    if raw.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TokenTooLarge);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
+    let mut segments = text.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(AuthError::BadFormat);
+    };
+
+    let header = decode_json_object(header_b64, AuthError::HeaderBadBase64, AuthError::HeaderBadJson)?;
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg,
+        _ => return Err(AuthError::HeaderAlgMissing),
+    };
+    if !KNOWN_ALGORITHMS.contains(&alg.as_str()) {
+        return Err(AuthError::HeaderAlgNotImplemented);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(AuthError::HeaderKidNotString),
+    };
+    let payload =
+        decode_json_object(payload_b64, AuthError::PayloadBadBase64, AuthError::PayloadBadJson)?;
+    check_claim_types(&payload)?;
+    if URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
+        return Err(AuthError::SignatureBadBase64);
+    }
+    // jwt-compact re-reads the same segments; its refusals map onto the checks above, so a token it
+    // refuses here is one the checks above would have refused too (e.g. duplicate header fields).
+    let untrusted = UntrustedToken::new(text)
+        .map_err(|_| AuthError::HeaderBadJson)?
+        .into_owned();
+    Ok(CheckedToken {
+        untrusted,
+        kid,
+        payload,
+        payload_segment: payload_b64.to_string(),
+    })
+}
+
+fn decode_json_object(
+    segment: &str,
+    bad_base64: AuthError,
+    bad_json: AuthError,
+) -> Result<Map<String, Value>, AuthError> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| bad_base64)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(bad_json),
+    }
+}
+
+/// The registered claims must have the types RFC 7519 gives them; jwt_authn refuses the token otherwise.
+fn check_claim_types(payload: &Map<String, Value>) -> Result<(), AuthError> {
+    let string_claims = [
+        ("iss", AuthError::IssNotString),
+        ("sub", AuthError::SubNotString),
+        ("jti", AuthError::JtiNotString),
+    ];
+    for (name, error) in string_claims {
+        if payload.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(error);
+        }
+    }
+    let time_claims = [
+        ("exp", AuthError::ExpNotInteger),
+        ("nbf", AuthError::NbfNotInteger),
+        ("iat", AuthError::IatNotInteger),
+    ];
+    for (name, error) in time_claims {
+        if let Some(value) = payload.get(name) {
+            timestamp(value).ok_or(error)?;
+        }
+    }
+    match payload.get("aud") {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(AuthError::AudNotStringOrArray),
+    }
+}
+
+/// A NumericDate as whole seconds: a non-negative integer, or a float with no fraction (JSON does not
+/// distinguish them).
+fn timestamp(value: &Value) -> Option<u64> {
+    let number = value.as_number()?;
+    if let Some(seconds) = number.as_u64() {
+        return Some(seconds);
+    }
+    let float = number.as_f64()?;
+    // 2^53: above it f64 no longer holds every integer, and no real timestamp gets near.
+    let in_range = (0.0..9_007_199_254_740_992.0).contains(&float);
+    (in_range && float.fract() == 0.0).then_some(float as u64)
+}
+
+fn check_claims(payload: &Map<String, Value>, provider: &Provider, now: u64) -> Result<(), AuthError> {
+    if let Some(issuer) = &provider.issuer {
+        if payload.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+            return Err(AuthError::UnknownIssuer);
+        }
+    }
+    let skew = provider.clock_skew_seconds;
+    if let Some(exp) = payload.get("exp").and_then(timestamp) {
+        if now > exp.saturating_add(skew) {
+            return Err(AuthError::Expired);
+        }
+    }
+    if let Some(nbf) = payload.get("nbf").and_then(timestamp) {
+        if now.saturating_add(skew) < nbf {
+            return Err(AuthError::NotYetValid);
+        }
+    }
+    if !provider.audiences.is_empty() && !audience_allowed(payload, &provider.audiences) {
+        return Err(AuthError::AudienceNotAllowed);
+    }
+    Ok(())
+}
+
+fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
+    let is_allowed = |aud: &str| allowed.iter().any(|a| a == normalize_audience(aud));
+    match payload.get("aud") {
+        Some(Value::String(aud)) => is_allowed(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(is_allowed),
+        _ => false,
+    }
+}
+
+impl CheckedToken {
+    /// The token's `kid`, if it has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The token's `alg` as written in its header (not yet trusted).
+    pub fn alg(&self) -> &str {
+        self.untrusted.algorithm()
+    }
+
+    /// Checks the signature against the keys of `jwks` that fit: same kid (when both have one), the key's
+    /// `alg` (when it has one) equal to the token's, and a key type that serves the algorithm. No fitting
+    /// key is "Jwks doesn't have key to match kid or alg"; fitting keys that all fail is "Jwt verification
+    /// fails".
+    pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
+        let alg = JwsAlgorithm::from_name(self.untrusted.algorithm());
+        let mut fitting_keys = 0usize;
+        for key in &jwks.keys {
+            let kid_fits = match (self.kid.as_deref(), key.kid.as_deref()) {
+                (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
+                _ => true,
+            };
+            let Some(alg) = alg else { break };
+            let alg_fits = key.alg.as_deref().is_none_or(|key_alg| key_alg == alg.name());
+            if !kid_fits || !alg_fits || !key.material.serves(alg) {
+                continue;
+            }
+            fitting_keys += 1;
+            if signature_checks(&self.untrusted, alg, &key.material) {
+                return Ok(VerifiedToken {
+                    payload: self.payload.clone(),
+                    payload_segment: self.payload_segment.clone(),
+                });
+            }
+        }
+        if fitting_keys == 0 {
+            Err(AuthError::KidAlgMismatch)
+        } else {
+            Err(AuthError::VerificationFails)
+        }
+    }
+}
+
+fn signature_checks(token: &UntrustedToken<'static>, alg: JwsAlgorithm, key: &KeyMaterial) -> bool {
+    match key {
+        KeyMaterial::Rsa(public_key) => {
+            let rsa = match alg {
+                JwsAlgorithm::Rs256 => Rsa::rs256(),
+                JwsAlgorithm::Rs384 => Rsa::rs384(),
+                JwsAlgorithm::Rs512 => Rsa::rs512(),
+                JwsAlgorithm::Ps256 => Rsa::ps256(),
+                JwsAlgorithm::Ps384 => Rsa::ps384(),
+                JwsAlgorithm::Ps512 => Rsa::ps512(),
+            };
+            // Claims were already read and checked from the same bytes; jwt-compact only needs to
+            // confirm the signature and that the token's alg is the one the key is used with.
+            rsa.validator::<Empty>(public_key).validate(token).is_ok()
+        }
+    }
+}
