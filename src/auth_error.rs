@@ -48,12 +48,18 @@ pub enum AuthError {
     SubNotString,
     /// `aud` present but neither a string nor a list of strings.
     AudNotStringOrArray,
-    /// `exp` present but not a non-negative integer.
+    /// `exp` present but not a number.
     ExpNotInteger,
-    /// `nbf` present but not a non-negative integer.
+    /// `nbf` present but not a number.
     NbfNotInteger,
-    /// `iat` present but not a non-negative integer.
+    /// `iat` present but not a number.
     IatNotInteger,
+    /// `exp` negative or beyond 64 bits.
+    ExpOutOfRange,
+    /// `nbf` negative or beyond 64 bits.
+    NbfOutOfRange,
+    /// `iat` negative or beyond 64 bits.
+    IatOutOfRange,
     /// `jti` present but not a string.
     JtiNotString,
     /// The token is longer than [`crate::extractor::MAX_TOKEN_BYTES`].
@@ -85,7 +91,9 @@ impl AuthError {
             AuthError::AudienceNotAllowed => "Audiences in Jwt are not allowed",
             AuthError::HeaderBadBase64 => "Jwt header is an invalid Base64url encoded",
             AuthError::HeaderBadJson => "Jwt header is an invalid JSON",
-            AuthError::HeaderAlgMissing => "Jwt header [alg] field is required and must be a string",
+            AuthError::HeaderAlgMissing => {
+                "Jwt header [alg] field is required and must be a string"
+            }
             AuthError::HeaderAlgNotImplemented => "Jwt header [alg] is not supported",
             AuthError::HeaderKidNotString => "Jwt header [kid] field is not a string",
             AuthError::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
@@ -99,6 +107,9 @@ impl AuthError {
             AuthError::ExpNotInteger => "Jwt payload [exp] field is not an integer",
             AuthError::NbfNotInteger => "Jwt payload [nbf] field is not an integer",
             AuthError::IatNotInteger => "Jwt payload [iat] field is not an integer",
+            AuthError::ExpOutOfRange => "Jwt payload [exp] field is not a positive 64 bit integer",
+            AuthError::NbfOutOfRange => "Jwt payload [nbf] field is not a positive 64 bit integer",
+            AuthError::IatOutOfRange => "Jwt payload [iat] field is not a positive 64 bit integer",
             AuthError::JtiNotString => "Jwt payload [jti] field is not a string",
             AuthError::TokenTooLarge => "Jwt is too large",
         }

@@ -72,13 +72,18 @@ pub fn start(config: &FilterConfig, headers: &[(String, Vec<u8>)], now: u64) -> 
     };
     let extracted = extract_tokens(&provider.locations, headers, path);
     if extracted.is_empty() {
-        return Start::Decided(Verdict::Deny(LocalReply::for_error(AuthError::Missing, &realm)));
+        return Start::Decided(Verdict::Deny(LocalReply::for_error(
+            AuthError::Missing,
+            &realm,
+        )));
     }
     let mut tokens = Vec::with_capacity(extracted.len());
     for token in extracted {
         match check_token(&token.raw, provider, now) {
             Ok(checked) => tokens.push((checked, token.source)),
-            Err(error) => return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm))),
+            Err(error) => {
+                return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm)))
+            }
         }
     }
     Start::NeedsKeys(PendingAuth {

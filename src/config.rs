@@ -318,10 +318,8 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         params: Vec::new(),
     };
     for (index, header) in raw.from_headers.into_iter().enumerate() {
-        let header_name = checked_header_name(
-            &format!("{field}.from_headers[{index}].name"),
-            &header.name,
-        )?;
+        let header_name =
+            checked_header_name(&format!("{field}.from_headers[{index}].name"), &header.name)?;
         locations.headers.push(HeaderLocation {
             name: header_name,
             value_prefix: header.value_prefix,
@@ -391,11 +389,16 @@ fn compile_remote_jwks(field: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, Co
     let (authority, path) = split_http_uri(&raw.http_uri.uri)
         .map_err(|reason| error(format!("{uri_field}.uri"), reason))?;
     let timeout = match raw.http_uri.timeout {
-        Some(text) => parse_duration(&text).map_err(|r| error(format!("{uri_field}.timeout"), r))?,
+        Some(text) => {
+            parse_duration(&text).map_err(|r| error(format!("{uri_field}.timeout"), r))?
+        }
         None => DEFAULT_FETCH_TIMEOUT,
     };
     if timeout.is_zero() {
-        return Err(error(format!("{uri_field}.timeout"), "must be greater than 0s"));
+        return Err(error(
+            format!("{uri_field}.timeout"),
+            "must be greater than 0s",
+        ));
     }
     let cache_duration = match raw.cache_duration {
         Some(text) => parse_duration(&text)
@@ -438,7 +441,12 @@ fn split_http_uri(uri: &str) -> Result<(String, String), String> {
     let rest = uri
         .strip_prefix("https://")
         .or_else(|| uri.strip_prefix("http://"))
-        .ok_or_else(|| format!("\"{}\" must start with http:// or https://", uri.escape_debug()))?;
+        .ok_or_else(|| {
+            format!(
+                "\"{}\" must start with http:// or https://",
+                uri.escape_debug()
+            )
+        })?;
     let (authority, path) = match rest.find(['/', '?']) {
         Some(at) => rest.split_at(at),
         None => (rest, "/"),
@@ -463,7 +471,10 @@ fn checked_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     if !valid {
         return Err(error(
             field,
-            format!("\"{}\" is not a valid HTTP header name", name.escape_debug()),
+            format!(
+                "\"{}\" is not a valid HTTP header name",
+                name.escape_debug()
+            ),
         ));
     }
     Ok(name.to_ascii_lowercase())

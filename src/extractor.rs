@@ -66,8 +66,9 @@ impl RequestHeaders for [(String, Vec<u8>)] {
     }
 }
 
-/// Finds every token the locations name. Header values must start with the prefix (leading whitespace
-/// ignored); the "Bearer" scheme matches in any case, as RFC 7235 makes auth schemes case-insensitive.
+/// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
+/// value and the token is what follows it, trimmed. Unlike jwt_authn 1.40, the "Bearer" scheme matches
+/// in any case, as RFC 7235 makes auth schemes case-insensitive.
 pub fn extract_tokens(
     locations: &TokenLocations,
     headers: &(impl RequestHeaders + ?Sized),
@@ -103,16 +104,15 @@ fn strip_value_prefix<'a>(value: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
         return (!value.is_empty()).then_some(value);
     }
     let prefix = prefix.as_bytes();
-    let head = value.get(..prefix.len())?;
-    let matches = if is_bearer_prefix(prefix) {
-        head.eq_ignore_ascii_case(prefix)
-    } else {
-        head == prefix
-    };
-    if !matches {
-        return None;
-    }
-    let token = value.get(prefix.len()..)?.trim_ascii();
+    let ignore_case = is_bearer_prefix(prefix);
+    let at = value.windows(prefix.len()).position(|window| {
+        if ignore_case {
+            window.eq_ignore_ascii_case(prefix)
+        } else {
+            window == prefix
+        }
+    })?;
+    let token = value.get(at + prefix.len()..)?.trim_ascii();
     (!token.is_empty()).then_some(token)
 }
 

@@ -180,20 +180,25 @@ pub fn parse_jwks(document: &[u8]) -> Result<Jwks, JwksError> {
 }
 
 fn parse_key(value: serde_json::Value) -> Result<JwksKey, String> {
-    let fields: JwkFields =
-        serde_json::from_value(value).map_err(|e| format!("not a JWK: {e}"))?;
+    let fields: JwkFields = serde_json::from_value(value).map_err(|e| format!("not a JWK: {e}"))?;
     let label = match &fields.kid {
         Some(kid) => format!("kid \"{}\"", kid.escape_debug()),
         None => "no kid".to_string(),
     };
     if let Some(use_) = &fields.use_ {
         if use_ != "sig" {
-            return Err(format!("{label}: use \"{}\" is not \"sig\"", use_.escape_debug()));
+            return Err(format!(
+                "{label}: use \"{}\" is not \"sig\"",
+                use_.escape_debug()
+            ));
         }
     }
     if let Some(alg) = &fields.alg {
         if JwsAlgorithm::from_name(alg).is_none() {
-            return Err(format!("{label}: alg \"{}\" is not supported", alg.escape_debug()));
+            return Err(format!(
+                "{label}: alg \"{}\" is not supported",
+                alg.escape_debug()
+            ));
         }
     }
     let material = match fields.kty.as_str() {

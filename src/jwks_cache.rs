@@ -72,7 +72,10 @@ pub fn encode_doc(version: u64, document: &[u8]) -> Vec<u8> {
 /// Splits a shared `doc` value into its version and document.
 pub fn decode_doc(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let newline = bytes.iter().position(|&b| b == b'\n')?;
-    let version = std::str::from_utf8(bytes.get(..newline)?).ok()?.parse().ok()?;
+    let version = std::str::from_utf8(bytes.get(..newline)?)
+        .ok()?
+        .parse()
+        .ok()?;
     Some((version, bytes.get(newline + 1..)?))
 }
 
@@ -156,9 +159,8 @@ pub fn fetch_due(
     cache_duration: Duration,
     now_ms: u64,
 ) -> bool {
-    let stale = meta.is_none_or(|meta| {
-        now_ms >= meta.fetched_at_ms.saturating_add(millis(cache_duration))
-    });
+    let stale =
+        meta.is_none_or(|meta| now_ms >= meta.fetched_at_ms.saturating_add(millis(cache_duration)));
     let backing_off = failure.is_some_and(|failure| {
         now_ms < failure.retry_at_ms
             && meta.is_none_or(|meta| failure.failed_at_ms >= meta.fetched_at_ms)

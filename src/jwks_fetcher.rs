@@ -21,7 +21,9 @@ use crate::jwks::{parse_jwks, MAX_JWKS_BYTES};
 use crate::jwks_cache::{
     encode_doc, fetch_due, millis, FetchFailure, FetchLease, JwksMeta, SharedKeys,
 };
-use crate::worker::{apply_verdict_to, finish_waiting, now_ms, shared_data, SharedWorkerState, WorkerState};
+use crate::worker::{
+    apply_verdict_to, finish_waiting, now_ms, shared_data, SharedWorkerState, WorkerState,
+};
 
 /// How often each worker checks shared data for new keys, due fetches and waiting requests.
 const TICK_PERIOD: Duration = Duration::from_millis(100);
@@ -71,7 +73,8 @@ impl JwksFetcherRoot {
             ("accept", "application/json"),
             ("user-agent", "jwt-authn-wasm"),
         ];
-        match hostcalls::dispatch_http_call(&remote.cluster, headers, None, vec![], remote.timeout) {
+        match hostcalls::dispatch_http_call(&remote.cluster, headers, None, vec![], remote.timeout)
+        {
             Ok(token) => {
                 self.in_flight.insert(token, (provider, remote.uri.clone()));
             }
@@ -139,7 +142,8 @@ impl JwksFetcherRoot {
             fetched_at_ms: now,
         };
         // The document goes first: a worker that sees the new meta must find a document at least as new.
-        let _ = hostcalls::set_shared_data(&keys.doc, Some(&encode_doc(meta.version, document)), None);
+        let _ =
+            hostcalls::set_shared_data(&keys.doc, Some(&encode_doc(meta.version, document)), None);
         let _ = hostcalls::set_shared_data(&keys.meta, Some(&meta.encode()), None);
         let _ = hostcalls::set_shared_data(&keys.failure, Some(b""), None);
         self.release_lease(&keys.lease);
@@ -153,7 +157,8 @@ impl JwksFetcherRoot {
             if worker.waiting.is_empty() {
                 return;
             }
-            let providers: Vec<ProviderId> = worker.waiting.iter().map(|w| w.pending.provider).collect();
+            let providers: Vec<ProviderId> =
+                worker.waiting.iter().map(|w| w.pending.provider).collect();
             for provider in providers {
                 worker.sync_from_shared(provider);
             }
@@ -192,16 +197,25 @@ impl JwksFetcherRoot {
 }
 
 impl Context for JwksFetcherRoot {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         let Some((provider, uri)) = self.in_flight.remove(&token) else {
             return;
         };
         let now = now_ms();
         let keys = SharedKeys::for_uri(&uri);
-        let status = hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| String::from_utf8(s).ok());
+        let status = hostcalls::get_map_value_bytes(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            ":status",
+        )
+        .ok()
+        .flatten()
+        .and_then(|s| String::from_utf8(s).ok());
         let outcome = match status.as_deref() {
             None => Err("no response (timeout, connection refused or reset)".to_string()),
             Some("200") if body_size > MAX_JWKS_BYTES => Err(format!(
@@ -216,7 +230,9 @@ impl Context for JwksFetcherRoot {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-                parse_jwks(&body).map(|jwks| (jwks, body)).map_err(|e| e.to_string())
+                parse_jwks(&body)
+                    .map(|jwks| (jwks, body))
+                    .map_err(|e| e.to_string())
             }
             Some(other) => Err(format!("HTTP status {other}")),
         };
@@ -276,7 +292,10 @@ impl RootContext for JwksFetcherRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(JwtAuthnFilter::new(context_id, self.state.clone())))
+        Some(Box::new(JwtAuthnFilter::new(
+            context_id,
+            self.state.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -295,7 +314,9 @@ fn allocate_worker_id(context_id: u32) -> u64 {
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or(0)
             .saturating_add(1);
-        if hostcalls::set_shared_data(WORKER_COUNTER_KEY, Some(next.to_string().as_bytes()), cas).is_ok() {
+        if hostcalls::set_shared_data(WORKER_COUNTER_KEY, Some(next.to_string().as_bytes()), cas)
+            .is_ok()
+        {
             return (next << 32) | u64::from(context_id);
         }
     }

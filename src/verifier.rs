@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_compact::alg::Rsa;
-use jwt_compact::{AlgorithmExt, Empty, UntrustedToken};
+use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
 use serde_json::{Map, Value};
 
 use crate::auth_error::AuthError;
@@ -27,6 +27,8 @@ const KNOWN_ALGORITHMS: [&str; 13] = [
 #[derive(Debug, Clone)]
 pub struct CheckedToken {
     untrusted: UntrustedToken<'static>,
+    /// The token as received; `header.payload` is what the signature covers.
+    signed_text: String,
     kid: Option<String>,
     payload: Map<String, Value>,
     payload_segment: String,
@@ -54,6 +56,8 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         return Err(AuthError::TokenTooLarge);
     }
     let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
+    // Three non-empty segments, as jwt_verify_lib requires (an empty signature is a bad format, so
+    // unsigned `alg: none` tokens never get further than this).
     let mut segments = text.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
         segments.next(),
@@ -63,8 +67,15 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     ) else {
         return Err(AuthError::BadFormat);
     };
+    if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
+        return Err(AuthError::BadFormat);
+    }
 
-    let header = decode_json_object(header_b64, AuthError::HeaderBadBase64, AuthError::HeaderBadJson)?;
+    let header = decode_json_object(
+        header_b64,
+        AuthError::HeaderBadBase64,
+        AuthError::HeaderBadJson,
+    )?;
     let alg = match header.get("alg") {
         Some(Value::String(alg)) => alg,
         _ => return Err(AuthError::HeaderAlgMissing),
@@ -77,8 +88,11 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(AuthError::HeaderKidNotString),
     };
-    let payload =
-        decode_json_object(payload_b64, AuthError::PayloadBadBase64, AuthError::PayloadBadJson)?;
+    let payload = decode_json_object(
+        payload_b64,
+        AuthError::PayloadBadBase64,
+        AuthError::PayloadBadJson,
+    )?;
     check_claim_types(&payload)?;
     if URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
         return Err(AuthError::SignatureBadBase64);
@@ -90,6 +104,7 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         .into_owned();
     Ok(CheckedToken {
         untrusted,
+        signed_text: text.to_string(),
         kid,
         payload,
         payload_segment: payload_b64.to_string(),
@@ -121,13 +136,16 @@ fn check_claim_types(payload: &Map<String, Value>) -> Result<(), AuthError> {
         }
     }
     let time_claims = [
-        ("exp", AuthError::ExpNotInteger),
-        ("nbf", AuthError::NbfNotInteger),
-        ("iat", AuthError::IatNotInteger),
+        ("exp", AuthError::ExpNotInteger, AuthError::ExpOutOfRange),
+        ("nbf", AuthError::NbfNotInteger, AuthError::NbfOutOfRange),
+        ("iat", AuthError::IatNotInteger, AuthError::IatOutOfRange),
     ];
-    for (name, error) in time_claims {
+    for (name, not_number, out_of_range) in time_claims {
         if let Some(value) = payload.get(name) {
-            timestamp(value).ok_or(error)?;
+            if !value.is_number() {
+                return Err(not_number);
+            }
+            timestamp(value).ok_or(out_of_range)?;
         }
     }
     match payload.get("aud") {
@@ -137,20 +155,25 @@ fn check_claim_types(payload: &Map<String, Value>) -> Result<(), AuthError> {
     }
 }
 
-/// A NumericDate as whole seconds: a non-negative integer, or a float with no fraction (JSON does not
-/// distinguish them).
+/// A NumericDate as whole seconds. Like jwt_authn, any number from 0 to 2^64 is taken (a fraction is
+/// dropped: RFC 7519 allows fractional NumericDates); negative or larger numbers are refused.
 fn timestamp(value: &Value) -> Option<u64> {
     let number = value.as_number()?;
     if let Some(seconds) = number.as_u64() {
         return Some(seconds);
     }
     let float = number.as_f64()?;
-    // 2^53: above it f64 no longer holds every integer, and no real timestamp gets near.
-    let in_range = (0.0..9_007_199_254_740_992.0).contains(&float);
-    (in_range && float.fract() == 0.0).then_some(float as u64)
+    let in_range = (0.0..18_446_744_073_709_551_616.0).contains(&float);
+    // Truncation is the intent here: the fraction of a second is dropped.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    in_range.then_some(float as u64)
 }
 
-fn check_claims(payload: &Map<String, Value>, provider: &Provider, now: u64) -> Result<(), AuthError> {
+fn check_claims(
+    payload: &Map<String, Value>,
+    provider: &Provider,
+    now: u64,
+) -> Result<(), AuthError> {
     if let Some(issuer) = &provider.issuer {
         if payload.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
             return Err(AuthError::UnknownIssuer);
@@ -193,25 +216,30 @@ impl CheckedToken {
         self.untrusted.algorithm()
     }
 
-    /// Checks the signature against the keys of `jwks` that fit: same kid (when both have one), the key's
-    /// `alg` (when it has one) equal to the token's, and a key type that serves the algorithm. No fitting
-    /// key is "Jwks doesn't have key to match kid or alg"; fitting keys that all fail is "Jwt verification
-    /// fails".
+    /// Checks the signature against the keys of `jwks` that fit, the way jwt_verify_lib chooses them:
+    /// same kid (when both have one) and the key's `alg` (when it has one) equal to the token's. A fitting
+    /// key verifies only if its type serves the algorithm (an RSA key never verifies HS256, whatever the
+    /// token says). No fitting key is "Jwks doesn't have key to match kid or alg"; fitting keys that all
+    /// fail is "Jwt verification fails".
     pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
-        let alg = JwsAlgorithm::from_name(self.untrusted.algorithm());
+        let token_alg = self.untrusted.algorithm();
+        let alg = JwsAlgorithm::from_name(token_alg);
         let mut fitting_keys = 0usize;
         for key in &jwks.keys {
             let kid_fits = match (self.kid.as_deref(), key.kid.as_deref()) {
                 (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
                 _ => true,
             };
-            let Some(alg) = alg else { break };
-            let alg_fits = key.alg.as_deref().is_none_or(|key_alg| key_alg == alg.name());
-            if !kid_fits || !alg_fits || !key.material.serves(alg) {
+            let alg_fits = key
+                .alg
+                .as_deref()
+                .is_none_or(|key_alg| key_alg == token_alg);
+            if !kid_fits || !alg_fits {
                 continue;
             }
             fitting_keys += 1;
-            if signature_checks(&self.untrusted, alg, &key.material) {
+            let Some(alg) = alg else { continue };
+            if key.material.serves(alg) && self.signature_checks(alg, &key.material) {
                 return Ok(VerifiedToken {
                     payload: self.payload.clone(),
                     payload_segment: self.payload_segment.clone(),
@@ -226,20 +254,37 @@ impl CheckedToken {
     }
 }
 
-fn signature_checks(token: &UntrustedToken<'static>, alg: JwsAlgorithm, key: &KeyMaterial) -> bool {
-    match key {
-        KeyMaterial::Rsa(public_key) => {
-            let rsa = match alg {
-                JwsAlgorithm::Rs256 => Rsa::rs256(),
-                JwsAlgorithm::Rs384 => Rsa::rs384(),
-                JwsAlgorithm::Rs512 => Rsa::rs512(),
-                JwsAlgorithm::Ps256 => Rsa::ps256(),
-                JwsAlgorithm::Ps384 => Rsa::ps384(),
-                JwsAlgorithm::Ps512 => Rsa::ps512(),
-            };
-            // Claims were already read and checked from the same bytes; jwt-compact only needs to
-            // confirm the signature and that the token's alg is the one the key is used with.
-            rsa.validator::<Empty>(public_key).validate(token).is_ok()
+impl CheckedToken {
+    /// The signature check proper, through jwt-compact's `Algorithm` for `alg` — chosen from the key and
+    /// the list this filter supports, never constructed from the token's text. Claims are not handed to
+    /// jwt-compact: they were already read and checked above from the same bytes, and its claim
+    /// deserialisation is stricter than jwt_authn's on timestamps.
+    fn signature_checks(&self, alg: JwsAlgorithm, key: &KeyMaterial) -> bool {
+        let Some((signed_data, _)) = self.signed_text.rsplit_once('.') else {
+            return false;
+        };
+        match key {
+            KeyMaterial::Rsa(public_key) => {
+                let rsa = match alg {
+                    JwsAlgorithm::Rs256 => Rsa::rs256(),
+                    JwsAlgorithm::Rs384 => Rsa::rs384(),
+                    JwsAlgorithm::Rs512 => Rsa::rs512(),
+                    JwsAlgorithm::Ps256 => Rsa::ps256(),
+                    JwsAlgorithm::Ps384 => Rsa::ps384(),
+                    JwsAlgorithm::Ps512 => Rsa::ps512(),
+                };
+                if rsa.name() != self.untrusted.algorithm() {
+                    return false;
+                }
+                match <Rsa as Algorithm>::Signature::try_from_slice(
+                    self.untrusted.signature_bytes(),
+                ) {
+                    Ok(signature) => {
+                        rsa.verify_signature(&signature, public_key, signed_data.as_bytes())
+                    }
+                    Err(_) => false,
+                }
+            }
         }
     }
 }

@@ -89,7 +89,10 @@ impl WorkerState {
             Err(error) => {
                 // The fetcher only stores documents that parsed, so this is a different build writing
                 // the same keys; keep the keys we have.
-                log::warn!("jwt-authn-wasm: shared JWKS for {} does not parse: {error}", remote.uri);
+                log::warn!(
+                    "jwt-authn-wasm: shared JWKS for {} does not parse: {error}",
+                    remote.uri
+                );
                 false
             }
         }
@@ -144,7 +147,8 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
                 ("www-authenticate", reply.www_authenticate.as_str()),
                 ("content-type", "text/plain"),
             ];
-            let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+            let _ =
+                hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
         }
     }
 }

@@ -1,0 +1,58 @@
+//! Test support shared by every test file: the named-token fixture, loopback servers, and a real Envoy.
+
+#![allow(dead_code)]
+
+pub mod envoy;
+pub mod fixtures;
+pub mod servers;
+
+use serde_json::{json, Value};
+
+use envoy::{Envoy, EnvoySetup};
+use fixtures::{provider_json, Keys};
+use servers::{EchoUpstream, JwksServer};
+
+/// A running scenario: JWKS server, echo upstream, and Envoy with this filter (and jwt_authn beside it).
+pub struct Scenario {
+    pub jwks: JwksServer,
+    pub upstream: EchoUpstream,
+    pub envoy: Envoy,
+}
+
+/// Filter configuration with the fixture provider `jwt` and one rule requiring it on every path.
+pub fn fixture_config(jwks_uri: &str) -> Value {
+    json!({
+        "providers": {"jwt": provider_json(jwks_uri, "jwks")},
+        "rules": [
+            {"match": {"prefix": "/public"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "jwt"}}
+        ]
+    })
+}
+
+impl Scenario {
+    /// Starts servers and Envoy; `configure` gets the JWKS URI and returns the configuration both filters
+    /// use; `with_native` adds the jwt_authn reference listener.
+    pub fn start(
+        concurrency: u32,
+        with_native: bool,
+        configure: impl Fn(&str) -> Value,
+    ) -> Scenario {
+        let keys = Keys::load();
+        let jwks = JwksServer::start(keys.jwks().to_string());
+        let upstream = EchoUpstream::start();
+        let config = configure(&jwks.uri());
+        let envoy = Envoy::start(&EnvoySetup {
+            filter_config: config.clone(),
+            native_config: with_native.then_some(config),
+            upstream_port: upstream.port,
+            jwks_port: jwks.port,
+            concurrency,
+        });
+        Scenario {
+            jwks,
+            upstream,
+            envoy,
+        }
+    }
+}
