@@ -9,11 +9,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .strip_suffix('s')
         .ok_or_else(|| format!("\"{text}\" is not a duration: expected seconds with an 's' suffix, like \"5s\" or \"1.5s\""))?;
     let (whole, fraction) = match seconds_text.split_once('.') {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (seconds_text, ""),
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (seconds_text, None),
     };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || fraction.len() > 9 {
+    let fraction_ok = fraction.is_none_or(|f| !f.is_empty() && f.len() <= 9 && all_digits(f));
+    let fraction = fraction.unwrap_or_default();
+    if whole.is_empty() || !all_digits(whole) || !fraction_ok {
         return Err(format!(
             "\"{text}\" is not a duration: expected non-negative seconds with at most 9 fractional digits and an 's' suffix, like \"5s\" or \"1.5s\""
         ));

@@ -280,6 +280,18 @@ impl Envoy {
         );
     }
 
+    /// Waits for Envoy to exit by itself; `None` if it is still running after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn is_ready(&self) -> bool {
         admin_get(self.admin_port, "/ready").is_some_and(|(status, _)| status == 200)
     }

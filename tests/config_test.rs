@@ -1,0 +1,182 @@
+//! Configuration parsing: jwt_authn's shape and defaults, and refusals that name the field.
+
+mod common;
+
+use std::time::Duration;
+
+use jwt_authn_wasm::config::{FilterConfig, JwksSource};
+use jwt_authn_wasm::duration::parse_duration;
+use jwt_authn_wasm::extractor::TokenLocations;
+use jwt_authn_wasm::rules::{PathMatch, Requirement};
+use serde_json::{json, Value};
+
+use common::fixtures::Keys;
+
+fn remote_provider() -> Value {
+    json!({
+        "issuer": "https://issuer.example.com",
+        "remote_jwks": {"http_uri": {"uri": "https://issuer.example.com/jwks?v=1", "cluster": "idp", "timeout": "2.5s"}}
+    })
+}
+
+fn parse(config: Value) -> Result<FilterConfig, String> {
+    FilterConfig::parse(config.to_string().as_bytes()).map_err(|e| e.to_string())
+}
+
+fn refusal(config: Value) -> String {
+    match parse(config) {
+        Ok(_) => panic!("configuration was accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn remote_provider_gets_jwt_authn_defaults() {
+    let config = parse(json!({
+        "providers": {"idp": remote_provider()},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+    }))
+    .unwrap();
+    let provider = &config.providers[0];
+    assert_eq!(provider.name, "idp");
+    assert_eq!(
+        provider.issuer.as_deref(),
+        Some("https://issuer.example.com")
+    );
+    assert!(!provider.forward, "forward defaults to false");
+    assert_eq!(provider.clock_skew_seconds, 60);
+    assert_eq!(provider.locations, TokenLocations::jwt_authn_default());
+    let JwksSource::Remote(remote) = &provider.jwks_source else {
+        panic!("remote")
+    };
+    assert_eq!(remote.cache_duration, Duration::from_secs(600));
+    assert_eq!(remote.timeout, Duration::from_millis(2500));
+    assert_eq!(remote.authority, "issuer.example.com");
+    assert_eq!(remote.path, "/jwks?v=1");
+    assert_eq!(config.rules[0].path_match, PathMatch::Prefix("/".into()));
+    assert_eq!(config.rules[0].requirement, Some(Requirement::Provider(0)));
+}
+
+#[test]
+fn every_issue_field_is_read() {
+    let keys = Keys::load();
+    let config = parse(json!({
+        "providers": {
+            "local": {
+                "issuer": "me",
+                "audiences": ["https://api.example.com/", "other"],
+                "local_jwks": {"inline_string": keys.jwks().to_string()},
+                "forward": true,
+                "from_headers": [{"name": "X-Token", "value_prefix": "Token "}],
+                "from_params": ["jwt"],
+                "claim_to_headers": [{"header_name": "X-Sub", "claim_name": "sub"}],
+                "forward_payload_header": "X-Payload",
+                "clock_skew_seconds": 5
+            }
+        },
+        "rules": [{"match": {"path": "/exact"}, "requires": {"provider_name": "local"}}, {"match": {"prefix": "/"}}]
+    }))
+    .unwrap();
+    let p = &config.providers[0];
+    assert_eq!(
+        p.audiences,
+        vec!["api.example.com", "other"],
+        "audiences are normalised"
+    );
+    assert!(p.forward);
+    assert_eq!(p.clock_skew_seconds, 5);
+    assert_eq!(
+        p.locations.headers[0].name, "x-token",
+        "header names are lower-cased"
+    );
+    assert_eq!(p.locations.headers[0].value_prefix, "Token ");
+    assert_eq!(p.locations.params, vec!["jwt"]);
+    assert_eq!(p.claim_to_headers[0].header_name, "x-sub");
+    assert_eq!(p.forward_payload_header.as_deref(), Some("x-payload"));
+    let JwksSource::Local(jwks) = &p.jwks_source else {
+        panic!("local")
+    };
+    assert_eq!(jwks.keys.len(), 3);
+    assert_eq!(config.identity_headers, vec!["x-sub", "x-payload"]);
+    assert_eq!(
+        config.rules[0].path_match,
+        PathMatch::Exact("/exact".into())
+    );
+    assert_eq!(config.rules[1].requirement, None);
+}
+
+#[test]
+fn refusals_name_the_field() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"providers": {"idp": {"issuer": "x", "remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "audiencez": []}}}),
+         "providers.idp: unknown field `audiencez`"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/"}}}}}),
+         "providers.idp.remote_jwks.http_uri.cluster: must name the Envoy cluster"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}, "cache_duration": "5m"}}}}),
+         "providers.idp.remote_jwks.cache_duration: \"5m\" is not a duration"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c", "timeout": "-1s"}}}}}),
+         "providers.idp.remote_jwks.http_uri.timeout: \"-1s\" is not a duration"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "ftp://x/", "cluster": "c"}}}}}),
+         "providers.idp.remote_jwks.http_uri.uri: \"ftp://x/\" must start with http:// or https://"),
+        (json!({"providers": {"idp": remote_provider()}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "nope"}}]}),
+         "rules[0].requires.provider_name: no provider named \"nope\""),
+        (json!({"providers": {"idp": remote_provider()}, "rules": [{"match": {"prefix": "/", "path": "/x"}}]}),
+         "rules[0].match: give exactly one of \"prefix\" or \"path\""),
+        (json!({"providers": {"idp": {"issuer": "x"}}}),
+         "providers.idp: give exactly one of \"remote_jwks\" or \"local_jwks\""),
+        (json!({"providers": {"idp": {"local_jwks": {"filename": "/etc/jwks.json"}}}}),
+         "providers.idp.local_jwks.filename: a wasm filter cannot read files"),
+        (json!({"providers": {"idp": {"local_jwks": {"inline_string": "{\"keys\": []}"}}}}),
+         "providers.idp.local_jwks.inline_string: JWKS has no usable key"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "bad header", "claim_name": "sub"}]}}}),
+         "providers.idp.claim_to_headers[0].header_name: \"bad header\" is not a valid HTTP header name"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clock_skew_seconds": -1}}}),
+         "providers.idp.clock_skew_seconds: invalid value"),
+        (json!({"providers": {}, "rulez": []}), "unknown field `rulez`"),
+    ];
+    for (config, expected) in cases {
+        let error = refusal(config.clone());
+        assert!(
+            error.contains(expected),
+            "for {config}\n  got:  {error}\n  want: {expected}"
+        );
+    }
+}
+
+#[test]
+fn malformed_json_and_empty_configuration_are_refused() {
+    let not_json = FilterConfig::parse(b"{\"providers\": ")
+        .unwrap_err()
+        .to_string();
+    assert!(not_json.contains("EOF"), "{not_json}");
+    let trailing = FilterConfig::parse(b"{} {}").unwrap_err().to_string();
+    assert!(trailing.contains("trailing"), "{trailing}");
+    let empty = FilterConfig::parse(b"  ").unwrap_err().to_string();
+    assert!(empty.contains("empty"), "{empty}");
+    let bytes = FilterConfig::parse(&[0xff, 0xfe, 0x00])
+        .unwrap_err()
+        .to_string();
+    assert!(!bytes.is_empty());
+}
+
+#[test]
+fn durations_follow_proto_json() {
+    assert_eq!(parse_duration("300s"), Ok(Duration::from_secs(300)));
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("0.000000001s"), Ok(Duration::from_nanos(1)));
+    for bad in [
+        "",
+        "s",
+        "5",
+        "5m",
+        "-1s",
+        "1.s",
+        ".5s",
+        "1.0000000001s",
+        "1e3s",
+        " 5s",
+        "99999999999999999999s",
+    ] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+    }
+}

@@ -1,0 +1,116 @@
+//! Token extraction from headers and query parameters, and stripping tokens from the path.
+
+use jwt_authn_wasm::extractor::{
+    extract_tokens, path_without_param, HeaderLocation, TokenLocations, TokenSource,
+};
+
+fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect()
+}
+
+fn raw_tokens(locations: &TokenLocations, h: &[(String, Vec<u8>)], path: &str) -> Vec<Vec<u8>> {
+    extract_tokens(locations, h, path.as_bytes())
+        .into_iter()
+        .map(|t| t.raw)
+        .collect()
+}
+
+#[test]
+fn default_locations_are_bearer_header_and_access_token_param() {
+    let defaults = TokenLocations::jwt_authn_default();
+    let h = headers(&[("authorization", b"Bearer abc.def.ghi")]);
+    let found = extract_tokens(&defaults, h.as_slice(), b"/x");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].raw, b"abc.def.ghi");
+    assert_eq!(found[0].source, TokenSource::Header("authorization".into()));
+    let none: &[(String, Vec<u8>)] = &[];
+    let found = extract_tokens(&defaults, none, b"/x?a=1&access_token=t%2Ek&b");
+    assert_eq!(found[0].raw, b"t.k", "query values are percent-decoded");
+    assert_eq!(found[0].source, TokenSource::Param("access_token".into()));
+}
+
+#[test]
+fn bearer_scheme_matches_in_any_case_and_anywhere_in_the_value() {
+    let defaults = TokenLocations::jwt_authn_default();
+    for value in [
+        "Bearer t",
+        "bearer t",
+        "BEARER t",
+        "  Bearer   t  ",
+        "Token Bearer t",
+    ] {
+        let h = headers(&[("Authorization", value.as_bytes())]);
+        assert_eq!(
+            raw_tokens(&defaults, &h, "/"),
+            vec![b"t".to_vec()],
+            "{value:?}"
+        );
+    }
+    for value in ["Basic dXNlcg==", "Bearer", "Bearer   ", "t", ""] {
+        let h = headers(&[("authorization", value.as_bytes())]);
+        assert!(raw_tokens(&defaults, &h, "/").is_empty(), "{value:?}");
+    }
+}
+
+#[test]
+fn configured_prefix_is_case_sensitive_and_empty_prefix_takes_the_whole_value() {
+    let locations = TokenLocations {
+        headers: vec![
+            HeaderLocation {
+                name: "x-token".into(),
+                value_prefix: "Token ".into(),
+            },
+            HeaderLocation {
+                name: "x-raw".into(),
+                value_prefix: String::new(),
+            },
+        ],
+        params: vec![],
+    };
+    let h = headers(&[
+        ("x-token", b"token a"),
+        ("x-token", b"Token b"),
+        ("x-raw", b" c "),
+    ]);
+    assert_eq!(
+        raw_tokens(&locations, &h, "/"),
+        vec![b"b".to_vec(), b"c".to_vec()]
+    );
+}
+
+#[test]
+fn every_copy_of_a_header_is_a_token_and_non_utf8_bytes_pass_through_untouched() {
+    let defaults = TokenLocations::jwt_authn_default();
+    let h = headers(&[
+        ("authorization", b"Bearer one"),
+        ("authorization", b"Bearer \xff\xfe"),
+    ]);
+    assert_eq!(
+        raw_tokens(&defaults, &h, "/"),
+        vec![b"one".to_vec(), b"\xff\xfe".to_vec()]
+    );
+}
+
+#[test]
+fn param_removal_keeps_other_parameters_in_order() {
+    assert_eq!(
+        path_without_param(b"/a?access_token=x", "access_token"),
+        b"/a"
+    );
+    assert_eq!(
+        path_without_param(b"/a?x=1&access_token=t&y=2", "access_token"),
+        b"/a?x=1&y=2"
+    );
+    assert_eq!(
+        path_without_param(b"/a?access_token=1&access_token=2&z", "access_token"),
+        b"/a?z"
+    );
+    assert_eq!(
+        path_without_param(b"/a?access_tokens=1", "access_token"),
+        b"/a?access_tokens=1"
+    );
+    assert_eq!(path_without_param(b"/a", "access_token"), b"/a");
+}

@@ -1,0 +1,114 @@
+//! JWKS parsing: usable keys kept with kid/alg, unusable ones skipped with a reason, bad sets refused.
+
+mod common;
+
+use jwt_authn_wasm::jwks::{parse_jwks, JwksError, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+use serde_json::json;
+
+use common::fixtures::{Keys, TestKey};
+
+#[test]
+fn fixture_jwks_parses_with_kid_and_alg() {
+    let keys = Keys::load();
+    let jwks = parse_jwks(keys.jwks().to_string().as_bytes()).unwrap();
+    let kids: Vec<_> = jwks.keys.iter().map(|k| k.kid.as_deref()).collect();
+    assert_eq!(
+        kids,
+        vec![Some("k2048"), Some("k3072-rs256"), Some("k4096")]
+    );
+    assert_eq!(jwks.keys[1].alg.as_deref(), Some("RS256"));
+    assert_eq!(jwks.keys[0].alg, None);
+    assert!(jwks.skipped.is_empty());
+}
+
+#[test]
+fn unusable_keys_are_skipped_not_fatal() {
+    let keys = Keys::load();
+    let weak = TestKey::load("rsa1024.pem", "weak");
+    let mut e3 = keys.rsa2048.jwk(None);
+    e3["kid"] = json!("e3");
+    e3["e"] = json!("Aw");
+    let mut e1 = keys.rsa2048.jwk(None);
+    e1["kid"] = json!("e1");
+    e1["e"] = json!("AQ");
+    let mut enc = keys.rsa2048.jwk(None);
+    enc["kid"] = json!("enc");
+    enc["use"] = json!("enc");
+    let mut bad_n = keys.rsa2048.jwk(None);
+    bad_n["kid"] = json!("bad-n");
+    bad_n["n"] = json!("***");
+    let mut hs = keys.rsa2048.jwk(Some("HS256"));
+    hs["kid"] = json!("hs-alg");
+    let document = json!({"keys": [
+        weak.jwk(None),
+        e3,
+        e1,
+        enc,
+        bad_n,
+        hs,
+        {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+        {"kid": "no-kty"},
+        "not an object",
+        keys.rsa2048.jwk(None),
+    ]});
+    let jwks = parse_jwks(document.to_string().as_bytes()).unwrap();
+    assert_eq!(jwks.keys.len(), 1, "only the good key is usable");
+    assert_eq!(jwks.keys[0].kid.as_deref(), Some("k2048"));
+    let skipped = jwks.skipped.join("\n");
+    for reason in [
+        "kid \"weak\": RSA modulus has 1024 bits",
+        "kid \"e3\": RSA public exponent",
+        "kid \"e1\": RSA public exponent",
+        "kid \"enc\": use \"enc\" is not \"sig\"",
+        "kid \"bad-n\": RSA \"n\" is not base64url",
+        "kid \"hs-alg\": alg \"HS256\" is not supported",
+        "kid \"ec\": kty \"EC\" is not supported",
+        "kid \"oct\": kty \"oct\" is not supported",
+        "key 8: not a JWK",
+        "key 9: not a JWK",
+    ] {
+        assert!(
+            skipped.contains(reason),
+            "missing {reason:?} in:\n{skipped}"
+        );
+    }
+}
+
+#[test]
+fn bad_documents_are_refused_with_the_reason() {
+    assert!(matches!(
+        parse_jwks(b"not json"),
+        Err(JwksError::InvalidJson(_))
+    ));
+    assert!(matches!(
+        parse_jwks(b"{\"keys\": {}}"),
+        Err(JwksError::InvalidJson(_))
+    ));
+    assert!(matches!(parse_jwks(b"{}"), Err(JwksError::InvalidJson(_))));
+    assert!(matches!(
+        parse_jwks(b"{\"keys\": []}"),
+        Err(JwksError::NoUsableKeys { .. })
+    ));
+    let huge = vec![b' '; MAX_JWKS_BYTES + 1];
+    let error = parse_jwks(&huge).unwrap_err();
+    assert_eq!(
+        error,
+        JwksError::TooLarge {
+            bytes: MAX_JWKS_BYTES + 1
+        }
+    );
+    assert!(error.to_string().contains("over the limit"));
+    let many = json!({"keys": vec![json!({"kty": "oct"}); MAX_JWKS_KEYS + 1]});
+    assert_eq!(
+        parse_jwks(many.to_string().as_bytes()).unwrap_err(),
+        JwksError::TooManyKeys {
+            count: MAX_JWKS_KEYS + 1
+        }
+    );
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(matches!(
+        parse_jwks(deep.as_bytes()),
+        Err(JwksError::InvalidJson(_))
+    ));
+}
