@@ -270,6 +270,16 @@ impl RootContext for JwksFetcherRoot {
             }
         };
         self.worker_id = allocate_worker_id(self.context_id);
+        // Compare-and-swap is only enforced on keys that exist, so create every lease key (free) before
+        // any worker contends for it; workers configure before their first tick.
+        for provider in &config.providers {
+            if let JwksSource::Remote(remote) = &provider.jwks_source {
+                let lease_key = SharedKeys::for_uri(&remote.uri).lease;
+                if matches!(hostcalls::get_shared_data(&lease_key), Ok((None, _))) {
+                    let _ = hostcalls::set_shared_data(&lease_key, Some(b""), None);
+                }
+            }
+        }
         self.state = Some(Rc::new(RefCell::new(WorkerState::new(Rc::new(config)))));
         // The first tick comes quickly so the first fetch starts before traffic does.
         self.set_tick_period(Duration::from_millis(1));

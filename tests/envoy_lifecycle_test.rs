@@ -13,7 +13,11 @@ use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
 use common::{fixture_config, Scenario};
 
 fn good_token() -> String {
-    fixtures::mint(&Keys::load().rsa2048, "RS256", &fixtures::good_claims(fixtures::now()))
+    fixtures::mint(
+        &Keys::load().rsa2048,
+        "RS256",
+        &fixtures::good_claims(fixtures::now()),
+    )
 }
 
 #[test]
@@ -28,17 +32,33 @@ fn valid_token_sent_the_moment_envoy_is_ready_gets_200() {
         native_config: None,
         upstream_port: upstream.port,
         jwks_port: jwks.port,
-        concurrency: 2,
+        concurrency: 4,
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !envoy.is_ready() {
-        assert!(Instant::now() < deadline, "Envoy never became ready:\n{}", envoy.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "Envoy never became ready:\n{}",
+            envoy.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let response = get_with_token(envoy.wasm_port, "/api/first", &good_token());
-    assert_eq!(response.status, 200, "first request: {}", response.body);
-    assert_eq!(response.upstream_headers()["x-jwt-sub"], json!(["alice"]));
-    assert!(jwks.requests() >= 1);
+    // Several at once, so they land on several workers: only one of them fetches, the others must be
+    // resumed from shared data.
+    let token = good_token();
+    let port = envoy.wasm_port;
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let token = token.clone();
+            std::thread::spawn(move || get_with_token(port, &format!("/api/first/{i}"), &token))
+        })
+        .collect();
+    for request in requests {
+        let response = request.join().expect("request thread");
+        assert_eq!(response.status, 200, "request at ready: {}", response.body);
+        assert_eq!(response.upstream_headers()["x-jwt-sub"], json!(["alice"]));
+    }
+    assert_eq!(jwks.requests(), 1, "one fetch for the whole process");
     envoy.assert_no_vm_failure();
 }
 
@@ -62,9 +82,18 @@ fn unreachable_jwks_refuses_waiting_requests_like_jwt_authn() {
     let ours = get_with_token(envoy.wasm_port, "/api", &good_token());
     let waited = started.elapsed();
     let native = get_with_token(envoy.native_port, "/api", &good_token());
-    assert_eq!((ours.status, ours.body.as_str()), (401, fixtures::FETCH_FAILED));
-    assert_eq!((native.status, native.body.as_str()), (401, fixtures::FETCH_FAILED));
-    assert!(waited < Duration::from_secs(6), "bounded by http_uri.timeout (5s): waited {waited:?}");
+    assert_eq!(
+        (ours.status, ours.body.as_str()),
+        (401, fixtures::FETCH_FAILED)
+    );
+    assert_eq!(
+        (native.status, native.body.as_str()),
+        (401, fixtures::FETCH_FAILED)
+    );
+    assert!(
+        waited < Duration::from_secs(6),
+        "bounded by http_uri.timeout (5s): waited {waited:?}"
+    );
     // Tokens that fail before keys are needed are refused at once, fetch or no fetch.
     let expired = {
         let mut claims = fixtures::good_claims(fixtures::now());
@@ -72,8 +101,14 @@ fn unreachable_jwks_refuses_waiting_requests_like_jwt_authn() {
         fixtures::mint(&Keys::load().rsa2048, "RS256", &claims)
     };
     let response = get_with_token(envoy.wasm_port, "/api", &expired);
-    assert_eq!((response.status, response.body.as_str()), (401, fixtures::EXPIRED));
-    assert!(envoy.log().contains("HTTP status 500"), "the failure reason is logged");
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (401, fixtures::EXPIRED)
+    );
+    assert!(
+        envoy.log().contains("HTTP status 500"),
+        "the failure reason is logged"
+    );
     envoy.assert_no_vm_failure();
 }
 
@@ -112,10 +147,15 @@ fn bad_configuration_is_refused_at_load_with_the_field_named() {
         concurrency: 1,
     });
     let status = envoy.wait_exit(Duration::from_secs(60));
-    assert!(status.is_some_and(|s| !s.success()), "Envoy must refuse the configuration");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "Envoy must refuse the configuration"
+    );
     let log = envoy.log();
     assert!(
-        log.contains("configuration refused: rules[1].requires.provider_name: no provider named \"missing\""),
+        log.contains(
+            "configuration refused: rules[1].requires.provider_name: no provider named \"missing\""
+        ),
         "the log names the field:\n{}",
         envoy.log_tail()
     );
@@ -125,7 +165,10 @@ fn bad_configuration_is_refused_at_load_with_the_field_named() {
 #[test]
 fn identity_headers_from_clients_never_reach_the_upstream() {
     let scenario = Scenario::start(1, false, fixture_config);
-    let spoofed: [(&str, &[u8]); 2] = [("x-jwt-sub", b"mallory"), ("x-jwt-payload", b"eyJzdWIiOiJtYWxsb3J5In0")];
+    let spoofed: [(&str, &[u8]); 2] = [
+        ("x-jwt-sub", b"mallory"),
+        ("x-jwt-payload", b"eyJzdWIiOiJtYWxsb3J5In0"),
+    ];
     let public = http_request(scenario.envoy.wasm_port, "/public/x", &spoofed);
     assert_eq!(public.status, 200);
     assert_eq!(public.upstream_headers().get("x-jwt-sub"), None);
@@ -136,7 +179,11 @@ fn identity_headers_from_clients_never_reach_the_upstream() {
     let api = http_request(scenario.envoy.wasm_port, "/api", &headers);
     assert_eq!(api.status, 200);
     assert_eq!(api.upstream_headers()["x-jwt-sub"], json!(["alice"]));
-    assert_eq!(api.upstream_headers().get("authorization"), None, "forward: false strips the token");
+    assert_eq!(
+        api.upstream_headers().get("authorization"),
+        None,
+        "forward: false strips the token"
+    );
 }
 
 #[test]
@@ -146,13 +193,24 @@ fn non_utf8_and_oversize_headers_are_refused_and_the_filter_keeps_serving() {
     let hostile: Vec<Vec<(&str, Vec<u8>)>> = vec![
         vec![("authorization", b"Bearer \xff\xfe\xfd".to_vec())],
         vec![("authorization", b"Bearer a.\xc3\x28.b".to_vec())],
-        vec![("authorization", [b"Bearer ".as_slice(), &vec![b'a'; 40_000]].concat())],
-        vec![("x-jwt-sub", b"\xff".to_vec()), ("authorization", b"Bearer x.y.z".to_vec())],
+        vec![(
+            "authorization",
+            [b"Bearer ".as_slice(), &vec![b'a'; 40_000]].concat(),
+        )],
+        vec![
+            ("x-jwt-sub", b"\xff".to_vec()),
+            ("authorization", b"Bearer x.y.z".to_vec()),
+        ],
     ];
     for headers in hostile {
-        let borrowed: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        let borrowed: Vec<(&str, &[u8])> =
+            headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         let response = http_request(port, "/api", &borrowed);
-        assert_eq!(response.status, 401, "{:?}: {}", headers[0].0, response.body);
+        assert_eq!(
+            response.status, 401,
+            "{:?}: {}",
+            headers[0].0, response.body
+        );
     }
     let good = get_with_token(port, "/api", &good_token());
     assert_eq!(good.status, 200, "still serving after hostile input");
@@ -172,14 +230,23 @@ fn one_fetch_per_period_for_the_whole_process() {
     let started = Instant::now();
     let mut served = 0;
     while started.elapsed() < window {
-        assert_eq!(get_with_token(scenario.envoy.wasm_port, "/api", &token).status, 200);
+        assert_eq!(
+            get_with_token(scenario.envoy.wasm_port, "/api", &token).status,
+            200
+        );
         served += 1;
         std::thread::sleep(Duration::from_millis(20));
     }
     let fetches = scenario.jwks.requests() - before;
     // Five periods in the window: at most one fetch per period (plus one for a period boundary).
-    assert!(fetches <= 6, "{fetches} fetches in 5 s at cache_duration 1s with 4 workers");
-    assert!(fetches >= 3, "keys are refreshed on schedule: {fetches} fetches");
+    assert!(
+        fetches <= 6,
+        "{fetches} fetches in 5 s at cache_duration 1s with 4 workers"
+    );
+    assert!(
+        fetches >= 3,
+        "keys are refreshed on schedule: {fetches} fetches"
+    );
     assert!(served > 50);
 }
 
@@ -191,17 +258,27 @@ fn jwks_outage_keeps_serving_with_the_last_good_keys() {
         config
     });
     let token = good_token();
-    assert_eq!(get_with_token(scenario.envoy.wasm_port, "/api", &token).status, 200);
+    assert_eq!(
+        get_with_token(scenario.envoy.wasm_port, "/api", &token).status,
+        200
+    );
     scenario.jwks.set(500, "down");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
         let response = get_with_token(scenario.envoy.wasm_port, "/api", &token);
-        assert_eq!(response.status, 200, "refused during outage: {}", response.body);
+        assert_eq!(
+            response.status, 200,
+            "refused during outage: {}",
+            response.body
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     scenario.jwks.set(200, "{not json");
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(get_with_token(scenario.envoy.wasm_port, "/api", &token).status, 200);
+    assert_eq!(
+        get_with_token(scenario.envoy.wasm_port, "/api", &token).status,
+        200
+    );
     let log = scenario.envoy.log();
     assert!(log.contains("HTTP status 500"), "outage logged");
     assert!(log.contains("not a JWK set"), "invalid JSON logged");

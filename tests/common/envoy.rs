@@ -266,6 +266,44 @@ impl Envoy {
         }
     }
 
+    /// Starts Envoy on a bootstrap file as a user would (`cwd` is where relative paths resolve).
+    pub fn spawn_file(
+        config_path: &Path,
+        cwd: &Path,
+        admin_port: u16,
+        listener_port: u16,
+    ) -> Envoy {
+        let dir = TempDir::new("envoy-file");
+        let log_path = dir.0.join("envoy.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let command = envoy_command();
+        let child = Command::new(&command[0])
+            .args(&command[1..])
+            .arg("-c")
+            .arg(config_path)
+            .args([
+                "--concurrency",
+                "2",
+                "--disable-hot-restart",
+                "--log-level",
+                "info",
+            ])
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}. {INSTALL_HINT}", command));
+        Envoy {
+            child,
+            admin_port,
+            wasm_port: listener_port,
+            native_port: 0,
+            log_path,
+            _dir: dir,
+        }
+    }
+
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -319,7 +357,12 @@ impl Envoy {
     /// Asserts that the module never panicked or trapped (a refused configuration is not a panic).
     pub fn assert_no_panic(&self) {
         let log = self.log();
-        for marker in ["panicked at", "Function: proxy_on", "wasm trap", "unreachable"] {
+        for marker in [
+            "panicked at",
+            "Function: proxy_on",
+            "wasm trap",
+            "unreachable",
+        ] {
             assert!(
                 !log.contains(marker),
                 "Envoy log shows a panic or trap ({marker}):\n{}",
