@@ -64,7 +64,7 @@ run_tests() {
   log "clippy (wasm32-wasip1: the proxy-wasm glue) with warnings as errors"
   cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
-  cargo test --locked -- --test-threads 2
+  cargo test --locked --no-fail-fast -- --test-threads 2
 }
 
 demo() {

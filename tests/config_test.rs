@@ -109,7 +109,7 @@ fn every_issue_field_is_read() {
 fn refusals_name_the_field() {
     let cases: Vec<(Value, &str)> = vec![
         (json!({"providers": {"idp": {"issuer": "x", "remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "audiencez": []}}}),
-         "providers.idp: unknown field `audiencez`"),
+         "providers.idp.audiencez: unknown field `audiencez`, expected one of `issuer`, `audiences`"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/"}}}}}),
          "providers.idp.remote_jwks.http_uri.cluster: must name the Envoy cluster"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}, "cache_duration": "5m"}}}}),
