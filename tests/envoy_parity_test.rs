@@ -51,6 +51,16 @@ fn every_fixture_gets_jwt_authn_verdict_status_and_body() {
         if !ours_ok || !native_ok {
             mismatches.push(line.clone());
         }
+        if ours.status == 200 && native.status == 200 {
+            // Same identity reaches the upstream from both filters, and the token does not.
+            let (mine, theirs) = (ours.upstream_headers(), native.upstream_headers());
+            for header in ["x-jwt-sub", "x-jwt-team", "x-jwt-level", "x-jwt-payload"] {
+                assert_eq!(mine.get(header), theirs.get(header), "{}: {header}", fixture.name);
+                assert!(mine.get(header).is_some(), "{}: {header} missing upstream", fixture.name);
+            }
+            assert_eq!(mine["x-jwt-sub"], serde_json::json!([fixtures::SUBJECT]));
+            assert_eq!(mine.get("authorization"), None, "{}: token forwarded", fixture.name);
+        }
         if ours.status != 200 {
             let challenge = ours.header("www-authenticate").unwrap_or_default();
             assert_eq!(
