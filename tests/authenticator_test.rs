@@ -63,14 +63,6 @@ fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Ver
     }
 }
 
-fn good_token() -> String {
-    fixtures::mint(
-        &Keys::load().rsa2048,
-        "RS256",
-        &fixtures::good_claims(fixtures::now()),
-    )
-}
-
 #[test]
 fn first_matching_rule_decides_and_unmatched_paths_pass() {
     let (config, jwks) = config(false);
@@ -106,7 +98,7 @@ fn first_matching_rule_decides_and_unmatched_paths_pass() {
 #[test]
 fn success_sets_claim_headers_and_strips_token_and_spoofed_headers() {
     let (config, jwks) = config(false);
-    let auth = format!("Bearer {}", good_token());
+    let auth = format!("Bearer {}", fixtures::good_token());
     let headers = request(
         "/api/x",
         &[
@@ -156,7 +148,7 @@ fn spoofed_identity_headers_are_removed_even_where_no_token_is_required() {
 
 #[test]
 fn forward_true_keeps_the_token_and_param_tokens_are_stripped_from_the_path() {
-    let token = good_token();
+    let token = fixtures::good_token();
     let (keep, jwks) = config(true);
     let auth = format!("Bearer {token}");
     let Verdict::Allow(m) = run(&keep, &jwks, &request("/api", &[("authorization", &auth)])) else {
@@ -174,7 +166,7 @@ fn forward_true_keeps_the_token_and_param_tokens_are_stripped_from_the_path() {
 #[test]
 fn all_tokens_must_be_valid() {
     let (config, jwks) = config(false);
-    let good = format!("Bearer {}", good_token());
+    let good = format!("Bearer {}", fixtures::good_token());
     let path = "/api?access_token=not.a.token";
     let Verdict::Deny(reply) = run(&config, &jwks, &request(path, &[("authorization", &good)]))
     else {

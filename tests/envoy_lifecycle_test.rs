@@ -12,14 +12,6 @@ use common::fixtures::{self, Keys};
 use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
 use common::{fixture_config, Scenario};
 
-fn good_token() -> String {
-    fixtures::mint(
-        &Keys::load().rsa2048,
-        "RS256",
-        &fixtures::good_claims(fixtures::now()),
-    )
-}
-
 #[test]
 fn valid_token_sent_the_moment_envoy_is_ready_gets_200() {
     let keys = Keys::load();
@@ -45,7 +37,7 @@ fn valid_token_sent_the_moment_envoy_is_ready_gets_200() {
     }
     // Several at once, so they land on several workers: only one of them fetches, the others must be
     // resumed from shared data.
-    let token = good_token();
+    let token = fixtures::good_token();
     let port = envoy.wasm_port;
     let requests: Vec<_> = (0..8)
         .map(|i| {
@@ -79,9 +71,9 @@ fn unreachable_jwks_refuses_waiting_requests_like_jwt_authn() {
         concurrency: 2,
     });
     let started = Instant::now();
-    let ours = get_with_token(envoy.wasm_port, "/api", &good_token());
+    let ours = get_with_token(envoy.wasm_port, "/api", &fixtures::good_token());
     let waited = started.elapsed();
-    let native = get_with_token(envoy.native_port, "/api", &good_token());
+    let native = get_with_token(envoy.native_port, "/api", &fixtures::good_token());
     assert_eq!(
         (ours.status, ours.body.as_str()),
         (401, fixtures::FETCH_FAILED)
@@ -125,10 +117,14 @@ fn local_jwks_verifies_without_any_fetch() {
             "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "local"}}]
         })
     });
-    let ours = get_with_token(scenario.envoy.wasm_port, "/", &good_token());
+    let ours = get_with_token(scenario.envoy.wasm_port, "/", &fixtures::good_token());
     assert_eq!(ours.status, 200, "{}", ours.body);
     assert_eq!(ours.upstream_headers()["x-jwt-sub"], json!(["alice"]));
-    let bad = get_with_token(scenario.envoy.wasm_port, "/", &format!("{}x", good_token()));
+    let bad = get_with_token(
+        scenario.envoy.wasm_port,
+        "/",
+        &format!("{}x", fixtures::good_token()),
+    );
     assert_eq!(bad.status, 401);
     assert_eq!(scenario.jwks.requests(), 0, "local_jwks must not fetch");
 }
@@ -173,7 +169,7 @@ fn identity_headers_from_clients_never_reach_the_upstream() {
     assert_eq!(public.status, 200);
     assert_eq!(public.upstream_headers().get("x-jwt-sub"), None);
     assert_eq!(public.upstream_headers().get("x-jwt-payload"), None);
-    let auth = format!("Bearer {}", good_token());
+    let auth = format!("Bearer {}", fixtures::good_token());
     let mut headers = spoofed.to_vec();
     headers.push(("authorization", auth.as_bytes()));
     let api = http_request(scenario.envoy.wasm_port, "/api", &headers);
@@ -212,7 +208,7 @@ fn non_utf8_and_oversize_headers_are_refused_and_the_filter_keeps_serving() {
             headers[0].0, response.body
         );
     }
-    let good = get_with_token(port, "/api", &good_token());
+    let good = get_with_token(port, "/api", &fixtures::good_token());
     assert_eq!(good.status, 200, "still serving after hostile input");
     scenario.envoy.assert_no_vm_failure();
 }
@@ -224,7 +220,7 @@ fn one_fetch_per_period_for_the_whole_process() {
         config["providers"]["jwt"]["remote_jwks"]["cache_duration"] = json!("1s");
         config
     });
-    let token = good_token();
+    let token = fixtures::good_token();
     let before = scenario.jwks.requests();
     let window = Duration::from_secs(5);
     let started = Instant::now();
@@ -257,7 +253,7 @@ fn jwks_outage_keeps_serving_with_the_last_good_keys() {
         config["providers"]["jwt"]["remote_jwks"]["cache_duration"] = json!("1s");
         config
     });
-    let token = good_token();
+    let token = fixtures::good_token();
     assert_eq!(
         get_with_token(scenario.envoy.wasm_port, "/api", &token).status,
         200
@@ -274,11 +270,22 @@ fn jwks_outage_keeps_serving_with_the_last_good_keys() {
         std::thread::sleep(Duration::from_millis(50));
     }
     scenario.jwks.set(200, "{not json");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        get_with_token(scenario.envoy.wasm_port, "/api", &token).status,
-        200
-    );
+    // Retries back off (0.5 s doubling), so wait for the next attempt rather than a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !scenario.envoy.log().contains("not a JWK set") {
+        assert!(
+            Instant::now() < deadline,
+            "no retry seen:\n{}",
+            scenario.envoy.log_tail()
+        );
+        let response = get_with_token(scenario.envoy.wasm_port, "/api", &token);
+        assert_eq!(
+            response.status, 200,
+            "refused with invalid JWKS: {}",
+            response.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let log = scenario.envoy.log();
     assert!(log.contains("HTTP status 500"), "outage logged");
     assert!(log.contains("not a JWK set"), "invalid JSON logged");

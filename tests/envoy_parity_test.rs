@@ -55,11 +55,25 @@ fn every_fixture_gets_jwt_authn_verdict_status_and_body() {
             // Same identity reaches the upstream from both filters, and the token does not.
             let (mine, theirs) = (ours.upstream_headers(), native.upstream_headers());
             for header in ["x-jwt-sub", "x-jwt-team", "x-jwt-level", "x-jwt-payload"] {
-                assert_eq!(mine.get(header), theirs.get(header), "{}: {header}", fixture.name);
-                assert!(mine.get(header).is_some(), "{}: {header} missing upstream", fixture.name);
+                assert_eq!(
+                    mine.get(header),
+                    theirs.get(header),
+                    "{}: {header}",
+                    fixture.name
+                );
+                assert!(
+                    mine.get(header).is_some(),
+                    "{}: {header} missing upstream",
+                    fixture.name
+                );
             }
             assert_eq!(mine["x-jwt-sub"], serde_json::json!([fixtures::SUBJECT]));
-            assert_eq!(mine.get("authorization"), None, "{}: token forwarded", fixture.name);
+            assert_eq!(
+                mine.get("authorization"),
+                None,
+                "{}: token forwarded",
+                fixture.name
+            );
         }
         if ours.status != 200 {
             let challenge = ours.header("www-authenticate").unwrap_or_default();
@@ -110,12 +124,7 @@ fn missing_token_is_401_with_plain_challenge_like_jwt_authn() {
 #[test]
 fn authorization_header_forms_match_jwt_authn_except_scheme_case() {
     let scenario = Scenario::start(1, true, fixture_config);
-    let keys = Keys::load();
-    let token = fixtures::mint(
-        &keys.rsa2048,
-        "RS256",
-        &fixtures::good_claims(fixtures::now()),
-    );
+    let token = fixtures::good_token();
     let cases = [
         ("Bearer", format!("Bearer {token}"), 200, 200),
         ("two spaces", format!("Bearer  {token}"), 200, 200),
@@ -164,12 +173,7 @@ fn authorization_header_forms_match_jwt_authn_except_scheme_case() {
 #[test]
 fn access_token_query_parameter_is_read_and_stripped_like_jwt_authn() {
     let scenario = Scenario::start(1, true, fixture_config);
-    let keys = Keys::load();
-    let token = fixtures::mint(
-        &keys.rsa2048,
-        "RS256",
-        &fixtures::good_claims(fixtures::now()),
-    );
+    let token = fixtures::good_token();
     let path = format!("/api?a=1&access_token={token}&b=2");
     let ours = http_request(scenario.envoy.wasm_port, &path, &[]);
     let native = http_request(scenario.envoy.native_port, &path, &[]);

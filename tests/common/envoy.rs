@@ -235,33 +235,16 @@ impl Envoy {
         let dir = TempDir::new("envoy");
         let (admin_port, wasm_port, native_port) = (free_port(), free_port(), free_port());
         let config_path = dir.0.join("envoy.json");
-        std::fs::write(
-            &config_path,
-            setup
-                .bootstrap(admin_port, wasm_port, native_port)
-                .to_string(),
-        )
-        .expect("write config");
-        let log_path = dir.0.join("envoy.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let command = envoy_command();
-        let child = Command::new(&command[0])
-            .args(&command[1..])
-            .arg("-c")
-            .arg(&config_path)
-            .args(["--concurrency", &setup.concurrency.to_string()])
-            .args(["--disable-hot-restart", "--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}. {INSTALL_HINT}", command));
+        let bootstrap = setup.bootstrap(admin_port, wasm_port, native_port);
+        std::fs::write(&config_path, bootstrap.to_string()).expect("write config");
+        let concurrency = setup.concurrency.to_string();
+        let child = launch(&config_path, &repo_root(), &concurrency, &dir);
         Envoy {
             child,
             admin_port,
             wasm_port,
             native_port,
-            log_path,
+            log_path: dir.0.join("envoy.log"),
             _dir: dir,
         }
     }
@@ -274,32 +257,13 @@ impl Envoy {
         listener_port: u16,
     ) -> Envoy {
         let dir = TempDir::new("envoy-file");
-        let log_path = dir.0.join("envoy.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let command = envoy_command();
-        let child = Command::new(&command[0])
-            .args(&command[1..])
-            .arg("-c")
-            .arg(config_path)
-            .args([
-                "--concurrency",
-                "2",
-                "--disable-hot-restart",
-                "--log-level",
-                "info",
-            ])
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}. {INSTALL_HINT}", command));
+        let child = launch(config_path, cwd, "2", &dir);
         Envoy {
             child,
             admin_port,
             wasm_port: listener_port,
             native_port: 0,
-            log_path,
+            log_path: dir.0.join("envoy.log"),
             _dir: dir,
         }
     }
@@ -307,7 +271,7 @@ impl Envoy {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if admin_get(self.admin_port, "/ready").is_some_and(|(status, _)| status == 200) {
+            if self.is_ready() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -385,6 +349,24 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs Envoy on `config_path` from `cwd`, logging to `envoy.log` in `dir`.
+fn launch(config_path: &Path, cwd: &Path, concurrency: &str, dir: &TempDir) -> Child {
+    let log = std::fs::File::create(dir.0.join("envoy.log")).expect("log file");
+    let command = envoy_command();
+    Command::new(&command[0])
+        .args(&command[1..])
+        .arg("-c")
+        .arg(config_path)
+        .args(["--concurrency", concurrency])
+        .args(["--disable-hot-restart", "--log-level", "info"])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}. {INSTALL_HINT}", command))
 }
 
 /// GET on the admin port: (status, body), or None while it is not listening.

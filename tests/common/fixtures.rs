@@ -163,6 +163,11 @@ pub fn good_claims(now: u64) -> Value {
     })
 }
 
+/// The fixture's plain good token: RS256 with the 2048-bit key, valid from now for an hour.
+pub fn good_token() -> String {
+    mint(&Keys::load().rsa2048, "RS256", &good_claims(now()))
+}
+
 /// What jwt_authn answers for a fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
