@@ -116,6 +116,42 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// A snake_case name for metrics (`jwt_authn_wasm.denied.<reason>`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::Missing => "jwt_missing",
+            AuthError::Expired => "jwt_expired",
+            AuthError::NotYetValid => "jwt_not_yet_valid",
+            AuthError::VerificationFails => "jwt_verification_fails",
+            AuthError::KidAlgMismatch => "jwks_kid_alg_mismatch",
+            AuthError::UnknownIssuer => "jwt_unknown_issuer",
+            AuthError::BadFormat => "jwt_bad_format",
+            AuthError::JwksFetchFailed => "jwks_fetch_failed",
+            AuthError::AudienceNotAllowed => "jwt_audience_not_allowed",
+            AuthError::TokenTooLarge => "jwt_too_large",
+            AuthError::HeaderBadBase64
+            | AuthError::HeaderBadJson
+            | AuthError::HeaderAlgMissing
+            | AuthError::HeaderAlgNotImplemented
+            | AuthError::HeaderKidNotString => "jwt_bad_header",
+            AuthError::PayloadBadBase64
+            | AuthError::PayloadBadJson
+            | AuthError::IssNotString
+            | AuthError::SubNotString
+            | AuthError::AudNotStringOrArray
+            | AuthError::ExpNotInteger
+            | AuthError::NbfNotInteger
+            | AuthError::IatNotInteger
+            | AuthError::ExpOutOfRange
+            | AuthError::NbfOutOfRange
+            | AuthError::IatOutOfRange
+            | AuthError::JtiNotString => "jwt_bad_payload",
+            AuthError::SignatureBadBase64 => "jwt_bad_signature_encoding",
+        }
+    }
+}
+
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
@@ -125,6 +161,8 @@ impl fmt::Display for AuthError {
 /// A response the filter sends instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
+    /// Metric name of the reason (see [`AuthError::reason`]).
+    pub reason: &'static str,
     pub status: u32,
     pub body: String,
     pub www_authenticate: String,
@@ -141,6 +179,7 @@ impl LocalReply {
             format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
         };
         LocalReply {
+            reason: error.reason(),
             status: error.status(),
             body: error.message().to_string(),
             www_authenticate,

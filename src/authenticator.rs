@@ -141,6 +141,16 @@ impl PendingAuth {
         Verdict::Allow(mutations)
     }
 
+    /// Whether a token names a kid that `jwks` does not have: the issuer may have published a new key
+    /// since the last fetch, so a refetch can be worth waiting for.
+    pub fn has_unknown_kid(&self, jwks: &Jwks) -> bool {
+        self.tokens.iter().any(|(token, _)| {
+            token
+                .kid()
+                .is_some_and(|kid| !jwks.keys.iter().any(|key| key.kid.as_deref() == Some(kid)))
+        })
+    }
+
     /// The refusal for this request when its keys cannot be had (fetch failed or timed out), or any other
     /// error found after the request was paused.
     pub fn fail(&self, error: AuthError) -> Verdict {

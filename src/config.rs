@@ -10,13 +10,27 @@ use serde::Deserialize;
 
 use crate::duration::parse_duration;
 use crate::extractor::{HeaderLocation, TokenLocations};
-use crate::jwks::{parse_jwks, Jwks};
+use crate::jwks::{parse_jwks, Jwks, JwksLimits};
 use crate::rules::{PathMatch, Requirement, Rule};
 
 /// jwt_authn's default `remote_jwks.cache_duration`.
 pub const DEFAULT_CACHE_DURATION: Duration = Duration::from_secs(600);
 /// `http_uri.timeout` when none is given.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long past its expiry the last good JWKS is still used while refreshes fail.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
+/// Bounds within which a JWKS response's `Cache-Control: max-age` is honoured.
+pub const DEFAULT_MIN_CACHE_DURATION: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_CACHE_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// First retry after a failed fetch; doubles per failure up to the maximum (jwt_authn's
+/// `async_fetch.failed_refetch_duration` / `retry_policy.retry_back_off` set them).
+pub const DEFAULT_RETRY_INITIAL_INTERVAL: Duration = Duration::from_millis(500);
+pub const DEFAULT_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// At most one refetch per this interval per JWKS is triggered by tokens with an unknown kid.
+pub const DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// Ceilings for the configurable JWKS limits.
+const LIMIT_MAX_JWKS_BYTES: usize = 16 * 1024 * 1024;
+const LIMIT_MAX_JWKS_KEYS: usize = 10_000;
 /// jwt_authn's default `clock_skew_seconds`.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 
@@ -53,14 +67,16 @@ pub struct Provider {
 /// Where a provider's keys come from.
 #[derive(Debug)]
 pub enum JwksSource {
-    Remote(RemoteJwks),
+    Remote(Box<RemoteJwks>),
     Local(Jwks),
 }
 
 /// A JWKS fetched over HTTP through an Envoy cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJwks {
+    /// The JWKS URI; with `oidc_discovery`, the OpenID configuration URI whose `jwks_uri` is followed.
     pub uri: String,
+    pub oidc_discovery: bool,
     pub cluster: String,
     /// `:authority` of the fetch: the URI's host and port.
     pub authority: String,
@@ -68,6 +84,21 @@ pub struct RemoteJwks {
     pub path: String,
     pub timeout: Duration,
     pub cache_duration: Duration,
+    pub policy: FetchPolicy,
+}
+
+/// How a remote JWKS is kept fresh and what is done when fetching fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPolicy {
+    pub max_staleness: Duration,
+    pub honor_cache_control: bool,
+    pub min_cache_duration: Duration,
+    pub max_cache_duration: Duration,
+    pub retry_initial_interval: Duration,
+    pub retry_max_interval: Duration,
+    pub refetch_on_unknown_kid: bool,
+    pub unknown_kid_refetch_interval: Duration,
+    pub limits: JwksLimits,
 }
 
 /// Copy one claim (a dotted path reaches nested objects) into a request header.
@@ -151,11 +182,69 @@ struct RawRemoteJwks {
     http_uri: RawHttpUri,
     #[serde(default)]
     cache_duration: Option<String>,
+    // jwt_authn fields, mapped onto this filter's always-asynchronous fetching.
+    #[serde(default)]
+    async_fetch: Option<RawAsyncFetch>,
+    #[serde(default)]
+    retry_policy: Option<RawRetryPolicy>,
+    // This filter's extensions.
+    #[serde(default)]
+    oidc_discovery: bool,
+    #[serde(default)]
+    max_staleness: Option<String>,
+    #[serde(default)]
+    honor_cache_control: Option<bool>,
+    #[serde(default)]
+    min_cache_duration: Option<String>,
+    #[serde(default)]
+    max_cache_duration: Option<String>,
+    #[serde(default)]
+    refetch_on_unknown_kid: Option<bool>,
+    #[serde(default)]
+    unknown_kid_refetch_interval: Option<String>,
+    #[serde(default)]
+    max_jwks_bytes: Option<usize>,
+    #[serde(default)]
+    max_jwks_keys: Option<usize>,
+}
+
+/// jwt_authn's `async_fetch`: this filter always fetches in the background, so only the retry interval
+/// after a failure matters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsyncFetch {
+    #[serde(default)]
+    #[allow(dead_code)]
+    fast_listener: bool,
+    #[serde(default)]
+    failed_refetch_duration: Option<String>,
+}
+
+/// Envoy's RetryPolicy as jwt_authn takes it: the back-off bounds are used; this filter keeps retrying
+/// (with back-off) rather than giving up after `num_retries`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetryPolicy {
+    #[serde(default)]
+    retry_back_off: Option<RawBackOff>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    num_retries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackOff {
+    #[serde(default)]
+    base_interval: Option<String>,
+    #[serde(default)]
+    max_interval: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttpUri {
+    #[serde(default)]
     uri: String,
     #[serde(default)]
     cluster: String,
@@ -304,7 +393,9 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
 fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigError> {
     let field = format!("providers.{name}");
     let jwks_source = match (raw.remote_jwks, raw.local_jwks) {
-        (Some(remote), None) => JwksSource::Remote(compile_remote_jwks(&field, remote)?),
+        (Some(remote), None) => {
+            JwksSource::Remote(Box::new(compile_remote_jwks(&field, &raw.issuer, remote)?))
+        }
         (None, Some(local)) => JwksSource::Local(compile_local_jwks(&field, local)?),
         _ => {
             return Err(error(
@@ -378,46 +469,151 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
     })
 }
 
-fn compile_remote_jwks(field: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
-    let uri_field = format!("{field}.remote_jwks.http_uri");
+fn compile_remote_jwks(
+    field: &str,
+    issuer: &str,
+    raw: RawRemoteJwks,
+) -> Result<RemoteJwks, ConfigError> {
+    let remote_field = format!("{field}.remote_jwks");
+    let uri_field = format!("{remote_field}.http_uri");
     if raw.http_uri.cluster.is_empty() {
         return Err(error(
             format!("{uri_field}.cluster"),
             "must name the Envoy cluster that reaches the JWKS server",
         ));
     }
-    let (authority, path) = split_http_uri(&raw.http_uri.uri)
-        .map_err(|reason| error(format!("{uri_field}.uri"), reason))?;
-    let timeout = match raw.http_uri.timeout {
-        Some(text) => {
-            parse_duration(&text).map_err(|r| error(format!("{uri_field}.timeout"), r))?
-        }
-        None => DEFAULT_FETCH_TIMEOUT,
+    let uri = if raw.http_uri.uri.is_empty() && raw.oidc_discovery && !issuer.is_empty() {
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    } else {
+        raw.http_uri.uri
     };
+    let (authority, path) =
+        split_http_uri(&uri).map_err(|reason| error(format!("{uri_field}.uri"), reason))?;
+    let duration = |name: &str, value: Option<String>, default: Duration| match value {
+        Some(text) => parse_duration(&text).map_err(|r| error(format!("{remote_field}.{name}"), r)),
+        None => Ok(default),
+    };
+    let timeout = duration(
+        "http_uri.timeout",
+        raw.http_uri.timeout,
+        DEFAULT_FETCH_TIMEOUT,
+    )?;
     if timeout.is_zero() {
         return Err(error(
             format!("{uri_field}.timeout"),
             "must be greater than 0s",
         ));
     }
-    let cache_duration = match raw.cache_duration {
-        Some(text) => parse_duration(&text)
-            .map_err(|r| error(format!("{field}.remote_jwks.cache_duration"), r))?,
-        None => DEFAULT_CACHE_DURATION,
-    };
+    let cache_duration = duration("cache_duration", raw.cache_duration, DEFAULT_CACHE_DURATION)?;
     if cache_duration < Duration::from_secs(1) {
         return Err(error(
-            format!("{field}.remote_jwks.cache_duration"),
+            format!("{remote_field}.cache_duration"),
             "must be at least 1s",
         ));
     }
+    let back_off = raw.retry_policy.and_then(|p| p.retry_back_off);
+    let failed_refetch = raw.async_fetch.and_then(|a| a.failed_refetch_duration);
+    let (base, max) = match back_off {
+        Some(back_off) => (back_off.base_interval, back_off.max_interval),
+        None => (None, None),
+    };
+    let retry_initial_interval = match (base, failed_refetch) {
+        (Some(base), _) => duration(
+            "retry_policy.retry_back_off.base_interval",
+            Some(base),
+            DEFAULT_RETRY_INITIAL_INTERVAL,
+        )?,
+        (None, failed) => duration(
+            "async_fetch.failed_refetch_duration",
+            failed,
+            DEFAULT_RETRY_INITIAL_INTERVAL,
+        )?,
+    };
+    let retry_max_interval = duration(
+        "retry_policy.retry_back_off.max_interval",
+        max,
+        DEFAULT_RETRY_MAX_INTERVAL.max(retry_initial_interval),
+    )?;
+    if retry_initial_interval < Duration::from_millis(100)
+        || retry_max_interval < retry_initial_interval
+    {
+        return Err(error(
+            format!("{remote_field}.retry_policy.retry_back_off"),
+            "retries need a base interval of at least 0.1s and a max interval no smaller than it",
+        ));
+    }
+    let min_cache_duration = duration(
+        "min_cache_duration",
+        raw.min_cache_duration,
+        DEFAULT_MIN_CACHE_DURATION,
+    )?;
+    let max_cache_duration = duration(
+        "max_cache_duration",
+        raw.max_cache_duration,
+        DEFAULT_MAX_CACHE_DURATION,
+    )?;
+    if min_cache_duration < Duration::from_secs(1) || max_cache_duration < min_cache_duration {
+        return Err(error(
+            format!("{remote_field}.min_cache_duration"),
+            "must be at least 1s and no larger than max_cache_duration",
+        ));
+    }
+    let unknown_kid_refetch_interval = duration(
+        "unknown_kid_refetch_interval",
+        raw.unknown_kid_refetch_interval,
+        DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
+    )?;
+    if unknown_kid_refetch_interval < Duration::from_millis(100) {
+        return Err(error(
+            format!("{remote_field}.unknown_kid_refetch_interval"),
+            "must be at least 0.1s (set refetch_on_unknown_kid to false to turn refetching off)",
+        ));
+    }
+    let limit = |name: &str, value: Option<usize>, default: usize, ceiling: usize| match value {
+        None => Ok(default),
+        Some(v) if (1..=ceiling).contains(&v) => Ok(v),
+        Some(v) => Err(error(
+            format!("{remote_field}.{name}"),
+            format!("{v} is outside 1..={ceiling}"),
+        )),
+    };
+    let defaults = JwksLimits::default();
+    let limits = JwksLimits {
+        max_bytes: limit(
+            "max_jwks_bytes",
+            raw.max_jwks_bytes,
+            defaults.max_bytes,
+            LIMIT_MAX_JWKS_BYTES,
+        )?,
+        max_keys: limit(
+            "max_jwks_keys",
+            raw.max_jwks_keys,
+            defaults.max_keys,
+            LIMIT_MAX_JWKS_KEYS,
+        )?,
+    };
     Ok(RemoteJwks {
-        uri: raw.http_uri.uri,
+        uri,
+        oidc_discovery: raw.oidc_discovery,
         cluster: raw.http_uri.cluster,
         authority,
         path,
         timeout,
         cache_duration,
+        policy: FetchPolicy {
+            max_staleness: duration("max_staleness", raw.max_staleness, DEFAULT_MAX_STALENESS)?,
+            honor_cache_control: raw.honor_cache_control.unwrap_or(true),
+            min_cache_duration,
+            max_cache_duration,
+            retry_initial_interval,
+            retry_max_interval,
+            refetch_on_unknown_kid: raw.refetch_on_unknown_kid.unwrap_or(true),
+            unknown_kid_refetch_interval,
+            limits,
+        },
     })
 }
 
@@ -437,7 +633,7 @@ fn compile_local_jwks(field: &str, raw: RawDataSource) -> Result<Jwks, ConfigErr
 }
 
 /// Splits `http[s]://host[:port]/path?query` into the callout's `:authority` and `:path`.
-fn split_http_uri(uri: &str) -> Result<(String, String), String> {
+pub fn split_http_uri(uri: &str) -> Result<(String, String), String> {
     let rest = uri
         .strip_prefix("https://")
         .or_else(|| uri.strip_prefix("http://"))

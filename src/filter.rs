@@ -1,13 +1,22 @@
 //! The HTTP context: thin glue between Envoy's request callbacks and [`crate::authenticator`].
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::auth_error::LocalReply;
 use crate::authenticator::{start, Start, Verdict};
-use crate::config::JwksSource;
-use crate::jwks_cache::millis;
-use crate::worker::{apply_verdict, now_ms, SharedWorkerState, WaitingRequest};
+use crate::config::RemoteJwks;
+use crate::jwks_cache::{kid_refetch_allowed, millis, FetchFailure, JwksMeta, SharedKeys};
+use crate::metrics;
+use crate::worker::{
+    apply_verdict, count, now_ms, remote_of, shared_data, SharedWorkerState, WaitReason,
+    WaitingRequest,
+};
+
+/// How much longer than the fetch timeout a request waits for a refetch (the fetch starts on the
+/// fetching worker's next tick).
+const REFETCH_WAIT_SLACK_MS: u64 = 1000;
 
 pub struct JwtAuthnFilter {
     context_id: u32,
@@ -27,15 +36,12 @@ impl HttpContext for JwtAuthnFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(state) = &self.state else {
             // Envoy refuses a configuration on_configure rejected, so this is a VM without one: fail closed.
-            apply_verdict(
-                Verdict::Deny(LocalReply {
-                    status: 500,
-                    body: "jwt-authn-wasm has no valid configuration".to_string(),
-                    www_authenticate: "Bearer".to_string(),
-                }),
-                false,
-            );
-            return Action::Pause;
+            return act_now(Verdict::Deny(LocalReply {
+                reason: "not_configured",
+                status: 500,
+                body: "jwt-authn-wasm has no valid configuration".to_string(),
+                www_authenticate: "Bearer".to_string(),
+            }));
         };
         let headers = self.get_http_request_headers_bytes();
         let now = now_ms();
@@ -45,32 +51,87 @@ impl HttpContext for JwtAuthnFilter {
             Start::NeedsKeys(pending) => pending,
         };
         let provider = pending.provider;
+        let remote = remote_of(&config, provider);
         let mut worker = state.borrow_mut();
-        let jwks = match worker.keys_of(provider) {
-            Some(jwks) => Some(jwks),
+        let keys = match worker.keys_of(provider, now) {
+            Some(keys) => Some(keys),
             None => {
                 worker.sync_from_shared(provider);
-                worker.keys_of(provider)
+                worker.keys_of(provider, now)
             }
         };
-        if let Some(jwks) = jwks {
-            drop(worker);
-            return act_now(pending.finish(&config, &jwks));
-        }
-        // No keys yet (the first fetch is under way): wait, bounded by the fetch timeout, rather than
-        // refuse. The root context resumes or refuses this request when keys arrive or time runs out.
-        let timeout = match config.providers.get(provider).map(|p| &p.jwks_source) {
-            Some(JwksSource::Remote(remote)) => remote.timeout,
-            _ => std::time::Duration::ZERO,
+        let (reason, min_version, wait) = match (keys, remote) {
+            (Some((version, jwks)), Some(remote))
+                if remote.policy.refetch_on_unknown_kid
+                    && pending.has_unknown_kid(&jwks)
+                    && ask_for_kid_refetch(
+                        remote,
+                        config
+                            .providers
+                            .get(provider)
+                            .map_or("", |p| p.name.as_str()),
+                        now,
+                    ) =>
+            {
+                let wait = millis(remote.timeout).saturating_add(REFETCH_WAIT_SLACK_MS);
+                (WaitReason::UnknownKid, version.saturating_add(1), wait)
+            }
+            (Some((_, jwks)), _) => {
+                drop(worker);
+                return act_now(pending.finish(&config, &jwks));
+            }
+            // No keys yet (the first fetch is under way, or they went too stale): wait, bounded by the
+            // fetch timeout, rather than refuse. The root context resumes or refuses this request.
+            (None, Some(remote)) => (WaitReason::FirstKeys, 1, millis(remote.timeout)),
+            (None, None) => (WaitReason::FirstKeys, 1, 0),
         };
         worker.waiting.push(WaitingRequest {
             context_id: self.context_id,
             pending,
             started_at_ms: now,
-            deadline_ms: now.saturating_add(millis(timeout)),
+            deadline_ms: now.saturating_add(wait),
+            min_version,
+            reason,
         });
         Action::Pause
     }
+}
+
+/// Asks for a refetch of `remote` because a token named an unknown kid. Returns whether the request
+/// should wait for one: a refetch already asked for since the last fetch, or this one, if the rate
+/// limit allows it and the JWKS is not in a failure back-off.
+fn ask_for_kid_refetch(remote: &RemoteJwks, provider_name: &str, now: u64) -> bool {
+    let keys = SharedKeys::for_uri(&remote.uri);
+    let Ok((current, cas)) = hostcalls::get_shared_data(&keys.kid_refetch) else {
+        return false;
+    };
+    let last_requested = current
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let meta = shared_data(&keys.meta).and_then(|m| JwksMeta::decode(&m));
+    let last_fetch = meta.map_or(0, |m| m.fetched_at_ms);
+    let failure = shared_data(&keys.failure).and_then(|f| FetchFailure::decode(&f));
+    if failure.is_some_and(|f| now < f.retry_at_ms && f.failed_at_ms >= last_fetch) {
+        return false;
+    }
+    let wait_limit = millis(remote.timeout).saturating_add(REFETCH_WAIT_SLACK_MS);
+    if last_requested.is_some_and(|at| at > last_fetch && now < at.saturating_add(wait_limit)) {
+        return true;
+    }
+    if !kid_refetch_allowed(
+        last_requested,
+        now,
+        remote.policy.unknown_kid_refetch_interval,
+    ) {
+        return false;
+    }
+    let asked =
+        hostcalls::set_shared_data(&keys.kid_refetch, Some(now.to_string().as_bytes()), cas);
+    if asked.is_ok() {
+        count(&metrics::jwks_unknown_kid_refetch(provider_name));
+    }
+    // A compare-and-swap mismatch means another worker asked at the same moment: wait for that one.
+    true
 }
 
 fn act_now(verdict: Verdict) -> Action {

@@ -9,10 +9,26 @@ use base64::Engine as _;
 use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
 
-/// Documents larger than this are refused before parsing.
+/// Default limit: documents larger than this are refused before parsing.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
-/// Sets with more entries than this are refused: real issuers publish a handful.
+/// Default limit: sets with more entries than this are refused (real issuers publish a handful).
 pub const MAX_JWKS_KEYS: usize = 256;
+
+/// Bounds on a JWKS document, so a hostile or broken issuer cannot make every worker parse megabytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksLimits {
+    pub max_bytes: usize,
+    pub max_keys: usize,
+}
+
+impl Default for JwksLimits {
+    fn default() -> JwksLimits {
+        JwksLimits {
+            max_bytes: MAX_JWKS_BYTES,
+            max_keys: MAX_JWKS_KEYS,
+        }
+    }
+}
 /// RSA keys below this many bits are skipped (RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;
 /// The largest RSA modulus accepted, bounding verification cost.
@@ -96,26 +112,38 @@ pub struct Jwks {
     pub skipped: Vec<String>,
 }
 
+impl JwksError {
+    /// A short snake_case name for metrics (`jwks_fetch_failed.<reason>`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            JwksError::TooLarge { .. } => "too_large",
+            JwksError::InvalidJson(_) => "invalid_json",
+            JwksError::TooManyKeys { .. } => "too_many_keys",
+            JwksError::NoUsableKeys { .. } => "no_usable_keys",
+        }
+    }
+}
+
 /// Why a JWKS document was refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksError {
-    TooLarge { bytes: usize },
+    TooLarge { bytes: usize, limit: usize },
     InvalidJson(String),
-    TooManyKeys { count: usize },
+    TooManyKeys { count: usize, limit: usize },
     NoUsableKeys { skipped: Vec<String> },
 }
 
 impl std::fmt::Display for JwksError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            JwksError::TooLarge { bytes } => write!(
+            JwksError::TooLarge { bytes, limit } => write!(
                 f,
-                "JWKS document is {bytes} bytes, over the limit of {MAX_JWKS_BYTES}"
+                "JWKS document is {bytes} bytes, over the limit of {limit} (max_jwks_bytes)"
             ),
             JwksError::InvalidJson(reason) => write!(f, "JWKS document is not a JWK set: {reason}"),
-            JwksError::TooManyKeys { count } => write!(
+            JwksError::TooManyKeys { count, limit } => write!(
                 f,
-                "JWKS has {count} keys, over the limit of {MAX_JWKS_KEYS}"
+                "JWKS has {count} keys, over the limit of {limit} (max_jwks_keys)"
             ),
             JwksError::NoUsableKeys { skipped } => {
                 write!(f, "JWKS has no usable key")?;
@@ -152,16 +180,23 @@ struct JwkFields {
 /// Parses a JWKS document. Unusable keys are skipped and listed; a document with no usable key, or one
 /// that is not a JWK set at all, is refused.
 pub fn parse_jwks(document: &[u8]) -> Result<Jwks, JwksError> {
-    if document.len() > MAX_JWKS_BYTES {
+    parse_jwks_with_limits(document, JwksLimits::default())
+}
+
+/// [`parse_jwks`] with explicit size and key-count limits.
+pub fn parse_jwks_with_limits(document: &[u8], limits: JwksLimits) -> Result<Jwks, JwksError> {
+    if document.len() > limits.max_bytes {
         return Err(JwksError::TooLarge {
             bytes: document.len(),
+            limit: limits.max_bytes,
         });
     }
     let parsed: JwksDocument =
         serde_json::from_slice(document).map_err(|e| JwksError::InvalidJson(e.to_string()))?;
-    if parsed.keys.len() > MAX_JWKS_KEYS {
+    if parsed.keys.len() > limits.max_keys {
         return Err(JwksError::TooManyKeys {
             count: parsed.keys.len(),
+            limit: limits.max_keys,
         });
     }
     let mut jwks = Jwks::default();

@@ -2,23 +2,30 @@
 //! proxy-wasm shared data, and parsed once per worker per version.
 //!
 //! Shared-data layout, per URI (shared data is scoped by the plugin's vm_id):
-//! - `<prefix>|<uri>|meta`    — `"<version> <fetched_at_ms>"`, read on every tick; small.
+//! - `<prefix>|<uri>|meta`    — `"<version> <fetched_at_ms> <ttl_ms>"`, read on every tick; small.
 //! - `<prefix>|<uri>|doc`     — `"<version>\n<document>"`, read only when `meta` shows a new version.
 //! - `<prefix>|<uri>|lease`   — `"<holder> <expires_at_ms>"`: the worker allowed to fetch, taken with
 //!   compare-and-swap so that one worker fetches for the whole process.
 //! - `<prefix>|<uri>|failure` — `"<failed_at_ms> <retry_at_ms> <consecutive> <reason>"` after a failed fetch.
+//! - `<prefix>|<uri>|kid_refetch` — `"<requested_at_ms>"`: the last refetch asked for by a token whose kid
+//!   was not in the set, rate-limiting such refetches for the whole process.
 //!
 //! Everything here is pure; the glue in `jwks_fetcher.rs` does the host calls.
 
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::config::FetchPolicy;
 use crate::jwks::Jwks;
 
-const SHARED_KEY_PREFIX: &str = "jwt_authn_wasm.v1";
-/// First retry delay after a failed fetch; doubles per consecutive failure up to [`MAX_RETRY_DELAY`].
-pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+const SHARED_KEY_PREFIX: &str = "jwt_authn_wasm.v2";
+/// A refresh starts this share of the TTL before expiry (at most [`MAX_REFRESH_AHEAD`] before), so keys
+/// are replaced before they go stale.
+const REFRESH_AHEAD_DIVISOR: u64 = 10;
+const MAX_REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// Retry delays are spread by up to this many percent either way, so workers of many Envoys that failed
+/// together do not retry together.
+const RETRY_JITTER_PERCENT: u64 = 20;
 
 /// The shared-data keys of one JWKS URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +34,7 @@ pub struct SharedKeys {
     pub doc: String,
     pub lease: String,
     pub failure: String,
+    pub kid_refetch: String,
 }
 
 impl SharedKeys {
@@ -37,29 +45,79 @@ impl SharedKeys {
             doc: format!("{base}|doc"),
             lease: format!("{base}|lease"),
             failure: format!("{base}|failure"),
+            kid_refetch: format!("{base}|kid_refetch"),
         }
     }
 }
 
-/// Which document is current, and when it was fetched.
+/// Which document is current, when it was fetched and for how long it is fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JwksMeta {
     pub version: u64,
     pub fetched_at_ms: u64,
+    pub ttl_ms: u64,
 }
 
 impl JwksMeta {
     pub fn encode(&self) -> Vec<u8> {
-        format!("{} {}", self.version, self.fetched_at_ms).into_bytes()
+        format!("{} {} {}", self.version, self.fetched_at_ms, self.ttl_ms).into_bytes()
     }
 
     pub fn decode(bytes: &[u8]) -> Option<JwksMeta> {
-        let [version, fetched_at_ms] = parse_numbers(bytes)?;
+        let [version, fetched_at_ms, ttl_ms] = parse_numbers(bytes)?;
         Some(JwksMeta {
             version,
             fetched_at_ms,
+            ttl_ms,
         })
     }
+
+    /// When the next refresh starts: a tenth of the TTL (at most a minute) before it runs out.
+    pub fn refresh_at_ms(&self) -> u64 {
+        let ahead = (self.ttl_ms / REFRESH_AHEAD_DIVISOR).min(millis(MAX_REFRESH_AHEAD));
+        self.fetched_at_ms
+            .saturating_add(self.ttl_ms)
+            .saturating_sub(ahead)
+    }
+
+    /// Until when these keys may be used: their TTL plus the allowed staleness while refreshes fail.
+    pub fn usable_until_ms(&self, max_staleness: Duration) -> u64 {
+        self.fetched_at_ms
+            .saturating_add(self.ttl_ms)
+            .saturating_add(millis(max_staleness))
+    }
+}
+
+/// How long a fetched JWKS stays fresh: the response's `Cache-Control: max-age`, within the policy's
+/// bounds, when the policy honours it and the header has one; `no-store`/`no-cache` count as max-age 0
+/// (so the lower bound). Otherwise the configured `cache_duration`.
+pub fn ttl_for_response(
+    cache_control: Option<&[u8]>,
+    cache_duration: Duration,
+    policy: &FetchPolicy,
+) -> Duration {
+    if !policy.honor_cache_control {
+        return cache_duration;
+    }
+    let Some(max_age) = cache_control.and_then(max_age_seconds) else {
+        return cache_duration;
+    };
+    Duration::from_secs(max_age).clamp(policy.min_cache_duration, policy.max_cache_duration)
+}
+
+fn max_age_seconds(header: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(header).ok()?;
+    let mut found = None;
+    for directive in text.split(',') {
+        let directive = directive.trim();
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        if name.eq_ignore_ascii_case("max-age") {
+            found = Some(value.trim().trim_matches('"').parse::<u64>().ok()?);
+        } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(0);
+        }
+    }
+    found
 }
 
 /// The shared `doc` value: the version, a newline, the document as fetched.
@@ -116,16 +174,29 @@ pub struct FetchFailure {
 
 impl FetchFailure {
     /// The failure record after another failed fetch at `now_ms`, `previous` being the last one (if the
-    /// last fetch failed too): retries back off exponentially.
-    pub fn next(previous: Option<&FetchFailure>, now_ms: u64, reason: String) -> FetchFailure {
+    /// last fetch failed too): retries back off exponentially from `initial` up to `max`, spread by
+    /// ±20% jitter drawn from `jitter_seed`.
+    pub fn next(
+        previous: Option<&FetchFailure>,
+        now_ms: u64,
+        reason: String,
+        initial: Duration,
+        max: Duration,
+        jitter_seed: u64,
+    ) -> FetchFailure {
         let consecutive = previous.map_or(1, |p| p.consecutive.saturating_add(1));
         let shift = consecutive.saturating_sub(1).min(16);
-        let delay = FIRST_RETRY_DELAY
-            .saturating_mul(1u32 << shift)
-            .min(MAX_RETRY_DELAY);
+        let delay = millis(initial.saturating_mul(1u32 << shift).min(max));
+        let spread = delay.saturating_mul(RETRY_JITTER_PERCENT) / 100;
+        let jitter = if spread == 0 {
+            0
+        } else {
+            mix(jitter_seed) % (2 * spread + 1)
+        };
+        let delay = delay.saturating_sub(spread).saturating_add(jitter);
         FetchFailure {
             failed_at_ms: now_ms,
-            retry_at_ms: now_ms.saturating_add(millis(delay)),
+            retry_at_ms: now_ms.saturating_add(delay),
             consecutive,
             reason,
         }
@@ -151,21 +222,50 @@ impl FetchFailure {
     }
 }
 
-/// Whether a URI's JWKS should be fetched now: never fetched, or older than `cache_duration`, and not
-/// inside the back-off window of a recent failure.
+/// Whether a URI's JWKS should be fetched now: never fetched, due for refresh, or asked for by a token
+/// with an unknown kid since the last fetch — and not inside the back-off window of a failure since.
 pub fn fetch_due(
     meta: Option<&JwksMeta>,
     failure: Option<&FetchFailure>,
-    cache_duration: Duration,
+    kid_refetch_requested_at_ms: Option<u64>,
     now_ms: u64,
 ) -> bool {
-    let stale =
-        meta.is_none_or(|meta| now_ms >= meta.fetched_at_ms.saturating_add(millis(cache_duration)));
-    let backing_off = failure.is_some_and(|failure| {
-        now_ms < failure.retry_at_ms
-            && meta.is_none_or(|meta| failure.failed_at_ms >= meta.fetched_at_ms)
-    });
-    stale && !backing_off
+    let last_fetch = meta.map_or(0, |m| m.fetched_at_ms);
+    let refresh = meta.is_none_or(|meta| now_ms >= meta.refresh_at_ms());
+    let asked_for = kid_refetch_requested_at_ms.is_some_and(|at| at > last_fetch);
+    let backing_off =
+        failure.is_some_and(|f| now_ms < f.retry_at_ms && f.failed_at_ms >= last_fetch);
+    (refresh || asked_for) && !backing_off
+}
+
+/// Whether a token with an unknown kid may ask for a refetch at `now_ms`, given the last such request:
+/// at most one per `interval` for the whole process.
+pub fn kid_refetch_allowed(
+    last_requested_at_ms: Option<u64>,
+    now_ms: u64,
+    interval: Duration,
+) -> bool {
+    last_requested_at_ms.is_none_or(|last| now_ms >= last.saturating_add(millis(interval)))
+}
+
+/// The `jwks_uri` of an OpenID Provider configuration document (OpenID Connect Discovery 1.0 §3).
+pub fn discovered_jwks_uri(document: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct ProviderMetadata {
+        jwks_uri: Option<String>,
+    }
+    let metadata: ProviderMetadata = serde_json::from_slice(document)
+        .map_err(|e| format!("OpenID configuration is not JSON: {e}"))?;
+    let uri = metadata
+        .jwks_uri
+        .ok_or_else(|| "OpenID configuration has no jwks_uri".to_string())?;
+    if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+        return Err(format!(
+            "jwks_uri \"{}\" is not an http(s) URL",
+            uri.escape_debug()
+        ));
+    }
+    Ok(uri)
 }
 
 /// One worker's parsed copy of a provider's current keys.
@@ -174,10 +274,27 @@ pub struct WorkerKeys {
     /// The shared version these keys were parsed from (0: none yet).
     pub version: u64,
     pub jwks: Option<Rc<Jwks>>,
+    /// Until when these keys may be used (ms since the epoch); local keys never run out.
+    pub usable_until_ms: u64,
+}
+
+impl WorkerKeys {
+    /// The keys, unless they are staler than the policy allows at `now_ms`.
+    pub fn usable(&self, now_ms: u64) -> Option<&Rc<Jwks>> {
+        self.jwks.as_ref().filter(|_| now_ms < self.usable_until_ms)
+    }
 }
 
 pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// SplitMix64: spreads a seed into well-mixed bits for jitter (not for anything secret).
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn parse_numbers<const N: usize>(bytes: &[u8]) -> Option<[u64; N]> {

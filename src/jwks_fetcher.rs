@@ -1,9 +1,11 @@
 //! The root context: parses the configuration once, and on every tick keeps each remote JWKS fresh.
 //!
-//! Workers coordinate through shared data (see [`crate::jwks_cache`]): whichever worker first finds the
-//! document due takes the fetch lease with compare-and-swap and fetches it through the configured cluster;
-//! every worker picks the new version up from shared data on its next tick. Requests paused for keys are
-//! resumed here, in the fetching worker as soon as the response arrives and in the others on their tick.
+//! Workers coordinate through shared data (see [`crate::jwks_cache`]): whichever worker first finds a
+//! JWKS due (refresh time, or a refetch asked for by an unknown kid) takes the fetch lease with
+//! compare-and-swap and fetches it through the configured cluster — with `oidc_discovery`, first the
+//! OpenID configuration, then the `jwks_uri` it names. Every worker picks the new version up from shared
+//! data on its next tick. Requests paused for keys are resumed here: in the fetching worker as soon as
+//! the response arrives, in the others on their tick.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,30 +14,60 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use proxy_wasm::types::{BufferType, ContextType, MapType};
 
 use crate::auth_error::AuthError;
-use crate::config::{FilterConfig, JwksSource, ProviderId, RemoteJwks};
+use crate::config::{split_http_uri, FilterConfig, JwksSource, ProviderId, RemoteJwks};
 use crate::filter::JwtAuthnFilter;
-use crate::jwks::{parse_jwks, MAX_JWKS_BYTES};
+use crate::jwks::parse_jwks_with_limits;
 use crate::jwks_cache::{
-    encode_doc, fetch_due, millis, FetchFailure, FetchLease, JwksMeta, SharedKeys,
+    discovered_jwks_uri, encode_doc, fetch_due, millis, ttl_for_response, FetchFailure, FetchLease,
+    JwksMeta, SharedKeys,
 };
+use crate::metrics;
 use crate::worker::{
-    apply_verdict_to, finish_waiting, now_ms, shared_data, SharedWorkerState, WorkerState,
+    apply_verdict_to, count, gauge, now_ms, remote_of, shared_data, SharedWorkerState, WaitReason,
+    WorkerState,
 };
 
 /// How often each worker checks shared data for new keys, due fetches and waiting requests.
 const TICK_PERIOD: Duration = Duration::from_millis(100);
 /// Shared-data key of the counter that hands out worker ids (lease holders).
-const WORKER_COUNTER_KEY: &str = "jwt_authn_wasm.v1|worker_counter";
+const WORKER_COUNTER_KEY: &str = "jwt_authn_wasm.v2|worker_counter";
+
+/// Which step of a fetch a callout is.
+enum FetchStage {
+    /// The OpenID configuration, whose `jwks_uri` comes next.
+    Discovery,
+    /// The JWKS document itself.
+    Jwks,
+}
+
+struct InFlight {
+    provider: ProviderId,
+    stage: FetchStage,
+}
+
+/// A failed fetch: what to log, and the metric reason.
+struct FetchError {
+    reason: &'static str,
+    detail: String,
+}
+
+impl FetchError {
+    fn new(reason: &'static str, detail: impl Into<String>) -> FetchError {
+        FetchError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
 
 pub struct JwksFetcherRoot {
     context_id: u32,
     worker_id: u64,
     state: Option<SharedWorkerState>,
-    /// Callouts in flight: token → (provider, JWKS URI).
-    in_flight: HashMap<u32, (ProviderId, String)>,
+    in_flight: HashMap<u32, InFlight>,
 }
 
 impl JwksFetcherRoot {
@@ -52,44 +84,72 @@ impl JwksFetcherRoot {
         self.state.as_ref().map(|s| s.borrow().config.clone())
     }
 
+    fn provider_name(&self, provider: ProviderId) -> String {
+        self.config()
+            .and_then(|c| c.providers.get(provider).map(|p| p.name.clone()))
+            .unwrap_or_default()
+    }
+
     /// Starts a fetch of `remote` if it is due and this worker wins the lease.
     fn maybe_fetch(&mut self, provider: ProviderId, remote: &RemoteJwks, now: u64) {
-        if self.in_flight.values().any(|(_, uri)| uri == &remote.uri) {
+        if self.in_flight.values().any(|f| f.provider == provider) {
             return;
         }
         let keys = SharedKeys::for_uri(&remote.uri);
         let meta = shared_data(&keys.meta).and_then(|m| JwksMeta::decode(&m));
         let failure = shared_data(&keys.failure).and_then(|f| FetchFailure::decode(&f));
-        if !fetch_due(meta.as_ref(), failure.as_ref(), remote.cache_duration, now) {
+        let kid_refetch = shared_data(&keys.kid_refetch)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<u64>().ok());
+        if !fetch_due(meta.as_ref(), failure.as_ref(), kid_refetch, now) {
             return;
         }
         if !self.take_lease(&keys.lease, remote.timeout, now) {
             return;
         }
+        let stage = if remote.oidc_discovery {
+            FetchStage::Discovery
+        } else {
+            FetchStage::Jwks
+        };
+        if let Err(error) = self.dispatch(provider, remote, &remote.authority, &remote.path, stage)
+        {
+            self.record_failure(provider, remote, now, error);
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        provider: ProviderId,
+        remote: &RemoteJwks,
+        authority: &str,
+        path: &str,
+        stage: FetchStage,
+    ) -> Result<(), FetchError> {
         let headers = vec![
             (":method", "GET"),
-            (":path", remote.path.as_str()),
-            (":authority", remote.authority.as_str()),
+            (":path", path),
+            (":authority", authority),
             ("accept", "application/json"),
             ("user-agent", "jwt-authn-wasm"),
         ];
         match hostcalls::dispatch_http_call(&remote.cluster, headers, None, vec![], remote.timeout)
         {
             Ok(token) => {
-                self.in_flight.insert(token, (provider, remote.uri.clone()));
+                self.in_flight.insert(token, InFlight { provider, stage });
+                Ok(())
             }
-            Err(status) => {
-                let reason = format!(
+            Err(status) => Err(FetchError::new(
+                "dispatch_failed",
+                format!(
                     "cannot call cluster \"{}\" ({status:?}); is it defined in Envoy?",
                     remote.cluster
-                );
-                self.record_failure(&keys, failure.as_ref(), now, reason, &remote.uri);
-            }
+                ),
+            )),
         }
     }
 
-    /// Takes the fetch lease of a URI with compare-and-swap, then reads it back: the swap is not enforced
-    /// on a key that does not exist yet, and the read-back settles that first race.
+    /// Takes the fetch lease of a URI with compare-and-swap, then reads it back to be sure.
     fn take_lease(&self, lease_key: &str, timeout: Duration, now: u64) -> bool {
         let (current, cas) = match hostcalls::get_shared_data(lease_key) {
             Ok(found) => found,
@@ -99,15 +159,20 @@ impl JwksFetcherRoot {
         if !FetchLease::is_free_for(current.as_ref(), now) {
             return false;
         }
-        let lease = FetchLease {
-            holder: self.worker_id,
-            // The callout ends by its timeout; a second of slack covers a worker that dies holding it.
-            expires_at_ms: now.saturating_add(millis(timeout)).saturating_add(1000),
-        };
+        let lease = self.lease_until(timeout, now);
         if hostcalls::set_shared_data(lease_key, Some(&lease.encode()), cas).is_err() {
             return false;
         }
         shared_data(lease_key).and_then(|b| FetchLease::decode(&b)) == Some(lease)
+    }
+
+    /// A lease for one callout: it ends by its timeout; a second of slack covers a worker that dies
+    /// holding it. Discovery renews it for the second callout.
+    fn lease_until(&self, timeout: Duration, now: u64) -> FetchLease {
+        FetchLease {
+            holder: self.worker_id,
+            expires_at_ms: now.saturating_add(millis(timeout)).saturating_add(1000),
+        }
     }
 
     fn release_lease(&self, lease_key: &str) {
@@ -116,15 +181,26 @@ impl JwksFetcherRoot {
 
     fn record_failure(
         &self,
-        keys: &SharedKeys,
-        previous: Option<&FetchFailure>,
+        provider: ProviderId,
+        remote: &RemoteJwks,
         now: u64,
-        reason: String,
-        uri: &str,
+        error: FetchError,
     ) {
-        let failure = FetchFailure::next(previous, now, reason);
+        let keys = SharedKeys::for_uri(&remote.uri);
+        let previous = shared_data(&keys.failure).and_then(|f| FetchFailure::decode(&f));
+        let failure = FetchFailure::next(
+            previous.as_ref(),
+            now,
+            error.detail,
+            remote.policy.retry_initial_interval,
+            remote.policy.retry_max_interval,
+            self.worker_id ^ now,
+        );
+        let name = self.provider_name(provider);
+        count(&metrics::jwks_fetch_failed(&name, error.reason));
         log::warn!(
-            "jwt-authn-wasm: JWKS fetch from {uri} failed ({} in a row): {}; keeping the last good keys, next try in {} ms",
+            "jwt-authn-wasm: provider {name}: JWKS fetch from {} failed ({} in a row): {}; keeping the last good keys, next try in {} ms",
+            remote.uri,
             failure.consecutive,
             failure.reason,
             failure.retry_at_ms.saturating_sub(now)
@@ -133,13 +209,15 @@ impl JwksFetcherRoot {
         self.release_lease(&keys.lease);
     }
 
-    fn store_document(&self, keys: &SharedKeys, document: &[u8], now: u64) {
+    fn store_document(&self, remote: &RemoteJwks, document: &[u8], ttl: Duration, now: u64) {
+        let keys = SharedKeys::for_uri(&remote.uri);
         let previous = shared_data(&keys.meta)
             .and_then(|m| JwksMeta::decode(&m))
             .map_or(0, |m| m.version);
         let meta = JwksMeta {
             version: previous.saturating_add(1),
             fetched_at_ms: now,
+            ttl_ms: millis(ttl),
         };
         // The document goes first: a worker that sees the new meta must find a document at least as new.
         let _ =
@@ -149,7 +227,67 @@ impl JwksFetcherRoot {
         self.release_lease(&keys.lease);
     }
 
-    /// Resumes requests whose keys are here, refuses those whose fetch failed or whose wait ran out.
+    /// Handles the JWKS response: validated, stored for every worker, or counted as a failure.
+    fn on_jwks_response(
+        &self,
+        provider: ProviderId,
+        remote: &RemoteJwks,
+        body_size: usize,
+        now: u64,
+    ) -> Result<(), FetchError> {
+        let body = response_body(body_size, remote.policy.limits.max_bytes)?;
+        let jwks = parse_jwks_with_limits(&body, remote.policy.limits)
+            .map_err(|e| FetchError::new(e.reason(), e.to_string()))?;
+        let name = self.provider_name(provider);
+        for skipped in &jwks.skipped {
+            log::info!(
+                "jwt-authn-wasm: provider {name}: JWKS from {}: skipped {skipped}",
+                remote.uri
+            );
+        }
+        let cache_control =
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, "cache-control")
+                .ok()
+                .flatten();
+        let ttl = ttl_for_response(
+            cache_control.as_deref(),
+            remote.cache_duration,
+            &remote.policy,
+        );
+        log::info!(
+            "jwt-authn-wasm: provider {name}: fetched JWKS from {}: {} usable key(s), fresh for {} s",
+            remote.uri,
+            jwks.keys.len(),
+            ttl.as_secs()
+        );
+        count(&metrics::jwks_fetch_success(&name));
+        self.store_document(remote, &body, ttl, now);
+        Ok(())
+    }
+
+    /// Handles the OpenID configuration: follows its `jwks_uri` through the same cluster.
+    fn on_discovery_response(
+        &mut self,
+        provider: ProviderId,
+        remote: &RemoteJwks,
+        body_size: usize,
+        now: u64,
+    ) -> Result<(), FetchError> {
+        let body = response_body(body_size, remote.policy.limits.max_bytes)?;
+        let jwks_uri =
+            discovered_jwks_uri(&body).map_err(|e| FetchError::new("discovery_failed", e))?;
+        let (authority, path) = split_http_uri(&jwks_uri)
+            .map_err(|e| FetchError::new("discovery_failed", format!("jwks_uri: {e}")))?;
+        let keys = SharedKeys::for_uri(&remote.uri);
+        let _ = hostcalls::set_shared_data(
+            &keys.lease,
+            Some(&self.lease_until(remote.timeout, now).encode()),
+            None,
+        );
+        self.dispatch(provider, remote, &authority, &path, FetchStage::Jwks)
+    }
+
+    /// Resumes requests whose keys are here, and settles those whose wait is over.
     fn settle_waiting(&self, now: u64) {
         let Some(state) = &self.state else { return };
         let (config, waiting) = {
@@ -157,8 +295,9 @@ impl JwksFetcherRoot {
             if worker.waiting.is_empty() {
                 return;
             }
-            let providers: Vec<ProviderId> =
+            let mut providers: Vec<ProviderId> =
                 worker.waiting.iter().map(|w| w.pending.provider).collect();
+            providers.dedup();
             for provider in providers {
                 worker.sync_from_shared(provider);
             }
@@ -166,33 +305,85 @@ impl JwksFetcherRoot {
         };
         let mut still_waiting = Vec::new();
         for waiting in waiting {
-            let jwks = state.borrow().keys_of(waiting.pending.provider);
-            let waiting = match finish_waiting(&config, waiting, jwks.as_deref()) {
-                Ok(()) => continue,
-                Err(waiting) => waiting,
-            };
-            let failed_since_arrival = match config
-                .providers
-                .get(waiting.pending.provider)
-                .map(|p| &p.jwks_source)
-            {
-                Some(JwksSource::Remote(remote)) => {
+            let keys = state.borrow().keys_of(waiting.pending.provider, now);
+            if let Some((version, jwks)) = &keys {
+                if *version >= waiting.min_version {
+                    apply_verdict_to(waiting.context_id, waiting.pending.finish(&config, jwks));
+                    continue;
+                }
+            }
+            let failed_since_arrival =
+                remote_of(&config, waiting.pending.provider).is_none_or(|remote| {
                     shared_data(&SharedKeys::for_uri(&remote.uri).failure)
                         .and_then(|f| FetchFailure::decode(&f))
                         .is_some_and(|f| f.failed_at_ms >= waiting.started_at_ms)
-                }
-                _ => true,
-            };
-            if failed_since_arrival || now >= waiting.deadline_ms {
-                let verdict = waiting.pending.fail(AuthError::JwksFetchFailed);
-                apply_verdict_to(waiting.context_id, verdict);
-            } else {
+                });
+            if !failed_since_arrival && now < waiting.deadline_ms {
                 still_waiting.push(waiting);
+                continue;
             }
+            let verdict = match (waiting.reason, keys) {
+                // The refetch brought nothing new: judge with the keys at hand.
+                (WaitReason::UnknownKid, Some((_, jwks))) => waiting.pending.finish(&config, &jwks),
+                _ => waiting.pending.fail(AuthError::JwksFetchFailed),
+            };
+            apply_verdict_to(waiting.context_id, verdict);
         }
         state.borrow_mut().waiting.extend(still_waiting);
         // Callouts and later host calls must act for the root again, not for the last resumed stream.
         let _ = hostcalls::set_effective_context(self.context_id);
+    }
+
+    /// Publishes each provider's key count and key age.
+    fn update_gauges(&self, config: &FilterConfig, now: u64) {
+        let Some(state) = &self.state else { return };
+        let worker = state.borrow();
+        for (provider, entry) in config.providers.iter().enumerate() {
+            let keys = worker
+                .keys_of(provider, now)
+                .map_or(0, |(_, jwks)| jwks.keys.len());
+            gauge(
+                &metrics::keys_in_use(&entry.name),
+                u64::try_from(keys).unwrap_or(u64::MAX),
+            );
+            if let JwksSource::Remote(remote) = &entry.jwks_source {
+                if let Some(meta) = shared_data(&SharedKeys::for_uri(&remote.uri).meta)
+                    .and_then(|m| JwksMeta::decode(&m))
+                {
+                    gauge(
+                        &metrics::jwks_age_seconds(&entry.name),
+                        now.saturating_sub(meta.fetched_at_ms) / 1000,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The callout's body, refused when the status is not 200 or the body is over `max_bytes`.
+fn response_body(body_size: usize, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten();
+    match status.as_deref() {
+        None => Err(FetchError::new(
+            "no_response",
+            "no response (timeout, connection refused or reset)",
+        )),
+        Some(b"200") if body_size > max_bytes => Err(FetchError::new(
+            "too_large",
+            format!("body of {body_size} bytes is over the limit of {max_bytes} (max_jwks_bytes)"),
+        )),
+        Some(b"200") => Ok(
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        ),
+        Some(other) => Err(FetchError::new(
+            "http_status",
+            format!("HTTP status {}", String::from_utf8_lossy(other)),
+        )),
     }
 }
 
@@ -204,56 +395,22 @@ impl Context for JwksFetcherRoot {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some((provider, uri)) = self.in_flight.remove(&token) else {
+        let Some(flight) = self.in_flight.remove(&token) else {
             return;
         };
         let now = now_ms();
-        let keys = SharedKeys::for_uri(&uri);
-        let status = hostcalls::get_map_value_bytes(
-            proxy_wasm::types::MapType::HttpCallResponseHeaders,
-            ":status",
-        )
-        .ok()
-        .flatten()
-        .and_then(|s| String::from_utf8(s).ok());
-        let outcome = match status.as_deref() {
-            None => Err("no response (timeout, connection refused or reset)".to_string()),
-            Some("200") if body_size > MAX_JWKS_BYTES => Err(format!(
-                "body of {body_size} bytes is over the limit of {MAX_JWKS_BYTES}"
-            )),
-            Some("200") => {
-                let body = hostcalls::get_buffer(
-                    proxy_wasm::types::BufferType::HttpCallResponseBody,
-                    0,
-                    body_size,
-                )
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-                parse_jwks(&body)
-                    .map(|jwks| (jwks, body))
-                    .map_err(|e| e.to_string())
-            }
-            Some(other) => Err(format!("HTTP status {other}")),
+        let Some(config) = self.config() else { return };
+        let Some(remote) = remote_of(&config, flight.provider).cloned() else {
+            return;
         };
-        match outcome {
-            Ok((jwks, body)) => {
-                for skipped in &jwks.skipped {
-                    log::info!("jwt-authn-wasm: JWKS from {uri}: skipped {skipped}");
-                }
-                log::info!(
-                    "jwt-authn-wasm: fetched JWKS from {uri}: {} usable key(s)",
-                    jwks.keys.len()
-                );
-                self.store_document(&keys, &body, now);
-                if let Some(state) = &self.state {
-                    state.borrow_mut().sync_from_shared(provider);
-                }
+        let outcome = match flight.stage {
+            FetchStage::Discovery => {
+                self.on_discovery_response(flight.provider, &remote, body_size, now)
             }
-            Err(reason) => {
-                let previous = shared_data(&keys.failure).and_then(|f| FetchFailure::decode(&f));
-                self.record_failure(&keys, previous.as_ref(), now, reason, &uri);
-            }
+            FetchStage::Jwks => self.on_jwks_response(flight.provider, &remote, body_size, now),
+        };
+        if let Err(error) = outcome {
+            self.record_failure(flight.provider, &remote, now, error);
         }
         self.settle_waiting(now);
     }
@@ -299,6 +456,7 @@ impl RootContext for JwksFetcherRoot {
             }
         }
         self.settle_waiting(now);
+        self.update_gauges(&config, now);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

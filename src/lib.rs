@@ -29,6 +29,7 @@ pub mod duration;
 pub mod extractor;
 pub mod jwks;
 pub mod jwks_cache;
+pub mod metrics;
 pub mod rules;
 pub mod verifier;
 

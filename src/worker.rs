@@ -1,17 +1,29 @@
 //! What one Envoy worker's VM holds between callbacks: the configuration, its parsed keys, the requests
-//! waiting for keys; and the host calls both contexts share (clock, applying a verdict).
+//! waiting for keys; and the host calls both contexts share (clock, metrics, applying a verdict).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{MapType, MetricType};
 
 use crate::authenticator::{PendingAuth, Verdict};
-use crate::config::{FilterConfig, JwksSource, ProviderId};
-use crate::jwks::{parse_jwks, Jwks};
+use crate::config::{FilterConfig, JwksSource, ProviderId, RemoteJwks};
+use crate::jwks::{parse_jwks_with_limits, Jwks};
 use crate::jwks_cache::{decode_doc, JwksMeta, SharedKeys, WorkerKeys};
+use crate::metrics;
+
+/// Why a paused request waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// No keys yet: refused with "Jwks remote fetch is failed" if none come in time.
+    FirstKeys,
+    /// A token's kid is not in the set and a refetch was asked for: if it brings nothing in time, the
+    /// request is judged with the keys at hand.
+    UnknownKid,
+}
 
 /// A paused request waiting for its provider's keys.
 pub struct WaitingRequest {
@@ -19,6 +31,9 @@ pub struct WaitingRequest {
     pub pending: PendingAuth,
     pub started_at_ms: u64,
     pub deadline_ms: u64,
+    /// Finish once this worker holds keys of at least this version.
+    pub min_version: u64,
+    pub reason: WaitReason,
 }
 
 /// Per-worker state, shared by the root context and the HTTP contexts of one VM.
@@ -40,6 +55,7 @@ impl WorkerState {
                 JwksSource::Local(jwks) => WorkerKeys {
                     version: 1,
                     jwks: Some(Rc::new(jwks.clone())),
+                    usable_until_ms: u64::MAX,
                 },
                 JwksSource::Remote(_) => WorkerKeys::default(),
             })
@@ -51,51 +67,56 @@ impl WorkerState {
         }
     }
 
-    /// The provider's keys as this worker knows them.
-    pub fn keys_of(&self, provider: ProviderId) -> Option<Rc<Jwks>> {
-        self.keys.get(provider).and_then(|k| k.jwks.clone())
+    /// The provider's usable keys as this worker knows them, with their version.
+    pub fn keys_of(&self, provider: ProviderId, now_ms: u64) -> Option<(u64, Rc<Jwks>)> {
+        let keys = self.keys.get(provider)?;
+        keys.usable(now_ms).map(|jwks| (keys.version, jwks.clone()))
     }
 
-    /// Picks up a newer shared JWKS document for `provider`, parsing it once for this worker. Returns
-    /// whether the keys changed.
-    pub fn sync_from_shared(&mut self, provider: ProviderId) -> bool {
-        let Some(JwksSource::Remote(remote)) =
-            self.config.providers.get(provider).map(|p| &p.jwks_source)
-        else {
-            return false;
+    /// Picks up a newer shared JWKS document for `provider`, parsing it once for this worker.
+    pub fn sync_from_shared(&mut self, provider: ProviderId) {
+        let Some(remote) = remote_of(&self.config, provider).cloned() else {
+            return;
         };
         let shared_keys = SharedKeys::for_uri(&remote.uri);
         let Some(meta) = shared_data(&shared_keys.meta).and_then(|m| JwksMeta::decode(&m)) else {
-            return false;
+            return;
         };
         let Some(local) = self.keys.get_mut(provider) else {
-            return false;
+            return;
         };
         if meta.version <= local.version {
-            return false;
+            return;
         }
         let Some(doc) = shared_data(&shared_keys.doc) else {
-            return false;
+            return;
         };
         let Some((version, document)) = decode_doc(&doc) else {
-            return false;
+            return;
         };
         local.version = version.max(meta.version);
-        match parse_jwks(document) {
+        match parse_jwks_with_limits(document, remote.policy.limits) {
             Ok(jwks) => {
                 local.jwks = Some(Rc::new(jwks));
-                true
+                local.usable_until_ms = meta.usable_until_ms(remote.policy.max_staleness);
             }
             Err(error) => {
-                // The fetcher only stores documents that parsed, so this is a different build writing
-                // the same keys; keep the keys we have.
+                // The fetcher stores only documents that parsed, so this is another configuration with
+                // tighter limits sharing the vm_id; keep the keys we have.
                 log::warn!(
-                    "jwt-authn-wasm: shared JWKS for {} does not parse: {error}",
+                    "jwt-authn-wasm: shared JWKS for {} refused here: {error}",
                     remote.uri
                 );
-                false
             }
         }
+    }
+}
+
+/// The remote JWKS settings of a provider, if its keys are fetched.
+pub fn remote_of(config: &FilterConfig, provider: ProviderId) -> Option<&RemoteJwks> {
+    match config.providers.get(provider).map(|p| &p.jwks_source) {
+        Some(JwksSource::Remote(remote)) => Some(remote),
+        _ => None,
     }
 }
 
@@ -115,12 +136,49 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+thread_local! {
+    /// Metric ids of this VM, defined on first use (one VM per thread).
+    static METRIC_IDS: RefCell<HashMap<(String, bool), u32>> = RefCell::new(HashMap::new());
+}
+
+fn metric_id(name: &str, gauge: bool) -> Option<u32> {
+    METRIC_IDS.with(|ids| {
+        let mut ids = ids.try_borrow_mut().ok()?;
+        if let Some(id) = ids.get(&(name.to_string(), gauge)) {
+            return Some(*id);
+        }
+        let kind = if gauge {
+            MetricType::Gauge
+        } else {
+            MetricType::Counter
+        };
+        let id = hostcalls::define_metric(kind, name).ok()?;
+        ids.insert((name.to_string(), gauge), id);
+        Some(id)
+    })
+}
+
+/// Adds one to a counter.
+pub fn count(name: &str) {
+    if let Some(id) = metric_id(name, false) {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// Sets a gauge.
+pub fn gauge(name: &str, value: u64) {
+    if let Some(id) = metric_id(name, true) {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
+
 /// Applies a verdict to the current (effective) HTTP stream. `resume` is set when the stream was paused
 /// and this runs from another callback; a request that is let through in its own header callback
 /// continues by returning `Action::Continue` instead.
 pub fn apply_verdict(verdict: Verdict, resume: bool) {
     match verdict {
         Verdict::Allow(mutations) => {
+            count(&metrics::allowed());
             for name in &mutations.remove_headers {
                 let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
             }
@@ -143,6 +201,7 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
             }
         }
         Verdict::Deny(reply) => {
+            count(&metrics::denied(reply.reason));
             let headers = vec![
                 ("www-authenticate", reply.www_authenticate.as_str()),
                 ("content-type", "text/plain"),
@@ -153,28 +212,10 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
     }
 }
 
-/// Resumes (or refuses) a request paused in another context of this VM. Returns false when the stream
-/// is gone (client went away).
-pub fn apply_verdict_to(context_id: u32, verdict: Verdict) -> bool {
-    if hostcalls::set_effective_context(context_id).is_err() {
-        return false;
-    }
-    apply_verdict(verdict, true);
-    true
-}
-
-/// Finishes `waiting` with `jwks` when there are keys; otherwise hands it back.
-pub fn finish_waiting(
-    config: &FilterConfig,
-    waiting: WaitingRequest,
-    jwks: Option<&Jwks>,
-) -> Result<(), WaitingRequest> {
-    match jwks {
-        Some(jwks) => {
-            let context_id = waiting.context_id;
-            apply_verdict_to(context_id, waiting.pending.finish(config, jwks));
-            Ok(())
-        }
-        None => Err(waiting),
+/// Resumes (or refuses) a request paused in another context of this VM. Nothing happens when the
+/// stream is gone (the client went away).
+pub fn apply_verdict_to(context_id: u32, verdict: Verdict) {
+    if hostcalls::set_effective_context(context_id).is_ok() {
+        apply_verdict(verdict, true);
     }
 }

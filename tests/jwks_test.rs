@@ -2,7 +2,9 @@
 
 mod common;
 
-use jwt_authn_wasm::jwks::{parse_jwks, JwksError, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+use jwt_authn_wasm::jwks::{
+    parse_jwks, parse_jwks_with_limits, JwksError, JwksLimits, MAX_JWKS_BYTES, MAX_JWKS_KEYS,
+};
 use serde_json::json;
 
 use common::fixtures::{Keys, TestKey};
@@ -95,7 +97,8 @@ fn bad_documents_are_refused_with_the_reason() {
     assert_eq!(
         error,
         JwksError::TooLarge {
-            bytes: MAX_JWKS_BYTES + 1
+            bytes: MAX_JWKS_BYTES + 1,
+            limit: MAX_JWKS_BYTES
         }
     );
     assert!(error.to_string().contains("over the limit"));
@@ -103,9 +106,27 @@ fn bad_documents_are_refused_with_the_reason() {
     assert_eq!(
         parse_jwks(many.to_string().as_bytes()).unwrap_err(),
         JwksError::TooManyKeys {
-            count: MAX_JWKS_KEYS + 1
+            count: MAX_JWKS_KEYS + 1,
+            limit: MAX_JWKS_KEYS
         }
     );
+    let limits = JwksLimits {
+        max_bytes: 100,
+        max_keys: 1,
+    };
+    let two = Keys::load();
+    let two = json!({"keys": [two.rsa2048.jwk(None), two.rsa4096.jwk(None)]}).to_string();
+    assert!(matches!(
+        parse_jwks_with_limits(two.as_bytes(), limits),
+        Err(JwksError::TooLarge { limit: 100, .. })
+    ));
+    let limits = JwksLimits {
+        max_bytes: 1 << 20,
+        max_keys: 1,
+    };
+    let error = parse_jwks_with_limits(two.as_bytes(), limits).unwrap_err();
+    assert_eq!(error.reason(), "too_many_keys");
+    assert!(error.to_string().contains("(max_jwks_keys)"), "{error}");
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(matches!(
         parse_jwks(deep.as_bytes()),
