@@ -19,9 +19,11 @@ use crate::config::FetchPolicy;
 use crate::jwks::Jwks;
 
 const SHARED_KEY_PREFIX: &str = "jwt_authn_wasm.v2";
-/// A refresh starts this share of the TTL before expiry (at most [`MAX_REFRESH_AHEAD`] before), so keys
-/// are replaced before they go stale.
+/// For TTLs of at least [`REFRESH_AHEAD_FROM`], a refresh starts this share of the TTL before expiry
+/// (at most [`MAX_REFRESH_AHEAD`] before), so keys are replaced before they go stale. Shorter TTLs are
+/// refreshed at expiry: the stale keys keep serving during the fetch, and leading would only add fetches.
 const REFRESH_AHEAD_DIVISOR: u64 = 10;
+const REFRESH_AHEAD_FROM: Duration = Duration::from_secs(60);
 const MAX_REFRESH_AHEAD: Duration = Duration::from_secs(60);
 /// Retry delays are spread by up to this many percent either way, so workers of many Envoys that failed
 /// together do not retry together.
@@ -72,9 +74,14 @@ impl JwksMeta {
         })
     }
 
-    /// When the next refresh starts: a tenth of the TTL (at most a minute) before it runs out.
+    /// When the next refresh starts: a tenth of the TTL (at most a minute) before it runs out, or at
+    /// expiry for TTLs under a minute.
     pub fn refresh_at_ms(&self) -> u64 {
-        let ahead = (self.ttl_ms / REFRESH_AHEAD_DIVISOR).min(millis(MAX_REFRESH_AHEAD));
+        let ahead = if self.ttl_ms >= millis(REFRESH_AHEAD_FROM) {
+            (self.ttl_ms / REFRESH_AHEAD_DIVISOR).min(millis(MAX_REFRESH_AHEAD))
+        } else {
+            0
+        };
         self.fetched_at_ms
             .saturating_add(self.ttl_ms)
             .saturating_sub(ahead)

@@ -89,7 +89,13 @@ fn refresh_starts_ahead_of_expiry_and_keys_stay_usable_for_max_staleness() {
         fetched_at_ms: 0,
         ttl_ms: 2 * SECOND,
     };
-    assert_eq!(short.refresh_at_ms(), 1800, "a tenth of the TTL ahead");
+    assert_eq!(short.refresh_at_ms(), 2 * SECOND, "short TTLs refresh at expiry");
+    let minute = JwksMeta {
+        version: 1,
+        fetched_at_ms: 0,
+        ttl_ms: 60 * SECOND,
+    };
+    assert_eq!(minute.refresh_at_ms(), 54 * SECOND, "a tenth of the TTL ahead");
     let long = JwksMeta {
         version: 1,
         fetched_at_ms: 0,
@@ -111,10 +117,10 @@ fn fetch_is_due_on_refresh_or_unknown_kid_but_not_while_backing_off() {
         fetched_at_ms: 1_000,
         ttl_ms: 10 * SECOND,
     };
-    assert!(!fetch_due(Some(&meta), None, None, 9_999));
+    assert!(!fetch_due(Some(&meta), None, None, 10_999));
     assert!(
-        fetch_due(Some(&meta), None, None, 10_000),
-        "refresh ahead at 90% of the TTL"
+        fetch_due(Some(&meta), None, None, 11_000),
+        "refresh when the TTL runs out"
     );
     assert!(
         fetch_due(Some(&meta), None, Some(2_000), 2_500),
@@ -124,13 +130,13 @@ fn fetch_is_due_on_refresh_or_unknown_kid_but_not_while_backing_off() {
         !fetch_due(Some(&meta), None, Some(900), 2_500),
         "asked before the fetch: already served"
     );
-    let failure = failure_after(None, 10_000, 1);
+    let failure = failure_after(None, 11_000, 1);
     assert!(
-        !fetch_due(Some(&meta), Some(&failure), None, 10_100),
+        !fetch_due(Some(&meta), Some(&failure), None, 11_100),
         "backing off"
     );
     assert!(
-        !fetch_due(Some(&meta), Some(&failure), Some(10_050), 10_100),
+        !fetch_due(Some(&meta), Some(&failure), Some(11_050), 11_100),
         "kid refetch respects back-off"
     );
     assert!(fetch_due(

@@ -19,10 +19,13 @@ pub struct JwksResponse {
     pub delay: Duration,
 }
 
+/// Serves a JWKS (any path) and, optionally, other documents on given paths (OIDC discovery).
 pub struct JwksServer {
     pub port: u16,
     response: Arc<Mutex<JwksResponse>>,
+    routes: Arc<Mutex<BTreeMap<String, JwksResponse>>>,
     requests: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -36,8 +39,11 @@ impl JwksServer {
             delay: Duration::ZERO,
         }));
         let requests = Arc::new(AtomicUsize::new(0));
+        let routes: Arc<Mutex<BTreeMap<String, JwksResponse>>> = Arc::default();
+        let paths: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (resp, count, stopping) = (response.clone(), requests.clone(), stop.clone());
+        let (routes_in, paths_in) = (routes.clone(), paths.clone());
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
@@ -45,12 +51,18 @@ impl JwksServer {
                 }
                 let Ok(stream) = stream else { continue };
                 let (resp, count) = (resp.clone(), count.clone());
+                let (routes, paths) = (routes_in.clone(), paths_in.clone());
                 thread::spawn(move || {
-                    if read_request(&stream).is_none() {
+                    let Some((request_line, _)) = read_request(&stream) else {
                         return;
+                    };
+                    let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+                    paths.lock().expect("lock").push(path.clone());
+                    let routed = routes.lock().expect("lock").get(&path).cloned();
+                    if routed.is_none() {
+                        count.fetch_add(1, Ordering::SeqCst);
                     }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let current = resp.lock().expect("lock").clone();
+                    let current = routed.unwrap_or_else(|| resp.lock().expect("lock").clone());
                     thread::sleep(current.delay);
                     write_response(
                         stream,
@@ -64,9 +76,29 @@ impl JwksServer {
         JwksServer {
             port,
             response,
+            routes,
             requests,
+            paths,
             stop,
         }
+    }
+
+    /// Serves `body` on `path` (exact, query included) instead of the JWKS.
+    pub fn route(&self, path: &str, body: &str) {
+        let response = JwksResponse {
+            status: 200,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        };
+        self.routes
+            .lock()
+            .expect("lock")
+            .insert(path.to_string(), response);
+    }
+
+    /// Every path requested so far, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().expect("lock").clone()
     }
 
     pub fn set(&self, status: u16, body: &str) {
@@ -79,7 +111,7 @@ impl JwksServer {
         self.response.lock().expect("lock").delay = delay;
     }
 
-    /// JWKS requests served so far.
+    /// JWKS requests served so far (requests to routed paths are not counted).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
