@@ -380,6 +380,8 @@ fn response_body(body_size: usize, max_bytes: usize) -> Result<Vec<u8>, FetchErr
                 .flatten()
                 .unwrap_or_default(),
         ),
+        // Envoy answers a callout that ran out of time with a local 504.
+        Some(b"504") => Err(FetchError::new("timeout", "HTTP status 504 (timeout)")),
         Some(other) => Err(FetchError::new(
             "http_status",
             format!("HTTP status {}", String::from_utf8_lossy(other)),

@@ -22,7 +22,8 @@ pub fn jwks_fetch_success(provider: &str) -> String {
     )
 }
 
-/// Failed JWKS fetches for a provider, by reason (`http_status`, `no_response`, `invalid_json`, ...).
+/// Failed JWKS fetches for a provider, by reason: `http_status`, `timeout`, `no_response`,
+/// `dispatch_failed`, `too_large`, `invalid_json`, `too_many_keys`, `no_usable_keys`, `discovery_failed`.
 pub fn jwks_fetch_failed(provider: &str, reason: &str) -> String {
     format!(
         "{PREFIX}.provider.{}.jwks_fetch_failed.{reason}",

@@ -180,3 +180,83 @@ fn durations_follow_proto_json() {
         assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
     }
 }
+
+#[test]
+fn jwks_lifecycle_options_have_defaults_and_bounds() {
+    let config = parse(json!({"providers": {"idp": remote_provider()}})).unwrap();
+    let JwksSource::Remote(remote) = &config.providers[0].jwks_source else {
+        panic!("remote")
+    };
+    let p = remote.policy;
+    assert_eq!(p.max_staleness, Duration::from_secs(86_400));
+    assert!(p.honor_cache_control && p.refetch_on_unknown_kid);
+    assert_eq!(
+        (p.min_cache_duration, p.max_cache_duration),
+        (Duration::from_secs(30), Duration::from_secs(86_400))
+    );
+    assert_eq!(p.unknown_kid_refetch_interval, Duration::from_secs(5));
+    assert_eq!((p.limits.max_bytes, p.limits.max_keys), (512 * 1024, 256));
+    assert!(!remote.oidc_discovery);
+
+    let mut provider = remote_provider();
+    provider["remote_jwks"] = json!({
+        "http_uri": {"cluster": "idp"},
+        "oidc_discovery": true,
+        "max_staleness": "60s",
+        "honor_cache_control": false,
+        "unknown_kid_refetch_interval": "30s",
+        "refetch_on_unknown_kid": false,
+        "max_jwks_bytes": 4096,
+        "max_jwks_keys": 8
+    });
+    let config = parse(json!({"providers": {"idp": provider}})).unwrap();
+    let JwksSource::Remote(remote) = &config.providers[0].jwks_source else {
+        panic!("remote")
+    };
+    assert_eq!(
+        remote.uri, "https://issuer.example.com/.well-known/openid-configuration",
+        "from the issuer"
+    );
+    assert_eq!(remote.path, "/.well-known/openid-configuration");
+    assert!(
+        remote.oidc_discovery
+            && !remote.policy.honor_cache_control
+            && !remote.policy.refetch_on_unknown_kid
+    );
+    assert_eq!(remote.policy.max_staleness, Duration::from_secs(60));
+    assert_eq!(
+        (
+            remote.policy.limits.max_bytes,
+            remote.policy.limits.max_keys
+        ),
+        (4096, 8)
+    );
+
+    let remote_with = |extra: Value| {
+        let mut provider = remote_provider();
+        for (k, v) in extra.as_object().unwrap() {
+            provider["remote_jwks"][k] = v.clone();
+        }
+        refusal(json!({"providers": {"idp": provider}}))
+    };
+    assert!(remote_with(json!({"max_jwks_bytes": 0}))
+        .contains("providers.idp.remote_jwks.max_jwks_bytes: 0 is outside"));
+    assert!(remote_with(json!({"max_jwks_keys": 100_000}))
+        .contains("providers.idp.remote_jwks.max_jwks_keys"));
+    assert!(remote_with(json!({"unknown_kid_refetch_interval": "0s"}))
+        .contains("unknown_kid_refetch_interval: must be at least 0.1s"));
+    assert!(
+        remote_with(json!({"min_cache_duration": "100s", "max_cache_duration": "10s"}))
+            .contains("min_cache_duration")
+    );
+    assert!(
+        remote_with(json!({"retry_policy": {"retry_back_off": {"base_interval": "0.01s"}}}))
+            .contains("retry_policy.retry_back_off")
+    );
+    assert!(
+        remote_with(json!({"async_fetch": {"failed_refetch_duration": "soon"}}))
+            .contains("async_fetch.failed_refetch_duration")
+    );
+    assert!(remote_with(json!({"retry_policy": {"retry_on": "5xx"}}))
+        .contains("unknown field `retry_on`"));
+}

@@ -89,13 +89,21 @@ fn refresh_starts_ahead_of_expiry_and_keys_stay_usable_for_max_staleness() {
         fetched_at_ms: 0,
         ttl_ms: 2 * SECOND,
     };
-    assert_eq!(short.refresh_at_ms(), 2 * SECOND, "short TTLs refresh at expiry");
+    assert_eq!(
+        short.refresh_at_ms(),
+        2 * SECOND,
+        "short TTLs refresh at expiry"
+    );
     let minute = JwksMeta {
         version: 1,
         fetched_at_ms: 0,
         ttl_ms: 60 * SECOND,
     };
-    assert_eq!(minute.refresh_at_ms(), 54 * SECOND, "a tenth of the TTL ahead");
+    assert_eq!(
+        minute.refresh_at_ms(),
+        54 * SECOND,
+        "a tenth of the TTL ahead"
+    );
     let long = JwksMeta {
         version: 1,
         fetched_at_ms: 0,

@@ -335,11 +335,13 @@ impl Envoy {
         }
     }
 
-    /// A counter or gauge from the admin /stats endpoint.
+    /// A counter or gauge this filter defines, by its name without Envoy's `wasmcustom.` prefix
+    /// (`jwt_authn_wasm.allowed`); `None` while it has not been defined.
     pub fn stat(&self, name: &str) -> Option<u64> {
-        let (_, body) = admin_get(self.admin_port, &format!("/stats?filter=^{name}$"))?;
+        let full = format!("wasmcustom.{name}");
+        let (_, body) = admin_get(self.admin_port, &format!("/stats?filter={full}"))?;
         body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .find_map(|l| l.strip_prefix(&format!("{full}: ")))
             .and_then(|v| v.trim().parse().ok())
     }
 }
