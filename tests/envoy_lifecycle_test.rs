@@ -24,6 +24,7 @@ fn valid_token_sent_the_moment_envoy_is_ready_gets_200() {
         native_config: None,
         upstream_port: upstream.port,
         jwks_port: jwks.port,
+        native_jwks_port: None,
         concurrency: 4,
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -68,6 +69,7 @@ fn unreachable_jwks_refuses_waiting_requests_like_jwt_authn() {
         native_config: Some(config),
         upstream_port: upstream.port,
         jwks_port: jwks.port,
+        native_jwks_port: None,
         concurrency: 2,
     });
     let started = Instant::now();
@@ -140,6 +142,7 @@ fn bad_configuration_is_refused_at_load_with_the_field_named() {
         native_config: None,
         upstream_port: upstream.port,
         jwks_port: jwks.port,
+        native_jwks_port: None,
         concurrency: 1,
     });
     let status = envoy.wait_exit(Duration::from_secs(60));

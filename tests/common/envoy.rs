@@ -163,6 +163,9 @@ pub struct EnvoySetup {
     pub native_config: Option<Value>,
     pub upstream_port: u16,
     pub jwks_port: u16,
+    /// A separate JWKS server for the jwt_authn listener (cluster `jwks_native`), so each filter's
+    /// fetches can be counted; `None` shares `jwks`.
+    pub native_jwks_port: Option<u16>,
     pub concurrency: u32,
 }
 
@@ -212,12 +215,16 @@ impl EnvoySetup {
                 native_jwt_authn_filter(native),
             ));
         }
+        let mut clusters = vec![
+            cluster("upstream", self.upstream_port),
+            cluster("jwks", self.jwks_port),
+        ];
+        if let Some(port) = self.native_jwks_port {
+            clusters.push(cluster("jwks_native", port));
+        }
         json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-            "static_resources": {
-                "listeners": listeners,
-                "clusters": [cluster("upstream", self.upstream_port), cluster("jwks", self.jwks_port)]
-            }
+            "static_resources": {"listeners": listeners, "clusters": clusters}
         })
     }
 }

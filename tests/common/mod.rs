@@ -47,6 +47,7 @@ impl Scenario {
             native_config: with_native.then_some(config),
             upstream_port: upstream.port,
             jwks_port: jwks.port,
+            native_jwks_port: None,
             concurrency,
         });
         Scenario {
