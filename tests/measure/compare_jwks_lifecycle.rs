@@ -5,13 +5,10 @@
 //!   cargo run --release --example compare_jwks_lifecycle      (after ./build.sh)
 
 #[path = "../common/envoy.rs"]
-#[allow(dead_code)]
 mod envoy;
 #[path = "../common/fixtures.rs"]
-#[allow(dead_code)]
 mod fixtures;
 #[path = "../common/servers.rs"]
-#[allow(dead_code)]
 mod servers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
