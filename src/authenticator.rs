@@ -2,13 +2,16 @@
 //! say what to do with the request. The proxy-wasm glue in `filter.rs` only reads headers, waits for keys
 //! and applies the verdict.
 
+use std::rc::Rc;
+
 use crate::auth_error::{AuthError, LocalReply};
 use crate::claims::claim_header_value;
-use crate::config::{FilterConfig, ProviderId};
+use crate::config::{FilterConfig, Provider, ProviderId};
 use crate::extractor::{extract_tokens, path_without_param, RequestHeaders, TokenSource};
 use crate::jwks::Jwks;
 use crate::rules::{requirement_for, Requirement};
-use crate::verifier::{check_token, CheckedToken};
+use crate::token_cache::{CachedVerdict, TokenCaches};
+use crate::verifier::{check_token, CheckedToken, VerifiedToken};
 
 /// Header changes to make before the request goes upstream, applied in this order: removals, then sets,
 /// then the new path.
@@ -40,14 +43,36 @@ pub enum Start {
 #[derive(Debug)]
 pub struct PendingAuth {
     pub provider: ProviderId,
-    tokens: Vec<(CheckedToken, TokenSource)>,
+    tokens: Vec<PendingToken>,
     realm: String,
     path: Vec<u8>,
     sanitized_headers: Vec<String>,
 }
 
-/// Looks at a request: `headers` are all request headers (pseudo-headers included), `now` is Unix seconds.
-pub fn start(config: &FilterConfig, headers: &[(String, Vec<u8>)], now: u64) -> Start {
+/// One token of a request: either found in the verified-token cache, or checked and awaiting its
+/// signature check.
+#[derive(Debug)]
+struct PendingToken {
+    raw: Vec<u8>,
+    source: TokenSource,
+    state: TokenState,
+}
+
+#[derive(Debug)]
+enum TokenState {
+    Cached(Rc<CachedVerdict>),
+    Checked(Box<CheckedToken>),
+}
+
+/// Looks at a request: `headers` are all request headers (pseudo-headers included), `now` is Unix
+/// seconds. Tokens found in `caches` skip every check; if all tokens are cached the request is decided
+/// without keys.
+pub fn start(
+    config: &FilterConfig,
+    headers: &[(String, Vec<u8>)],
+    now: u64,
+    caches: &mut TokenCaches,
+) -> Start {
     let path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
     let sanitized_headers: Vec<String> = config
@@ -79,26 +104,45 @@ pub fn start(config: &FilterConfig, headers: &[(String, Vec<u8>)], now: u64) -> 
     }
     let mut tokens = Vec::with_capacity(extracted.len());
     for token in extracted {
-        match check_token(&token.raw, provider, now) {
-            Ok(checked) => tokens.push((checked, token.source)),
-            Err(error) => {
-                return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm)))
-            }
-        }
+        let state = match caches.get(*provider_id, &token.raw, now) {
+            Some(cached) => TokenState::Cached(cached),
+            None => match check_token(&token.raw, provider, now) {
+                Ok(checked) => TokenState::Checked(Box::new(checked)),
+                Err(error) => {
+                    return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm)))
+                }
+            },
+        };
+        tokens.push(PendingToken {
+            raw: token.raw,
+            source: token.source,
+            state,
+        });
     }
-    Start::NeedsKeys(PendingAuth {
+    let pending = PendingAuth {
         provider: *provider_id,
         tokens,
         realm,
         path: path.to_vec(),
         sanitized_headers,
-    })
+    };
+    if pending.all_cached() {
+        return Start::Decided(pending.finish(config, &Jwks::default(), caches));
+    }
+    Start::NeedsKeys(pending)
 }
 
 impl PendingAuth {
-    /// Checks every token's signature against `jwks`; all must pass. On success the verdict carries the
-    /// claim headers to set and the token locations to strip.
-    pub fn finish(self, config: &FilterConfig, jwks: &Jwks) -> Verdict {
+    fn all_cached(&self) -> bool {
+        self.tokens
+            .iter()
+            .all(|t| matches!(t.state, TokenState::Cached(_)))
+    }
+
+    /// Checks every token's signature against `jwks` (cached tokens need none); all must pass. On
+    /// success the verdict carries the claim headers to set and the token locations to strip, and the
+    /// newly verified tokens go into `caches`.
+    pub fn finish(self, config: &FilterConfig, jwks: &Jwks, caches: &mut TokenCaches) -> Verdict {
         let Some(provider) = config.providers.get(self.provider) else {
             return self.fail(AuthError::VerificationFails);
         };
@@ -107,25 +151,26 @@ impl PendingAuth {
             ..RequestMutations::default()
         };
         let mut new_path = self.path.clone();
-        for (token, source) in &self.tokens {
-            let verified = match token.verify_signature(jwks) {
-                Ok(verified) => verified,
-                Err(error) => return self.fail(error),
+        for token in &self.tokens {
+            let verdict = match &token.state {
+                TokenState::Cached(verdict) => verdict.clone(),
+                TokenState::Checked(checked) => match checked.verify_signature(jwks) {
+                    Ok(verified) => {
+                        let verdict = Rc::new(cached_verdict(provider, &verified));
+                        let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
+                            exp.saturating_add(provider.clock_skew_seconds)
+                        });
+                        caches.put(self.provider, &token.raw, verdict.clone(), valid_until);
+                        verdict
+                    }
+                    Err(error) => return self.fail(error),
+                },
             };
-            for mapping in &provider.claim_to_headers {
-                if let Some(value) = claim_header_value(&verified.payload, &mapping.claim_name) {
-                    mutations
-                        .set_headers
-                        .push((mapping.header_name.clone(), value));
-                }
-            }
-            if let Some(header) = &provider.forward_payload_header {
-                mutations
-                    .set_headers
-                    .push((header.clone(), verified.payload_segment.clone()));
-            }
+            mutations
+                .set_headers
+                .extend(verdict.set_headers.iter().cloned());
             if !provider.forward {
-                match source {
+                match &token.source {
                     TokenSource::Header(name) => {
                         if !mutations.remove_headers.contains(name) {
                             mutations.remove_headers.push(name.clone());
@@ -144,10 +189,11 @@ impl PendingAuth {
     /// Whether a token names a kid that `jwks` does not have: the issuer may have published a new key
     /// since the last fetch, so a refetch can be worth waiting for.
     pub fn has_unknown_kid(&self, jwks: &Jwks) -> bool {
-        self.tokens.iter().any(|(token, _)| {
-            token
+        self.tokens.iter().any(|token| match &token.state {
+            TokenState::Cached(_) => false,
+            TokenState::Checked(checked) => checked
                 .kid()
-                .is_some_and(|kid| !jwks.keys.iter().any(|key| key.kid.as_deref() == Some(kid)))
+                .is_some_and(|kid| !jwks.keys.iter().any(|key| key.kid.as_deref() == Some(kid))),
         })
     }
 
@@ -156,6 +202,20 @@ impl PendingAuth {
     pub fn fail(&self, error: AuthError) -> Verdict {
         Verdict::Deny(LocalReply::for_error(error, &self.realm))
     }
+}
+
+/// The headers a verified token sets upstream: its claim_to_headers and forward_payload_header.
+fn cached_verdict(provider: &Provider, verified: &VerifiedToken) -> CachedVerdict {
+    let mut set_headers = Vec::new();
+    for mapping in &provider.claim_to_headers {
+        if let Some(value) = claim_header_value(&verified.payload, &mapping.claim_name) {
+            set_headers.push((mapping.header_name.clone(), value));
+        }
+    }
+    if let Some(header) = &provider.forward_payload_header {
+        set_headers.push((header.clone(), verified.payload_segment.clone()));
+    }
+    CachedVerdict { set_headers }
 }
 
 fn first_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {

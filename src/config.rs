@@ -12,6 +12,7 @@ use crate::duration::parse_duration;
 use crate::extractor::{HeaderLocation, TokenLocations};
 use crate::jwks::{parse_jwks, Jwks, JwksLimits};
 use crate::rules::{PathMatch, Requirement, Rule};
+use crate::token_cache::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_CACHED_TOKEN_BYTES};
 
 /// jwt_authn's default `remote_jwks.cache_duration`.
 pub const DEFAULT_CACHE_DURATION: Duration = Duration::from_secs(600);
@@ -28,6 +29,8 @@ pub const DEFAULT_RETRY_INITIAL_INTERVAL: Duration = Duration::from_millis(500);
 pub const DEFAULT_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// At most one refetch per this interval per JWKS is triggered by tokens with an unknown kid.
 pub const DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// Ceiling for `jwt_cache_config.jwt_cache_size`: bounds each worker's memory.
+const MAX_CACHE_SIZE: usize = 100_000;
 /// Ceilings for the configurable JWKS limits.
 const LIMIT_MAX_JWKS_BYTES: usize = 16 * 1024 * 1024;
 const LIMIT_MAX_JWKS_KEYS: usize = 10_000;
@@ -62,6 +65,10 @@ pub struct Provider {
     pub claim_to_headers: Vec<ClaimToHeader>,
     pub forward_payload_header: Option<String>,
     pub clock_skew_seconds: u64,
+    /// Verified tokens remembered per worker (jwt_authn's `jwt_cache_config.jwt_cache_size`).
+    pub jwt_cache_size: usize,
+    /// Longer tokens are not cached (`jwt_cache_config.jwt_max_token_size`).
+    pub jwt_max_cached_token_bytes: usize,
 }
 
 /// Where a provider's keys come from.
@@ -174,6 +181,18 @@ struct RawProvider {
     forward_payload_header: String,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    jwt_cache_config: Option<RawJwtCacheConfig>,
+}
+
+/// jwt_authn's `jwt_cache_config`. Zero sizes mean the defaults, as in jwt_authn.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwtCacheConfig {
+    #[serde(default)]
+    jwt_cache_size: usize,
+    #[serde(default)]
+    jwt_max_token_size: usize,
 }
 
 #[derive(Deserialize)]
@@ -444,6 +463,7 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
             claim_name: claim.claim_name,
         });
     }
+    let cache_config = raw.jwt_cache_config;
     let forward_payload_header = if raw.forward_payload_header.is_empty() {
         None
     } else {
@@ -466,6 +486,17 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         claim_to_headers,
         forward_payload_header,
         clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
+        jwt_cache_size: cache_config
+            .as_ref()
+            .map(|c| c.jwt_cache_size)
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_CACHE_SIZE)
+            .min(MAX_CACHE_SIZE),
+        jwt_max_cached_token_bytes: cache_config
+            .as_ref()
+            .map(|c| c.jwt_max_token_size)
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_MAX_CACHED_TOKEN_BYTES),
     })
 }
 

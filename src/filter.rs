@@ -45,17 +45,22 @@ impl HttpContext for JwtAuthnFilter {
         };
         let headers = self.get_http_request_headers_bytes();
         let now = now_ms();
-        let config = state.borrow().config.clone();
-        let pending = match start(&config, &headers, now / 1000) {
-            Start::Decided(verdict) => return act_now(verdict),
+        let mut worker = state.borrow_mut();
+        let config = worker.config.clone();
+        let pending = match start(&config, &headers, now / 1000, &mut worker.token_caches) {
+            Start::Decided(verdict) => {
+                drop(worker);
+                return act_now(verdict);
+            }
             Start::NeedsKeys(pending) => pending,
         };
         let provider = pending.provider;
         let remote = remote_of(&config, provider);
-        let mut worker = state.borrow_mut();
+        // This worker's copy may lag the shared one by up to a tick: look again before waiting for
+        // keys or asking for a refetch another worker may already have done.
         let keys = match worker.keys_of(provider, now) {
-            Some(keys) => Some(keys),
-            None => {
+            Some(keys) if !pending.has_unknown_kid(&keys.1) => Some(keys),
+            _ => {
                 worker.sync_from_shared(provider);
                 worker.keys_of(provider, now)
             }
@@ -77,8 +82,9 @@ impl HttpContext for JwtAuthnFilter {
                 (WaitReason::UnknownKid, version.saturating_add(1), wait)
             }
             (Some((_, jwks)), _) => {
+                let verdict = pending.finish(&config, &jwks, &mut worker.token_caches);
                 drop(worker);
-                return act_now(pending.finish(&config, &jwks));
+                return act_now(verdict);
             }
             // No keys yet (the first fetch is under way, or they went too stale): wait, bounded by the
             // fetch timeout, rather than refuse. The root context resumes or refuses this request.

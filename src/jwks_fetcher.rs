@@ -308,7 +308,11 @@ impl JwksFetcherRoot {
             let keys = state.borrow().keys_of(waiting.pending.provider, now);
             if let Some((version, jwks)) = &keys {
                 if *version >= waiting.min_version {
-                    apply_verdict_to(waiting.context_id, waiting.pending.finish(&config, jwks));
+                    let verdict = {
+                        let caches = &mut state.borrow_mut().token_caches;
+                        waiting.pending.finish(&config, jwks, caches)
+                    };
+                    apply_verdict_to(waiting.context_id, verdict);
                     continue;
                 }
             }
@@ -324,7 +328,10 @@ impl JwksFetcherRoot {
             }
             let verdict = match (waiting.reason, keys) {
                 // The refetch brought nothing new: judge with the keys at hand.
-                (WaitReason::UnknownKid, Some((_, jwks))) => waiting.pending.finish(&config, &jwks),
+                (WaitReason::UnknownKid, Some((_, jwks))) => {
+                    let caches = &mut state.borrow_mut().token_caches;
+                    waiting.pending.finish(&config, &jwks, caches)
+                }
                 _ => waiting.pending.fail(AuthError::JwksFetchFailed),
             };
             apply_verdict_to(waiting.context_id, verdict);
@@ -458,6 +465,9 @@ impl RootContext for JwksFetcherRoot {
             }
         }
         self.settle_waiting(now);
+        if let Some(state) = &self.state {
+            state.borrow_mut().drop_stale_caches(now);
+        }
         self.update_gauges(&config, now);
     }
 

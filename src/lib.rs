@@ -31,6 +31,7 @@ pub mod jwks;
 pub mod jwks_cache;
 pub mod metrics;
 pub mod rules;
+pub mod token_cache;
 pub mod verifier;
 
 #[cfg(target_arch = "wasm32")]

@@ -205,6 +205,13 @@ fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
     }
 }
 
+impl VerifiedToken {
+    /// The token's `exp` in Unix seconds, if it has one.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.payload.get("exp").and_then(timestamp)
+    }
+}
+
 impl CheckedToken {
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {

@@ -14,6 +14,7 @@ use crate::config::{FilterConfig, JwksSource, ProviderId, RemoteJwks};
 use crate::jwks::{parse_jwks_with_limits, Jwks};
 use crate::jwks_cache::{decode_doc, JwksMeta, SharedKeys, WorkerKeys};
 use crate::metrics;
+use crate::token_cache::TokenCaches;
 
 /// Why a paused request waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct WorkerState {
     /// Parsed keys per provider, indexed by [`ProviderId`].
     pub keys: Vec<WorkerKeys>,
     pub waiting: Vec<WaitingRequest>,
+    /// Tokens this worker already verified, per provider.
+    pub token_caches: TokenCaches,
 }
 
 pub type SharedWorkerState = Rc<RefCell<WorkerState>>;
@@ -61,6 +64,7 @@ impl WorkerState {
             })
             .collect();
         WorkerState {
+            token_caches: TokenCaches::for_config(&config),
             config,
             keys,
             waiting: Vec::new(),
@@ -71,6 +75,15 @@ impl WorkerState {
     pub fn keys_of(&self, provider: ProviderId, now_ms: u64) -> Option<(u64, Rc<Jwks>)> {
         let keys = self.keys.get(provider)?;
         keys.usable(now_ms).map(|jwks| (keys.version, jwks.clone()))
+    }
+
+    /// Forgets cached tokens of providers whose keys went staler than allowed.
+    pub fn drop_stale_caches(&mut self, now_ms: u64) {
+        for provider in 0..self.keys.len() {
+            if self.keys_of(provider, now_ms).is_none() && self.token_caches.len(provider) > 0 {
+                self.token_caches.clear(provider);
+            }
+        }
     }
 
     /// Picks up a newer shared JWKS document for `provider`, parsing it once for this worker.
@@ -99,6 +112,8 @@ impl WorkerState {
             Ok(jwks) => {
                 local.jwks = Some(Rc::new(jwks));
                 local.usable_until_ms = meta.usable_until_ms(remote.policy.max_staleness);
+                // Tokens verified with the old set must be verified again with the new one.
+                self.token_caches.clear(provider);
             }
             Err(error) => {
                 // The fetcher stores only documents that parsed, so this is another configuration with

@@ -8,6 +8,7 @@ use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::claims::claim_header_value;
 use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
+use jwt_authn_wasm::token_cache::TokenCaches;
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Keys, AUDIENCE, ISSUER};
@@ -57,9 +58,18 @@ fn request(path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {
-    match start(config, headers, fixtures::now()) {
+    run_cached(config, jwks, headers, &mut TokenCaches::disabled())
+}
+
+fn run_cached(
+    config: &FilterConfig,
+    jwks: &Jwks,
+    headers: &[(String, Vec<u8>)],
+    caches: &mut TokenCaches,
+) -> Verdict {
+    match start(config, headers, fixtures::now(), caches) {
         Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => pending.finish(config, jwks),
+        Start::NeedsKeys(pending) => pending.finish(config, jwks, caches),
     }
 }
 
@@ -245,4 +255,55 @@ fn claim_values_become_header_text_or_nothing() {
     ] {
         assert_eq!(get(none), None, "{none}");
     }
+}
+
+#[test]
+fn verified_tokens_are_served_from_the_cache_without_keys() {
+    let (config, jwks) = config(false);
+    let mut caches = TokenCaches::for_config(&config);
+    let auth = format!("Bearer {}", fixtures::good_token());
+    let headers = request("/api", &[("authorization", &auth)]);
+    let first = run_cached(&config, &jwks, &headers, &mut caches);
+    assert_eq!(caches.len(0), 1);
+    // The second time the token is decided before any key is needed, with the same result.
+    let Start::Decided(second) = start(&config, &headers, fixtures::now(), &mut caches) else {
+        panic!("a cached token needs no keys")
+    };
+    assert_eq!(first, second);
+    // A different token with the same prefix is not a hit.
+    let other = format!("Bearer {}", fixtures::good_token().replace('.', ".x"));
+    let headers = request("/api", &[("authorization", &other)]);
+    assert!(matches!(
+        run_cached(&config, &jwks, &headers, &mut caches),
+        Verdict::Deny(_)
+    ));
+    caches.clear(0);
+    assert_eq!(caches.len(0), 0);
+}
+
+#[test]
+fn refused_tokens_are_never_cached() {
+    let (config, jwks) = config(false);
+    let mut caches = TokenCaches::for_config(&config);
+    for fixture in fixtures::fixtures(&Keys::load(), fixtures::now()) {
+        let auth = format!("Bearer {}", fixture.token);
+        let verdict = run_cached(
+            &config,
+            &jwks,
+            &request("/api", &[("authorization", &auth)]),
+            &mut caches,
+        );
+        let allowed = matches!(verdict, Verdict::Allow(_));
+        assert_eq!(
+            allowed,
+            fixture.expect == fixtures::Expect::Allow,
+            "{}",
+            fixture.name
+        );
+    }
+    let allowed = fixtures::fixtures(&Keys::load(), fixtures::now())
+        .iter()
+        .filter(|f| f.expect == fixtures::Expect::Allow)
+        .count();
+    assert_eq!(caches.len(0), allowed, "only admitted tokens are cached");
 }

@@ -1,0 +1,165 @@
+//! The verified-token cache: per worker and provider, the tokens whose signature already checked, so a
+//! token seen again skips parsing and RSA. jwt_authn's `jwt_cache_config`, on by default here.
+//!
+//! Safety rules: the key is the whole token (a hash collision can never admit a different token); an
+//! entry ends when its token expires (`exp` plus clock skew); a provider's entries are dropped whenever
+//! its key set changes or goes stale; the cache is bounded and forgets its oldest entries first.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use crate::config::{FilterConfig, ProviderId};
+
+/// jwt_authn's default `jwt_cache_config.jwt_cache_size`.
+pub const DEFAULT_CACHE_SIZE: usize = 100;
+/// jwt_authn's default `jwt_cache_config.jwt_max_token_size`: larger tokens are not cached.
+pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
+
+/// What a verified token contributes to the request: its claim headers, computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedVerdict {
+    pub set_headers: Vec<(String, String)>,
+}
+
+struct Entry {
+    verdict: Rc<CachedVerdict>,
+    /// Unix seconds; the entry is used while `now <= valid_until`.
+    valid_until: u64,
+}
+
+/// One provider's cache.
+pub struct TokenCache {
+    capacity: usize,
+    max_token_bytes: usize,
+    entries: HashMap<Rc<[u8]>, Entry>,
+    order: VecDeque<Rc<[u8]>>,
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens of at most `max_token_bytes` each; capacity 0 caches
+    /// nothing.
+    pub fn new(capacity: usize, max_token_bytes: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            max_token_bytes,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
+    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<CachedVerdict>> {
+        let entry = self.entries.get(token)?;
+        if now <= entry.valid_until {
+            return Some(entry.verdict.clone());
+        }
+        self.entries.remove(token);
+        None
+    }
+
+    /// Remembers a verified token until `valid_until` (Unix seconds).
+    pub fn put(&mut self, token: &[u8], verdict: Rc<CachedVerdict>, valid_until: u64) {
+        if self.capacity == 0 || token.len() > self.max_token_bytes {
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(token) {
+            *entry = Entry {
+                verdict,
+                valid_until,
+            };
+            return;
+        }
+        let key: Rc<[u8]> = Rc::from(token);
+        while self.entries.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.entries.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        // Keys of expired entries may linger in `order`; they are dropped when they reach the front.
+        if self.order.len() >= self.capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
+        }
+        self.order.push_back(key.clone());
+        self.entries.insert(
+            key,
+            Entry {
+                verdict,
+                valid_until,
+            },
+        );
+    }
+
+    /// Forgets every token (the provider's keys changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One [`TokenCache`] per provider, sized by each provider's `jwt_cache_config`.
+pub struct TokenCaches {
+    per_provider: Vec<TokenCache>,
+}
+
+impl TokenCaches {
+    pub fn for_config(config: &FilterConfig) -> TokenCaches {
+        TokenCaches {
+            per_provider: config
+                .providers
+                .iter()
+                .map(|p| TokenCache::new(p.jwt_cache_size, p.jwt_max_cached_token_bytes))
+                .collect(),
+        }
+    }
+
+    /// A cache that never holds anything (for callers that do not cache).
+    pub fn disabled() -> TokenCaches {
+        TokenCaches {
+            per_provider: Vec::new(),
+        }
+    }
+
+    pub fn get(
+        &mut self,
+        provider: ProviderId,
+        token: &[u8],
+        now: u64,
+    ) -> Option<Rc<CachedVerdict>> {
+        self.per_provider.get_mut(provider)?.get(token, now)
+    }
+
+    pub fn put(
+        &mut self,
+        provider: ProviderId,
+        token: &[u8],
+        verdict: Rc<CachedVerdict>,
+        valid_until: u64,
+    ) {
+        if let Some(cache) = self.per_provider.get_mut(provider) {
+            cache.put(token, verdict, valid_until);
+        }
+    }
+
+    /// Forgets a provider's tokens: its keys changed or went stale.
+    pub fn clear(&mut self, provider: ProviderId) {
+        if let Some(cache) = self.per_provider.get_mut(provider) {
+            cache.clear();
+        }
+    }
+
+    pub fn len(&self, provider: ProviderId) -> usize {
+        self.per_provider.get(provider).map_or(0, TokenCache::len)
+    }
+}
