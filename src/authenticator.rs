@@ -87,20 +87,15 @@ pub fn start(
             ..RequestMutations::default()
         }));
     };
-    let realm = realm(headers);
+    // The realm names the request in refusals; built only when one is needed.
+    let deny = |error| Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm(headers))));
     let Some(provider) = config.providers.get(*provider_id) else {
         // Rules are compiled against the provider list, so this cannot happen; refuse rather than admit.
-        return Start::Decided(Verdict::Deny(LocalReply::for_error(
-            AuthError::VerificationFails,
-            &realm,
-        )));
+        return deny(AuthError::VerificationFails);
     };
     let extracted = extract_tokens(&provider.locations, headers, path);
     if extracted.is_empty() {
-        return Start::Decided(Verdict::Deny(LocalReply::for_error(
-            AuthError::Missing,
-            &realm,
-        )));
+        return deny(AuthError::Missing);
     }
     let mut tokens = Vec::with_capacity(extracted.len());
     for token in extracted {
@@ -108,9 +103,7 @@ pub fn start(
             Some(cached) => TokenState::Cached(cached),
             None => match check_token(&token.raw, provider, now) {
                 Ok(checked) => TokenState::Checked(Box::new(checked)),
-                Err(error) => {
-                    return Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm)))
-                }
+                Err(error) => return deny(error),
             },
         };
         tokens.push(PendingToken {
@@ -119,26 +112,28 @@ pub fn start(
             state,
         });
     }
+    let all_cached = tokens
+        .iter()
+        .all(|t| matches!(t.state, TokenState::Cached(_)));
     let pending = PendingAuth {
         provider: *provider_id,
         tokens,
-        realm,
+        // A request decided from the cache is admitted: it needs no realm.
+        realm: if all_cached {
+            String::new()
+        } else {
+            realm(headers)
+        },
         path: path.to_vec(),
         sanitized_headers,
     };
-    if pending.all_cached() {
+    if all_cached {
         return Start::Decided(pending.finish(config, &Jwks::default(), caches));
     }
     Start::NeedsKeys(pending)
 }
 
 impl PendingAuth {
-    fn all_cached(&self) -> bool {
-        self.tokens
-            .iter()
-            .all(|t| matches!(t.state, TokenState::Cached(_)))
-    }
-
     /// Checks every token's signature against `jwks` (cached tokens need none); all must pass. On
     /// success the verdict carries the claim headers to set and the token locations to strip, and the
     /// newly verified tokens go into `caches`.

@@ -4,10 +4,9 @@
 /// Every metric name starts with this.
 pub const PREFIX: &str = "jwt_authn_wasm";
 
-/// Requests that passed the filter (no requirement, or valid tokens).
-pub fn allowed() -> String {
-    format!("{PREFIX}.allowed")
-}
+/// Requests that passed the filter (no requirement, or valid tokens). A constant: it is counted on
+/// every request.
+pub const ALLOWED: &str = "jwt_authn_wasm.allowed";
 
 /// Requests refused, by reason ([`crate::auth_error::AuthError::reason`]).
 pub fn denied(reason: &str) -> String {

@@ -193,7 +193,7 @@ pub fn gauge(name: &str, value: u64) {
 pub fn apply_verdict(verdict: Verdict, resume: bool) {
     match verdict {
         Verdict::Allow(mutations) => {
-            count(&metrics::allowed());
+            count(metrics::ALLOWED);
             for name in &mutations.remove_headers {
                 let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
             }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Side-by-side throughput and latency: one Envoy (--concurrency 1) with four listeners on direct-response
+# routes, so only the filter's cost shows:
+#   none          no authentication
+#   native        Envoy's jwt_authn
+#   native_cache  jwt_authn with jwt_cache_config
+#   wasm          this filter (its verified-token cache is on by default)
+# Same provider for all (RS256, 2048-bit key, local_jwks). wrk runs "hot" (one token repeated) and "cold"
+# (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
+# round, and the medians and ratios are printed. A measurement script, not a test.
+#
+#   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+ROUNDS="${ROUNDS:-3}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+CONNECTIONS="${CONNECTIONS:-16}"
+COLD_TOKENS="${COLD_TOKENS:-2000}"
+WORK="$(mktemp -d)"
+trap 'kill "${ENVOY_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+./build.sh >/dev/null
+ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
+  echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
+cargo build --quiet --release --locked --example mint_bench_tokens
+MINT="$ROOT/target/release/examples/mint_bench_tokens"
+"$MINT" 1 >"$WORK/hot.txt"
+"$MINT" "$COLD_TOKENS" >"$WORK/cold.txt"
+JWKS="$("$MINT" jwks)"
+HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
+
+python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" <<'PY'
+import json, sys
+out, module, jwks = sys.argv[1], sys.argv[2], sys.argv[3]
+provider = {
+    "issuer": "https://issuer.example.com",
+    "audiences": ["api.example.com"],
+    "local_jwks": {"inline_string": jwks},
+    "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}],
+}
+def authn(cache):
+    p = dict(provider)
+    if cache:
+        p["jwt_cache_config"] = {"jwt_cache_size": 100}
+    return {"providers": {"bench": p}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
+router = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+def native(cache):
+    c = authn(cache); c["@type"] = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+    return [{"name": "envoy.filters.http.jwt_authn", "typed_config": c}, router]
+wasm = [{"name": "envoy.filters.http.wasm", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+    "config": {"name": "jwt_authn_wasm", "root_id": "jwt_authn_wasm",
+               "vm_config": {"vm_id": "jwt_authn_wasm", "runtime": "envoy.wasm.runtime.v8",
+                             "code": {"local": {"filename": module}}},
+               "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                 "value": json.dumps(authn(False))}}}}, router]
+setups = {"none": (18000, [router]), "native": (18001, native(False)),
+          "native_cache": (18002, native(True)), "wasm": (18003, wasm)}
+listeners = []
+for name, (port, filters) in setups.items():
+    listeners.append({"name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name,
+                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                    {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
+                "http_filters": filters}}]}]})
+json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 18099}}},
+           "static_resources": {"listeners": listeners}}, open(out, "w"))
+PY
+
+# shellcheck disable=SC2086 # "func-e run" is two words
+$ENVOY -c "$WORK/envoy.json" --concurrency 1 --disable-hot-restart --log-level warn >"$WORK/envoy.log" 2>&1 &
+ENVOY_PID=$!
+for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18099/ready >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf http://127.0.0.1:18099/ready >/dev/null || { cat "$WORK/envoy.log"; exit 1; }
+for port in 18001 18002 18003; do
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $HOT_TOKEN" "http://127.0.0.1:$port/bench")"
+  [[ "$code" == 200 ]] || { echo "setup on port $port answered $code to a valid token" >&2; exit 1; }
+  code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/bench")"
+  [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
+done
+
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003)
+SETUPS=(none native native_cache wasm)
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
+RESULTS="$WORK/results.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in hot cold; do
+    for setup in "${SETUPS[@]}"; do
+      out="$(TOKENS_FILE="$WORK/$mode.txt" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+        -s "$ROOT/bench/tokens.lua" "http://127.0.0.1:${PORT[$setup]}/bench")"
+      rps="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
+      p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
+      p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+      non2xx="$(awk '/Non-2xx/ { print $NF }' <<<"$out")"
+      echo "$mode $setup $rps $p50 $p99 ${non2xx:-0}" >>"$RESULTS"
+      printf 'round %s %-4s %-12s %10s req/s  p50 %6s ms  p99 %6s ms  non-2xx %s\n' \
+        "$round" "$mode" "$setup" "$rps" "$p50" "$p99" "${non2xx:-0}" >&2
+    done
+  done
+done
+
+RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
+MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;"
+echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; RS256 2048-bit; medians."
+python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+def med(mode, setup, col):
+    vals = [float(r[col]) for r in rows if r[0] == mode and r[1] == setup]
+    return statistics.median(vals) if vals else float("nan")
+print()
+print(f"| setup | hot req/s | hot p50 / p99 ms | cold req/s | cold p50 / p99 ms |")
+print(f"|---|---|---|---|---|")
+for s in ["none", "native", "native_cache", "wasm"]:
+    print(f"| {s} | {med('hot', s, 2):,.0f} | {med('hot', s, 3):.2f} / {med('hot', s, 4):.2f} "
+          f"| {med('cold', s, 2):,.0f} | {med('cold', s, 3):.2f} / {med('cold', s, 4):.2f} |")
+hot = med("hot", "wasm", 2) / med("hot", "native_cache", 2)
+cold = med("cold", "wasm", 2) / med("cold", "native", 2)
+print()
+print(f"hot:  wasm / native_cache = {hot:.2f}x   (target >= 1.0)")
+print(f"cold: wasm / native       = {cold:.2f}x   (target >= 0.5)")
+print(f"module: {int(sys.argv[2]):,} bytes; Envoy RSS after the runs (all four listeners): {int(sys.argv[3]) / 1024:.0f} MiB")
+PY
