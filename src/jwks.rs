@@ -6,8 +6,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
+
+use crate::rsa_verifier::PreparedRsaKey;
 
 /// Default limit: documents larger than this are refused before parsing.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
@@ -76,7 +77,8 @@ impl JwsAlgorithm {
 /// Public key material of a usable key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyMaterial {
-    Rsa(RsaPublicKey),
+    /// Prepared once here for fast verification (see [`crate::rsa_verifier`]).
+    Rsa(PreparedRsaKey),
 }
 
 impl KeyMaterial {
@@ -261,20 +263,25 @@ fn parse_rsa(fields: &JwkFields) -> Result<KeyMaterial, String> {
             .decode(text.trim_end_matches('='))
             .map_err(|_| format!("RSA \"{name}\" is not base64url"))
     };
-    let n = BigUint::from_bytes_be(&decode("n", &fields.n)?);
-    let e = BigUint::from_bytes_be(&decode("e", &fields.e)?);
-    let bits = n.bits();
+    let n = decode("n", &fields.n)?;
+    let e = decode("e", &fields.e)?;
+    let e_significant: Vec<u8> = e.iter().copied().skip_while(|&b| b == 0).collect();
+    // e = 1 makes every "signature" valid and small exponents invite forgeries on sloppy padding
+    // checks; issuers use 65537.
+    let exponent = (e_significant.len() <= 4)
+        .then(|| {
+            e_significant
+                .iter()
+                .fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
+        })
+        .filter(|&e| e >= 65537 && e & 1 == 1)
+        .ok_or("RSA public exponent must be odd and between 65537 and 2^32")?;
+    let key = PreparedRsaKey::new(&n, exponent).ok_or("RSA modulus must be odd")?;
+    let bits = key.modulus_bits();
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(format!(
             "RSA modulus has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"
         ));
     }
-    // e = 1 makes every "signature" valid and small exponents invite forgeries on sloppy padding checks;
-    // issuers use 65537.
-    if e < BigUint::from(65537u32) || e.bits() > 32 || (&e % 2u32) == BigUint::from(0u32) {
-        return Err("RSA public exponent must be odd and between 65537 and 2^32".to_string());
-    }
-    RsaPublicKey::new(n, e)
-        .map(KeyMaterial::Rsa)
-        .map_err(|e| format!("RSA key refused: {e}"))
+    Ok(KeyMaterial::Rsa(key))
 }

@@ -30,6 +30,7 @@ pub mod extractor;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod metrics;
+pub mod rsa_verifier;
 pub mod rules;
 pub mod token_cache;
 pub mod verifier;

@@ -7,7 +7,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::Rsa;
 use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
 use serde_json::{Map, Value};
 
@@ -15,6 +14,7 @@ use crate::auth_error::AuthError;
 use crate::config::{normalize_audience, Provider};
 use crate::extractor::MAX_TOKEN_BYTES;
 use crate::jwks::{Jwks, JwsAlgorithm, KeyMaterial};
+use crate::rsa_verifier::{FastRsa, RsaSignatureBytes};
 
 /// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
 /// that this filter cannot verify finds no key.
@@ -262,30 +262,21 @@ impl CheckedToken {
 }
 
 impl CheckedToken {
-    /// The signature check proper, through jwt-compact's `Algorithm` for `alg` — chosen from the key and
-    /// the list this filter supports, never constructed from the token's text. Claims are not handed to
-    /// jwt-compact: they were already read and checked above from the same bytes, and its claim
-    /// deserialisation is stricter than jwt_authn's on timestamps.
+    /// The signature check proper, through jwt-compact's `Algorithm` trait with this filter's fast RSA
+    /// ([`crate::rsa_verifier`]). `alg` was chosen from the key and the algorithms this filter supports,
+    /// never built from the token's text. Claims are not handed to jwt-compact: they were read and
+    /// checked above from the same bytes, and its claim parsing is stricter than jwt_authn's on timestamps.
     fn signature_checks(&self, alg: JwsAlgorithm, key: &KeyMaterial) -> bool {
         let Some((signed_data, _)) = self.signed_text.rsplit_once('.') else {
             return false;
         };
         match key {
             KeyMaterial::Rsa(public_key) => {
-                let rsa = match alg {
-                    JwsAlgorithm::Rs256 => Rsa::rs256(),
-                    JwsAlgorithm::Rs384 => Rsa::rs384(),
-                    JwsAlgorithm::Rs512 => Rsa::rs512(),
-                    JwsAlgorithm::Ps256 => Rsa::ps256(),
-                    JwsAlgorithm::Ps384 => Rsa::ps384(),
-                    JwsAlgorithm::Ps512 => Rsa::ps512(),
-                };
+                let rsa = FastRsa(alg);
                 if rsa.name() != self.untrusted.algorithm() {
                     return false;
                 }
-                match <Rsa as Algorithm>::Signature::try_from_slice(
-                    self.untrusted.signature_bytes(),
-                ) {
+                match RsaSignatureBytes::try_from_slice(self.untrusted.signature_bytes()) {
                     Ok(signature) => {
                         rsa.verify_signature(&signature, public_key, signed_data.as_bytes())
                     }

