@@ -10,6 +10,7 @@
 # round, and the medians and ratios are printed. A measurement script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm" narrow a run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -86,11 +87,11 @@ for port in 18001 18002 18003; do
 done
 
 declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003)
-SETUPS=(none native native_cache wasm)
+read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm}"
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in hot cold; do
+  for mode in ${MODES:-hot cold}; do
     for setup in "${SETUPS[@]}"; do
       out="$(TOKENS_FILE="$WORK/$mode.txt" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
         -s "$ROOT/bench/tokens.lua" "http://127.0.0.1:${PORT[$setup]}/bench")"
