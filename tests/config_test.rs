@@ -260,3 +260,25 @@ fn jwks_lifecycle_options_have_defaults_and_bounds() {
     assert!(remote_with(json!({"retry_policy": {"retry_on": "5xx"}}))
         .contains("unknown field `retry_on`"));
 }
+
+#[test]
+fn jwt_cache_config_sizes_the_verified_token_cache_like_jwt_authn() {
+    let defaults = parse(json!({"providers": {"idp": remote_provider()}})).unwrap();
+    assert_eq!(defaults.providers[0].jwt_cache_size, 100);
+    assert_eq!(defaults.providers[0].jwt_max_cached_token_bytes, 4096);
+    let mut provider = remote_provider();
+    provider["jwt_cache_config"] = json!({"jwt_cache_size": 5000, "jwt_max_token_size": 8192});
+    let sized = parse(json!({"providers": {"idp": provider}})).unwrap();
+    assert_eq!(sized.providers[0].jwt_cache_size, 5000);
+    assert_eq!(sized.providers[0].jwt_max_cached_token_bytes, 8192);
+    let mut provider = remote_provider();
+    provider["jwt_cache_config"] = json!({"jwt_cache_size": 0});
+    let zero = parse(json!({"providers": {"idp": provider}})).unwrap();
+    assert_eq!(
+        zero.providers[0].jwt_cache_size, 100,
+        "0 means the default, as in jwt_authn"
+    );
+    let mut provider = remote_provider();
+    provider["jwt_cache_config"] = json!({"size": 1});
+    assert!(refusal(json!({"providers": {"idp": provider}})).contains("jwt_cache_config.size"));
+}
