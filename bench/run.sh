@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side throughput and latency: one Envoy (--concurrency 1) with four listeners on direct-response
+# Side-by-side throughput and latency: one Envoy (--concurrency 1) with five listeners on direct-response
 # routes, so only the filter's cost shows:
 #   none          no authentication
 #   native        Envoy's jwt_authn
 #   native_cache  jwt_authn with jwt_cache_config
 #   wasm          this filter (its verified-token cache is on by default)
+#   wasm_floor    this module with a rule that requires nothing: proxy-wasm's own per-request cost
+#                 (context, callbacks, reading headers), the floor for any wasm filter
 # Same provider for all (RS256, 2048-bit key, local_jwks). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed. A measurement script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm" narrow a run)
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor" narrow a run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -41,25 +43,29 @@ provider = {
     "local_jwks": {"inline_string": jwks},
     "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}],
 }
-def authn(cache):
+def authn(cache, floor=False):
     p = dict(provider)
     if cache:
         p["jwt_cache_config"] = {"jwt_cache_size": 100}
-    return {"providers": {"bench": p}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
+    rule = {"match": {"prefix": "/"}} if floor else {"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}
+    return {"providers": {"bench": p}, "rules": [rule]}
 router = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 def native(cache):
     c = authn(cache); c["@type"] = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
     return [{"name": "envoy.filters.http.jwt_authn", "typed_config": c}, router]
-wasm = [{"name": "envoy.filters.http.wasm", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-    "config": {"name": "jwt_authn_wasm", "root_id": "jwt_authn_wasm",
-               "vm_config": {"vm_id": "jwt_authn_wasm", "runtime": "envoy.wasm.runtime.v8",
-                             "code": {"local": {"filename": module}}},
-               "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                 "value": json.dumps(authn(False))}}}}, router]
+def wasm(floor):
+    return [{"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": "jwt_authn_wasm" + ("_floor" if floor else ""), "root_id": "jwt_authn_wasm",
+                   "vm_config": {"vm_id": "jwt_authn_wasm" + ("_floor" if floor else ""),
+                                 "runtime": "envoy.wasm.runtime.v8",
+                                 "code": {"local": {"filename": module}}},
+                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                     "value": json.dumps(authn(False, floor))}}}}, router]
 setups = {"none": (18000, [router]), "native": (18001, native(False)),
-          "native_cache": (18002, native(True)), "wasm": (18003, wasm)}
+          "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
+          "wasm_floor": (18004, wasm(True))}
 listeners = []
 for name, (port, filters) in setups.items():
     listeners.append({"name": name,
@@ -86,8 +92,8 @@ for port in 18001 18002 18003; do
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003)
-read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm}"
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004)
+read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor}"
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
@@ -120,7 +126,7 @@ def med(mode, setup, col):
 print()
 print(f"| setup | hot req/s | hot p50 / p99 ms | cold req/s | cold p50 / p99 ms |")
 print(f"|---|---|---|---|---|")
-for s in ["none", "native", "native_cache", "wasm"]:
+for s in ["none", "native", "native_cache", "wasm", "wasm_floor"]:
     print(f"| {s} | {med('hot', s, 2):,.0f} | {med('hot', s, 3):.2f} / {med('hot', s, 4):.2f} "
           f"| {med('cold', s, 2):,.0f} | {med('cold', s, 3):.2f} / {med('cold', s, 4):.2f} |")
 hot = med("hot", "wasm", 2) / med("hot", "native_cache", 2)
@@ -128,5 +134,7 @@ cold = med("cold", "wasm", 2) / med("cold", "native", 2)
 print()
 print(f"hot:  wasm / native_cache = {hot:.2f}x   (target >= 1.0)")
 print(f"cold: wasm / native       = {cold:.2f}x   (target >= 0.5)")
-print(f"module: {int(sys.argv[2]):,} bytes; Envoy RSS after the runs (all four listeners): {int(sys.argv[3]) / 1024:.0f} MiB")
+floor = med("hot", "wasm_floor", 2) / med("hot", "native_cache", 2)
+print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (the most any proxy-wasm filter reaches here)")
+print(f"module: {int(sys.argv[2]):,} bytes; Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
 PY
