@@ -7,6 +7,7 @@
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
+#   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -114,15 +115,44 @@ MSG
   wait
 }
 
+FUZZ_TARGETS=(token jwks config extraction rsa)
+
+fuzz() {
+  local seconds="${1:-60}"
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    log "installing the nightly toolchain (libFuzzer needs it)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    log "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+  fi
+  cargo run --quiet --locked --release --example fuzz_seeds -- "$ROOT/fuzz/seeds"
+  local target
+  for target in "${FUZZ_TARGETS[@]}"; do
+    log "fuzzing $target for ${seconds}s"
+    mkdir -p "$ROOT/fuzz/corpus/$target"
+    (cd "$ROOT/fuzz" && cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+      -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>&1 |
+      grep -E "^(Done|stat::number_of_executed_units|==|SUMMARY|.*panicked)" || true)
+    # cargo fuzz exits non-zero on a finding; the artifact directory is the evidence.
+    if compgen -G "$ROOT/fuzz/artifacts/$target/*" >/dev/null; then
+      log "fuzz target $target found a failing input: $(ls "$ROOT/fuzz/artifacts/$target")"
+      exit 1
+    fi
+  done
+}
+
 case "${1:-build}" in
   build) build ;;
   setup) ensure_rust_parts; ensure_envoy; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
+  fuzz) fuzz "${2:-60}" ;;
   compare-jwks)
     ensure_envoy
     build
     cargo run --locked --release --example compare_jwks_lifecycle
     ;;
-  *) echo "usage: $0 [build|setup|demo|test|compare-jwks]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|setup|demo|test|compare-jwks|fuzz [SECONDS]]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,34 @@
+//! Any bytes as headers and path: token extraction, query parsing and stripping never panic, and
+//! stripping a parameter never leaves it in the path.
+#![no_main]
+
+use jwt_authn_wasm::extractor::{extract_tokens, path_without_param, TokenLocations, TokenSource};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let path = parts.next().unwrap_or_default();
+    let auth = parts.next().unwrap_or_default();
+    let other = parts.next().unwrap_or_default();
+    let headers = vec![
+        ("authorization".to_string(), auth.to_vec()),
+        ("Authorization".to_string(), other.to_vec()),
+    ];
+    let locations = TokenLocations::jwt_authn_default();
+    for token in extract_tokens(&locations, headers.as_slice(), path) {
+        if let TokenSource::Param(name) = token.source {
+            let stripped = path_without_param(path, &name);
+            let query = stripped
+                .splitn(2, |&b| b == b'?')
+                .nth(1)
+                .unwrap_or_default();
+            assert!(
+                !query
+                    .split(|&b| b == b'&')
+                    .any(|pair| pair == name.as_bytes()
+                        || pair.starts_with(format!("{name}=").as_bytes())),
+                "parameter left in the path"
+            );
+        }
+    }
+});

@@ -1,0 +1,58 @@
+//! Writes the fuzz targets' seed corpora from the shared test fixture: every named token, the fixture
+//! JWKS and variants, configurations, and request shapes. `fuzz_seeds DIR` (DIR/<target>/<n>).
+
+#[path = "../common/fixtures.rs"]
+mod fixtures;
+
+use std::path::Path;
+
+use serde_json::json;
+
+fn write(dir: &Path, target: &str, seeds: &[Vec<u8>]) {
+    let dir = dir.join(target);
+    std::fs::create_dir_all(&dir).expect("seed dir");
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("seed file");
+    }
+}
+
+fn main() {
+    let dir = std::env::args().nth(1).expect("an output directory");
+    let dir = Path::new(&dir);
+    let keys = fixtures::Keys::load();
+    let now = fixtures::now();
+    let tokens: Vec<Vec<u8>> = fixtures::fixtures(&keys, now)
+        .into_iter()
+        .map(|f| f.token.into_bytes())
+        .collect();
+    write(dir, "token", &tokens);
+    write(dir, "rsa", &tokens);
+    let jwks = keys.jwks();
+    let mut jwks_seeds = vec![jwks.to_string().into_bytes(), b"{\"keys\": []}".to_vec()];
+    for key in jwks["keys"].as_array().expect("keys") {
+        jwks_seeds.push(json!({"keys": [key]}).to_string().into_bytes());
+    }
+    jwks_seeds.push(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}, {"kty": "oct", "k": "AA"}]}).to_string().into_bytes());
+    write(dir, "jwks", &jwks_seeds);
+    let provider = fixtures::provider_json("https://issuer.example.com/jwks", "jwks");
+    let configs = [
+        json!({"providers": {"p": provider}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+        json!({"providers": {"p": {"local_jwks": {"inline_string": jwks.to_string()}, "from_headers": [{"name": "x-token", "value_prefix": "Token "}], "from_params": ["jwt"], "jwt_cache_config": {"jwt_cache_size": 10}}}}),
+        json!({"providers": {"p": {"issuer": "https://i", "remote_jwks": {"http_uri": {"cluster": "c"}, "oidc_discovery": true, "retry_policy": {"retry_back_off": {"base_interval": "0.5s"}}, "max_staleness": "60s"}}}}),
+    ];
+    write(
+        dir,
+        "config",
+        &configs
+            .iter()
+            .map(|c| c.to_string().into_bytes())
+            .collect::<Vec<_>>(),
+    );
+    let token = fixtures::good_token();
+    let extraction = vec![
+        format!("/api?a=1&access_token={token}&b=2\0Bearer {token}\0bearer x").into_bytes(),
+        format!("/p?access_token=%2e%41&access_token=\0Token Bearer {token}\0").into_bytes(),
+        b"/?#access_token=x\0\xff\xfe\0BEARER  ".to_vec(),
+    ];
+    write(dir, "extraction", &extraction);
+}
