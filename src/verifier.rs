@@ -5,9 +5,11 @@
 //! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
 //! one the key allows, never just what the token says.
 
+use std::rc::Rc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
+use jwt_compact::{Algorithm, AlgorithmSignature, ParseError, UntrustedToken};
 use serde_json::{Map, Value};
 
 use crate::auth_error::AuthError;
@@ -30,15 +32,15 @@ pub struct CheckedToken {
     /// The token as received; `header.payload` is what the signature covers.
     signed_text: String,
     kid: Option<String>,
-    payload: Map<String, Value>,
+    payload: Rc<Map<String, Value>>,
     payload_segment: String,
 }
 
 /// A token whose signature checked against a key of the provider's JWKS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedToken {
-    /// The decoded payload (the claims).
-    pub payload: Map<String, Value>,
+    /// The decoded payload (the claims), shared with the checked token it came from.
+    pub payload: Rc<Map<String, Value>>,
     /// The payload segment exactly as it was in the token (base64url), for forward_payload_header.
     pub payload_segment: String,
 }
@@ -94,19 +96,20 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         AuthError::PayloadBadJson,
     )?;
     check_claim_types(&payload)?;
-    if URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
-        return Err(AuthError::SignatureBadBase64);
-    }
-    // jwt-compact re-reads the same segments; its refusals map onto the checks above, so a token it
-    // refuses here is one the checks above would have refused too (e.g. duplicate header fields).
+    // jwt-compact parses the token for the signature check and decodes the signature segment. Header
+    // and payload already decoded above, so a base64 refusal here is the signature's; a header it
+    // refuses (duplicate fields, an unsupported cty) counts as an invalid header.
     let untrusted = UntrustedToken::new(text)
-        .map_err(|_| AuthError::HeaderBadJson)?
+        .map_err(|error| match error {
+            ParseError::InvalidBase64Encoding => AuthError::SignatureBadBase64,
+            _ => AuthError::HeaderBadJson,
+        })?
         .into_owned();
     Ok(CheckedToken {
         untrusted,
         signed_text: text.to_string(),
         kid,
-        payload,
+        payload: Rc::new(payload),
         payload_segment: payload_b64.to_string(),
     })
 }
@@ -248,7 +251,7 @@ impl CheckedToken {
             let Some(alg) = alg else { continue };
             if key.material.serves(alg) && self.signature_checks(alg, &key.material) {
                 return Ok(VerifiedToken {
-                    payload: self.payload.clone(),
+                    payload: Rc::clone(&self.payload),
                     payload_segment: self.payload_segment.clone(),
                 });
             }
