@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::duration::parse_duration;
 use crate::extractor::{HeaderLocation, TokenLocations};
-use crate::jwks::{parse_jwks, Jwks, JwksLimits};
+use crate::jwks::{parse_local_jwks, Jwks, JwksLimits};
 use crate::rules::{PathMatch, Requirement, Rule};
 use crate::token_cache::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_CACHED_TOKEN_BYTES};
 
@@ -659,7 +659,7 @@ fn compile_local_jwks(field: &str, raw: RawDataSource) -> Result<Jwks, ConfigErr
     let document = raw
         .inline_string
         .ok_or_else(|| error(format!("{local_field}.inline_string"), "is required"))?;
-    parse_jwks(document.as_bytes())
+    parse_local_jwks(document.as_bytes())
         .map_err(|e| error(format!("{local_field}.inline_string"), e.to_string()))
 }
 

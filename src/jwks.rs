@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::ec_verifier::{ed25519_key, p256_key, p384_key};
 use crate::rsa_verifier::PreparedRsaKey;
 
 /// Default limit: documents larger than this are refused before parsing.
@@ -44,17 +45,29 @@ pub enum JwsAlgorithm {
     Ps256,
     Ps384,
     Ps512,
+    Es256,
+    Es384,
+    EdDsa,
+    Hs256,
+    Hs384,
+    Hs512,
 }
 
 impl JwsAlgorithm {
-    /// Every algorithm, in the order they are listed in RFC 7518.
-    pub const ALL: [JwsAlgorithm; 6] = [
+    /// Every algorithm, in the order they are listed in RFC 7518 (EdDSA from RFC 8037 last).
+    pub const ALL: [JwsAlgorithm; 12] = [
+        JwsAlgorithm::Hs256,
+        JwsAlgorithm::Hs384,
+        JwsAlgorithm::Hs512,
         JwsAlgorithm::Rs256,
         JwsAlgorithm::Rs384,
         JwsAlgorithm::Rs512,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::Es384,
         JwsAlgorithm::Ps256,
         JwsAlgorithm::Ps384,
         JwsAlgorithm::Ps512,
+        JwsAlgorithm::EdDsa,
     ];
 
     /// The algorithm with this exact JWS name (names are case-sensitive, RFC 7515 §4.1.1).
@@ -70,19 +83,47 @@ impl JwsAlgorithm {
             JwsAlgorithm::Ps256 => "PS256",
             JwsAlgorithm::Ps384 => "PS384",
             JwsAlgorithm::Ps512 => "PS512",
+            JwsAlgorithm::Es256 => "ES256",
+            JwsAlgorithm::Es384 => "ES384",
+            JwsAlgorithm::EdDsa => "EdDSA",
+            JwsAlgorithm::Hs256 => "HS256",
+            JwsAlgorithm::Hs384 => "HS384",
+            JwsAlgorithm::Hs512 => "HS512",
         }
     }
 }
 
-/// Public key material of a usable key.
-#[derive(Debug, Clone, PartialEq)]
+/// Public key material of a usable key (or, for `oct` keys from local_jwks, the shared secret).
+#[derive(Clone, PartialEq)]
 pub enum KeyMaterial {
     /// Prepared once here for fast verification (see [`crate::rsa_verifier`]).
     Rsa(PreparedRsaKey),
+    /// A point checked to be on P-256.
+    P256(p256::ecdsa::VerifyingKey),
+    /// A point checked to be on P-384.
+    P384(p384::ecdsa::VerifyingKey),
+    /// An Ed25519 point, not of small order.
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// An HMAC secret; only ever from the filter's own configuration (local_jwks).
+    Hmac(Vec<u8>),
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyMaterial::Rsa(key) => write!(f, "Rsa({} bits)", key.modulus_bits()),
+            KeyMaterial::P256(_) => f.write_str("P256"),
+            KeyMaterial::P384(_) => f.write_str("P384"),
+            KeyMaterial::Ed25519(_) => f.write_str("Ed25519"),
+            // Secrets stay out of logs.
+            KeyMaterial::Hmac(secret) => write!(f, "Hmac({} bytes)", secret.len()),
+        }
+    }
 }
 
 impl KeyMaterial {
-    /// Whether this key type can verify `alg` (an RSA key serves RS* and PS*, nothing else).
+    /// Whether this key can verify `alg`: an RSA key serves RS* and PS*, a P-256 key ES256, a P-384 key
+    /// ES384, an Ed25519 key EdDSA, a secret HS*. Nothing else, whatever a token says.
     pub fn serves(&self, alg: JwsAlgorithm) -> bool {
         match self {
             KeyMaterial::Rsa(_) => matches!(
@@ -93,6 +134,13 @@ impl KeyMaterial {
                     | JwsAlgorithm::Ps256
                     | JwsAlgorithm::Ps384
                     | JwsAlgorithm::Ps512
+            ),
+            KeyMaterial::P256(_) => alg == JwsAlgorithm::Es256,
+            KeyMaterial::P384(_) => alg == JwsAlgorithm::Es384,
+            KeyMaterial::Ed25519(_) => alg == JwsAlgorithm::EdDsa,
+            KeyMaterial::Hmac(_) => matches!(
+                alg,
+                JwsAlgorithm::Hs256 | JwsAlgorithm::Hs384 | JwsAlgorithm::Hs512
             ),
         }
     }
@@ -177,16 +225,46 @@ struct JwkFields {
     n: Option<String>,
     #[serde(default)]
     e: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+    #[serde(default)]
+    k: Option<String>,
 }
 
-/// Parses a JWKS document. Unusable keys are skipped and listed; a document with no usable key, or one
-/// that is not a JWK set at all, is refused.
+/// Whether `oct` (HMAC secret) keys may be in a set: only in the filter's own configuration. A secret in a
+/// JWKS served over HTTP is published to anyone who can fetch it, so remote sets never yield HMAC keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Allowed,
+    Refused,
+}
+
+/// Parses a fetched JWKS document. Unusable keys are skipped and listed (`oct` secrets among them); a
+/// document with no usable key, or one that is not a JWK set at all, is refused.
 pub fn parse_jwks(document: &[u8]) -> Result<Jwks, JwksError> {
     parse_jwks_with_limits(document, JwksLimits::default())
 }
 
 /// [`parse_jwks`] with explicit size and key-count limits.
 pub fn parse_jwks_with_limits(document: &[u8], limits: JwksLimits) -> Result<Jwks, JwksError> {
+    parse_document(document, limits, Secrets::Refused)
+}
+
+/// Parses a JWKS from the filter's configuration (local_jwks), where `oct` keys (HS256/384/512 secrets)
+/// are allowed as well.
+pub fn parse_local_jwks(document: &[u8]) -> Result<Jwks, JwksError> {
+    parse_document(document, JwksLimits::default(), Secrets::Allowed)
+}
+
+fn parse_document(
+    document: &[u8],
+    limits: JwksLimits,
+    secrets: Secrets,
+) -> Result<Jwks, JwksError> {
     if document.len() > limits.max_bytes {
         return Err(JwksError::TooLarge {
             bytes: document.len(),
@@ -203,7 +281,7 @@ pub fn parse_jwks_with_limits(document: &[u8], limits: JwksLimits) -> Result<Jwk
     }
     let mut jwks = Jwks::default();
     for (index, value) in parsed.keys.into_iter().enumerate() {
-        match parse_key(value) {
+        match parse_key(value, secrets) {
             Ok(key) => jwks.keys.push(key),
             Err(reason) => jwks.skipped.push(format!("key {index}: {reason}")),
         }
@@ -216,7 +294,7 @@ pub fn parse_jwks_with_limits(document: &[u8], limits: JwksLimits) -> Result<Jwk
     Ok(jwks)
 }
 
-fn parse_key(value: serde_json::Value) -> Result<JwksKey, String> {
+fn parse_key(value: serde_json::Value, secrets: Secrets) -> Result<JwksKey, String> {
     let fields: JwkFields = serde_json::from_value(value).map_err(|e| format!("not a JWK: {e}"))?;
     let label = match &fields.kid {
         Some(kid) => format!("kid \"{}\"", kid.escape_debug()),
@@ -239,14 +317,25 @@ fn parse_key(value: serde_json::Value) -> Result<JwksKey, String> {
         }
     }
     let material = match fields.kty.as_str() {
-        "RSA" => parse_rsa(&fields).map_err(|reason| format!("{label}: {reason}"))?,
-        other => {
+        "RSA" => parse_rsa(&fields),
+        "EC" => parse_ec(&fields),
+        "OKP" => parse_okp(&fields),
+        "oct" if secrets == Secrets::Allowed => parse_oct(&fields),
+        "oct" => Err("kty \"oct\" (a shared secret) is accepted only in local_jwks".to_string()),
+        other => Err(format!("kty \"{}\" is not supported", other.escape_debug())),
+    }
+    .map_err(|reason| format!("{label}: {reason}"))?;
+    // A key that names its algorithm must be able to serve it: an "ES384" P-256 key is a broken key, not
+    // a key for nothing.
+    if let Some(alg) = fields.alg.as_deref().and_then(JwsAlgorithm::from_name) {
+        if !material.serves(alg) {
             return Err(format!(
-                "{label}: kty \"{}\" is not supported",
-                other.escape_debug()
-            ))
+                "{label}: alg \"{}\" does not fit a {:?} key",
+                alg.name(),
+                material
+            ));
         }
-    };
+    }
     Ok(JwksKey {
         kid: fields.kid,
         alg: fields.alg,
@@ -254,17 +343,69 @@ fn parse_key(value: serde_json::Value) -> Result<JwksKey, String> {
     })
 }
 
+/// The base64url member `name` of a JWK of type `kty`, decoded.
+fn member(kty: &str, name: &str, value: &Option<String>) -> Result<Vec<u8>, String> {
+    let text = value
+        .as_deref()
+        .ok_or_else(|| format!("{kty} key has no \"{name}\""))?;
+    URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| format!("{kty} \"{name}\" is not base64url"))
+}
+
+fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
+    let x = member("EC", "x", &fields.x)?;
+    let y = member("EC", "y", &fields.y)?;
+    let not_on_curve = |crv: &str| format!("EC point (x, y) is not a point of {crv}");
+    match fields.crv.as_deref() {
+        Some("P-256") => p256_key(&x, &y)
+            .map(KeyMaterial::P256)
+            .ok_or_else(|| not_on_curve("P-256")),
+        Some("P-384") => p384_key(&x, &y)
+            .map(KeyMaterial::P384)
+            .ok_or_else(|| not_on_curve("P-384")),
+        Some(other) => Err(format!(
+            "EC crv \"{}\" is not supported (P-256 and P-384 are)",
+            other.escape_debug()
+        )),
+        None => Err("EC key has no \"crv\"".to_string()),
+    }
+}
+
+fn parse_okp(fields: &JwkFields) -> Result<KeyMaterial, String> {
+    match fields.crv.as_deref() {
+        Some("Ed25519") => {
+            let x = member("OKP", "x", &fields.x)?;
+            ed25519_key(&x)
+                .map(KeyMaterial::Ed25519)
+                .ok_or_else(|| "OKP \"x\" is not an Ed25519 point of full order".to_string())
+        }
+        Some(other) => Err(format!(
+            "OKP crv \"{}\" is not supported (Ed25519 is)",
+            other.escape_debug()
+        )),
+        None => Err("OKP key has no \"crv\"".to_string()),
+    }
+}
+
+/// Shortest HMAC secret accepted: RFC 7518 §3.2 asks for at least the hash size; 256 bits is the least
+/// of HS256/384/512, and anything shorter is guessable offline from one token.
+pub const MIN_HMAC_KEY_BYTES: usize = 32;
+
+fn parse_oct(fields: &JwkFields) -> Result<KeyMaterial, String> {
+    let secret = member("oct", "k", &fields.k)?;
+    if secret.len() < MIN_HMAC_KEY_BYTES {
+        return Err(format!(
+            "oct \"k\" has {} bytes; at least {MIN_HMAC_KEY_BYTES} are required (RFC 7518 3.2)",
+            secret.len()
+        ));
+    }
+    Ok(KeyMaterial::Hmac(secret))
+}
+
 fn parse_rsa(fields: &JwkFields) -> Result<KeyMaterial, String> {
-    let decode = |name: &str, value: &Option<String>| -> Result<Vec<u8>, String> {
-        let text = value
-            .as_deref()
-            .ok_or_else(|| format!("RSA key has no \"{name}\""))?;
-        URL_SAFE_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .map_err(|_| format!("RSA \"{name}\" is not base64url"))
-    };
-    let n = decode("n", &fields.n)?;
-    let e = decode("e", &fields.e)?;
+    let n = member("RSA", "n", &fields.n)?;
+    let e = member("RSA", "e", &fields.e)?;
     let e_significant: Vec<u8> = e.iter().copied().skip_while(|&b| b == 0).collect();
     // e = 1 makes every "signature" valid and small exponents invite forgeries on sloppy padding
     // checks; issuers use 65537.

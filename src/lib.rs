@@ -26,6 +26,7 @@ pub mod authenticator;
 pub mod claims;
 pub mod config;
 pub mod duration;
+pub mod ec_verifier;
 pub mod extractor;
 pub mod jwks;
 pub mod jwks_cache;

@@ -408,6 +408,13 @@ impl Algorithm for FastRsa {
             JwsAlgorithm::Ps256 => (RsaHash::Sha256, true),
             JwsAlgorithm::Ps384 => (RsaHash::Sha384, true),
             JwsAlgorithm::Ps512 => (RsaHash::Sha512, true),
+            // Not an RSA algorithm: an RSA key verifies nothing else.
+            JwsAlgorithm::Es256
+            | JwsAlgorithm::Es384
+            | JwsAlgorithm::EdDsa
+            | JwsAlgorithm::Hs256
+            | JwsAlgorithm::Hs384
+            | JwsAlgorithm::Hs512 => return false,
         };
         if pss {
             let salt_len = hash.digest(b"").len();

@@ -9,14 +9,16 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature, ParseError, UntrustedToken};
 use serde_json::{Map, Value};
 
 use crate::auth_error::AuthError;
 use crate::config::{normalize_audience, Provider};
+use crate::ec_verifier::{EdDsa, Es256, Es384};
 use crate::extractor::MAX_TOKEN_BYTES;
 use crate::jwks::{Jwks, JwsAlgorithm, KeyMaterial};
-use crate::rsa_verifier::{FastRsa, RsaSignatureBytes};
+use crate::rsa_verifier::FastRsa;
 
 /// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
 /// that this filter cannot verify finds no key.
@@ -273,19 +275,56 @@ impl CheckedToken {
         let Some((signed_data, _)) = self.signed_text.rsplit_once('.') else {
             return false;
         };
-        match key {
-            KeyMaterial::Rsa(public_key) => {
-                let rsa = FastRsa(alg);
-                if rsa.name() != self.untrusted.algorithm() {
-                    return false;
-                }
-                match RsaSignatureBytes::try_from_slice(self.untrusted.signature_bytes()) {
-                    Ok(signature) => {
-                        rsa.verify_signature(&signature, public_key, signed_data.as_bytes())
-                    }
-                    Err(_) => false,
-                }
+        let signature = self.untrusted.signature_bytes();
+        let signed_data = signed_data.as_bytes();
+        let token_alg = self.untrusted.algorithm();
+        match (key, alg) {
+            (KeyMaterial::Rsa(key), _) => {
+                algorithm_checks(FastRsa(alg), key, token_alg, signature, signed_data)
             }
+            (KeyMaterial::P256(key), JwsAlgorithm::Es256) => {
+                algorithm_checks(Es256, key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::P384(key), JwsAlgorithm::Es384) => {
+                algorithm_checks(Es384, key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::Ed25519(key), JwsAlgorithm::EdDsa) => {
+                algorithm_checks(EdDsa, key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs256) => {
+                let key = Hs256Key::new(secret);
+                algorithm_checks(Hs256, &key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs384) => {
+                let key = Hs384Key::new(secret);
+                algorithm_checks(Hs384, &key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs512) => {
+                let key = Hs512Key::new(secret);
+                algorithm_checks(Hs512, &key, token_alg, signature, signed_data)
+            }
+            _ => false,
         }
+    }
+}
+
+/// One jwt-compact algorithm's check: the token names exactly this algorithm, the signature has the
+/// algorithm's length and form, and it verifies over `signed_data` with `key`.
+fn algorithm_checks<A: Algorithm>(
+    algorithm: A,
+    key: &A::VerifyingKey,
+    token_alg: &str,
+    signature: &[u8],
+    signed_data: &[u8],
+) -> bool {
+    if algorithm.name() != token_alg {
+        return false;
+    }
+    if A::Signature::LENGTH.is_some_and(|length| length.get() != signature.len()) {
+        return false;
+    }
+    match A::Signature::try_from_slice(signature) {
+        Ok(signature) => algorithm.verify_signature(&signature, key, signed_data),
+        Err(_) => false,
     }
 }

@@ -96,7 +96,7 @@ fn every_issue_field_is_read() {
     let JwksSource::Local(jwks) = &p.jwks_source else {
         panic!("local")
     };
-    assert_eq!(jwks.keys.len(), 3);
+    assert_eq!(jwks.keys.len(), 6);
     assert_eq!(config.identity_headers, vec!["x-sub", "x-payload"]);
     assert_eq!(
         config.rules[0].path_match,

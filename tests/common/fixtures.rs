@@ -70,8 +70,112 @@ impl TestKey {
     }
 }
 
+/// Elliptic-curve test keys, derived from fixed seeds (test-only, published nowhere else).
+pub struct EcKeys {
+    /// kid "kp256", published without alg.
+    pub p256: p256::ecdsa::SigningKey,
+    /// kid "kp384", published with "alg": "ES384".
+    pub p384: p384::ecdsa::SigningKey,
+    /// kid "ked25519", published with "alg": "EdDSA".
+    pub ed25519: ed25519_dalek::SigningKey,
+}
+
+impl EcKeys {
+    pub fn load() -> EcKeys {
+        EcKeys {
+            p256: p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("P-256 scalar"),
+            p384: p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).expect("P-384 scalar"),
+            ed25519: ed25519_dalek::SigningKey::from_bytes(&[0x33; 32]),
+        }
+    }
+
+    pub fn p256_jwk(&self) -> Value {
+        let point = self.p256.verifying_key().to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-256", "kid": "kp256", "use": "sig",
+               "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y"))})
+    }
+
+    pub fn p384_jwk(&self) -> Value {
+        let point = self.p384.verifying_key().to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-384", "kid": "kp384", "alg": "ES384",
+               "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y"))})
+    }
+
+    pub fn ed25519_jwk(&self) -> Value {
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": "ked25519", "alg": "EdDSA",
+               "x": b64(self.ed25519.verifying_key().as_bytes())})
+    }
+
+    /// Signs with the key `alg` calls for (ES256, ES384, EdDSA); the kid is set to that key's.
+    pub fn mint(&self, alg: &str, claims: &Value) -> String {
+        let kid = match alg {
+            "ES256" => "kp256",
+            "ES384" => "kp384",
+            "EdDSA" => "ked25519",
+            other => panic!("no EC fixture key for {other}"),
+        };
+        self.sign(alg, &json!({"alg": alg, "typ": "JWT", "kid": kid}), claims)
+    }
+
+    /// Signs `header.claims` under `alg` whatever the header says.
+    pub fn sign(&self, alg: &str, header: &Value, claims: &Value) -> String {
+        use p256::ecdsa::signature::Signer as _;
+        let input = signing_input(header, claims);
+        let message = input.as_bytes();
+        let signature: Vec<u8> = match alg {
+            "ES256" => {
+                let s: p256::ecdsa::Signature = self.p256.sign(message);
+                s.to_bytes().to_vec()
+            }
+            "ES384" => {
+                let s: p384::ecdsa::Signature = self.p384.sign(message);
+                s.to_bytes().to_vec()
+            }
+            "EdDSA" => self.ed25519.sign(message).to_bytes().to_vec(),
+            other => panic!("EC fixture signer has no {other}"),
+        };
+        format!("{input}.{}", b64(&signature))
+    }
+}
+
+/// The 32-byte HMAC secret of the local_jwks HS256/384/512 fixture (kid "khs").
+pub const HMAC_SECRET: &[u8] = b"fixture-hmac-secret-32-bytes-long!!";
+
+/// A local_jwks document with the HMAC fixture secret.
+pub fn hmac_jwks() -> Value {
+    json!({"keys": [{"kty": "oct", "kid": "khs", "k": b64(HMAC_SECRET)}]})
+}
+
+/// An HS256/384/512 token signed with `secret` under kid "khs".
+pub fn mint_hmac(alg: &str, secret: &[u8], claims: &Value) -> String {
+    let input = signing_input(&json!({"alg": alg, "typ": "JWT", "kid": "khs"}), claims);
+    let tag = match alg {
+        "HS256" => hmac_tag::<Hmac<Sha256>>(secret, &input),
+        "HS384" => hmac_tag::<Hmac<Sha384>>(secret, &input),
+        "HS512" => hmac_tag::<Hmac<Sha512>>(secret, &input),
+        other => panic!("no HMAC {other}"),
+    };
+    format!("{input}.{}", b64(&tag))
+}
+
+fn hmac_tag<M: Mac + hmac::digest::KeyInit>(secret: &[u8], input: &str) -> Vec<u8> {
+    let mut mac = <M as Mac>::new_from_slice(secret).expect("hmac key");
+    mac.update(input.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `base64url(header).base64url(claims)`: what a signature covers.
+pub fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
 /// All fixture keys.
 pub struct Keys {
+    pub ec: EcKeys,
     pub rsa2048: TestKey,
     /// A different 2048-bit key published nowhere, used to sign under rsa2048's kid.
     pub rsa2048_other: TestKey,
@@ -83,6 +187,7 @@ pub struct Keys {
 impl Keys {
     pub fn load() -> Keys {
         Keys {
+            ec: EcKeys::load(),
             rsa2048: TestKey::load("rsa2048.pem", "k2048"),
             rsa2048_other: TestKey::load("rsa2048-other.pem", "k2048"),
             rsa3072: TestKey::load("rsa3072.pem", "k3072-rs256"),
@@ -96,8 +201,18 @@ impl Keys {
             self.rsa2048.jwk(None),
             self.rsa3072.jwk(Some("RS256")),
             self.rsa4096.jwk(None),
+            self.ec.p256_jwk(),
+            self.ec.p384_jwk(),
+            self.ec.ed25519_jwk(),
         ]})
     }
+}
+
+pub fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -106,11 +221,7 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// Signs `header.payload` with `key` under JWS algorithm `alg` (RS*/PS*) and returns the compact token.
 pub fn sign(key: &TestKey, alg: &str, header: &Value, claims: &Value) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let signing_input = signing_input(header, claims);
     let message = signing_input.as_bytes();
     let key = key.private.clone();
     let mut rng = rand::thread_rng();
@@ -266,7 +377,60 @@ pub fn fixtures(keys: &Keys, now: u64) -> Vec<Fixture> {
         format!("{}.{}", &token[..cut], b64(&[0u8; 256]))
     };
 
+    let es256 = keys.ec.mint("ES256", &good);
+    // ECDSA signatures with r or s out of range: (0, s), (r, 0), and (n, s) for P-256.
+    let es256_with_signature = |r: &[u8], s: &[u8]| {
+        let cut = es256.rfind('.').expect("three parts");
+        format!("{}.{}", &es256[..cut], b64(&[r, s].concat()))
+    };
+    let p256_order = hex_bytes("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+    let eddsa = keys.ec.mint("EdDSA", &good);
+
     vec![
+        fixture("good_es256", es256.clone(), Expect::Allow),
+        fixture("good_es384", keys.ec.mint("ES384", &good), Expect::Allow),
+        fixture("good_eddsa", eddsa.clone(), Expect::Allow),
+        fixture(
+            "es256_bad_signature",
+            es256_with_signature(&[0x5a; 32], &[0x5a; 32]),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "es256_r_zero",
+            es256_with_signature(&[0; 32], &[0x5a; 32]),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "es256_s_zero",
+            es256_with_signature(&[0x5a; 32], &[0; 32]),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "es256_r_is_order",
+            es256_with_signature(&p256_order, &[0x5a; 32]),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "es256_signature_too_short",
+            es256_with_signature(&[0x5a; 31], &[0x5a; 32]),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "es384_under_p256_kid",
+            keys.ec
+                .sign("ES384", &json!({"alg": "ES384", "kid": "kp256"}), &good),
+            deny(VERIFICATION_FAILS),
+        ),
+        fixture(
+            "eddsa_other_payload",
+            {
+                let other = keys.ec.mint("EdDSA", &with(json!({"sub": "mallory"})));
+                let (head, _) = eddsa.rsplit_once('.').expect("three parts");
+                let (_, sig) = other.rsplit_once('.').expect("three parts");
+                format!("{head}.{sig}")
+            },
+            deny(VERIFICATION_FAILS),
+        ),
         fixture("good_rs256_2048", good_token.clone(), Expect::Allow),
         fixture(
             "good_rs384_2048",

