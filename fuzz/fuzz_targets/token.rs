@@ -1,13 +1,13 @@
 //! Any bytes as a token, through the whole request path: extraction from `Authorization`, parsing,
 //! claim checks, key choice and signature against a fixed JWKS, and the verified-token cache. Must never
-//! panic, and must never admit a token (the fuzzer cannot forge an RSA signature).
+//! panic, and must never admit a token (the fuzzer cannot forge an RSA, ECDSA, Ed25519 or HMAC signature).
 #![no_main]
 
 use std::sync::OnceLock;
 
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
+use jwt_authn_wasm::jwks::{parse_local_jwks, Jwks};
 use jwt_authn_wasm::token_cache::TokenCaches;
 use libfuzzer_sys::fuzz_target;
 
@@ -25,7 +25,7 @@ fn fixture() -> &'static (FilterConfig, Jwks) {
             serde_json_string(JWKS.trim())
         );
         let config = FilterConfig::parse(config.as_bytes()).expect("fuzz fixture config");
-        let jwks = parse_jwks(JWKS.as_bytes()).expect("fuzz fixture jwks");
+        let jwks = parse_local_jwks(JWKS.as_bytes()).expect("fuzz fixture jwks");
         (config, jwks)
     })
 }

@@ -28,6 +28,25 @@ fn main() {
     write(dir, "token", &tokens);
     write(dir, "rsa", &tokens);
     let jwks = keys.jwks();
+    // The token target's key set: every fixture key, and the HMAC secret (local_jwks allows it).
+    let mut fuzz_jwks = jwks.clone();
+    fuzz_jwks["keys"]
+        .as_array_mut()
+        .expect("keys")
+        .push(fixtures::hmac_jwks()["keys"][0].clone());
+    let fuzz_jwks_path = dir
+        .parent()
+        .expect("seeds dir has a parent")
+        .join("jwks.json");
+    std::fs::write(fuzz_jwks_path, fuzz_jwks.to_string()).expect("fuzz jwks");
+    let mut tokens = tokens;
+    for alg in ["HS256", "HS384", "HS512"] {
+        tokens.push(
+            fixtures::mint_hmac(alg, fixtures::HMAC_SECRET, &fixtures::good_claims(now))
+                .into_bytes(),
+        );
+    }
+    write(dir, "token", &tokens);
     let mut jwks_seeds = vec![jwks.to_string().into_bytes(), b"{\"keys\": []}".to_vec()];
     for key in jwks["keys"].as_array().expect("keys") {
         jwks_seeds.push(json!({"keys": [key]}).to_string().into_bytes());
