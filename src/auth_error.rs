@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+use crate::authenticator::escape_quoted;
+use crate::authorization::Denial;
+use crate::config::{FailureFormat, FilterConfig};
+
 /// A reason to refuse a request. Every variant maps to one status code and one body text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
@@ -64,6 +68,11 @@ pub enum AuthError {
     JtiNotString,
     /// The token is longer than [`crate::extractor::MAX_TOKEN_BYTES`].
     TokenTooLarge,
+    /// `sub` does not match the provider's `subjects` (jwt_authn answers "Jwt verification fails").
+    SubjectNotAllowed,
+    /// No `exp` under `require_expiration` / `max_lifetime`, or `exp` further away than `max_lifetime`
+    /// (jwt_authn answers "Jwt verification fails").
+    LifetimeNotAllowed,
 }
 
 impl AuthError {
@@ -112,6 +121,9 @@ impl AuthError {
             AuthError::IatOutOfRange => "Jwt payload [iat] field is not a positive 64 bit integer",
             AuthError::JtiNotString => "Jwt payload [jti] field is not a string",
             AuthError::TokenTooLarge => "Jwt is too large",
+            AuthError::SubjectNotAllowed | AuthError::LifetimeNotAllowed => {
+                "Jwt verification fails"
+            }
         }
     }
 }
@@ -130,6 +142,8 @@ impl AuthError {
             AuthError::JwksFetchFailed => "jwks_fetch_failed",
             AuthError::AudienceNotAllowed => "jwt_audience_not_allowed",
             AuthError::TokenTooLarge => "jwt_too_large",
+            AuthError::SubjectNotAllowed => "jwt_subject_not_allowed",
+            AuthError::LifetimeNotAllowed => "jwt_lifetime_not_allowed",
             AuthError::HeaderBadBase64
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing
@@ -158,6 +172,13 @@ impl fmt::Display for AuthError {
     }
 }
 
+/// Why a request is refused: its tokens (401, or 403 for audiences), or a rule's authorization (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Auth(AuthError),
+    Forbidden(Denial),
+}
+
 /// A response the filter sends instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
@@ -165,7 +186,9 @@ pub struct LocalReply {
     pub reason: &'static str,
     pub status: u32,
     pub body: String,
-    pub www_authenticate: String,
+    /// `None` with strip_failure_response.
+    pub www_authenticate: Option<String>,
+    pub content_type: &'static str,
 }
 
 impl LocalReply {
@@ -182,7 +205,53 @@ impl LocalReply {
             reason: error.reason(),
             status: error.status(),
             body: error.message().to_string(),
-            www_authenticate,
+            www_authenticate: Some(www_authenticate),
+            content_type: "text/plain",
         }
     }
+}
+
+/// The reply for `failure` under the configuration's failure settings: jwt_authn's reply for token
+/// failures; 403 with `error="insufficient_scope"` (and the scopes wanted) for authorization failures;
+/// a JSON body with `failure_response_format: json`; no body and no challenge with
+/// `strip_failure_response`.
+pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalReply {
+    let mut reply = match &failure {
+        Failure::Auth(error) => LocalReply::for_error(*error, realm),
+        Failure::Forbidden(denial) => {
+            let (body, scope) = match denial {
+                Denial::MissingScopes(scopes) => (
+                    format!("Jwt does not have the required scope: {}", scopes.join(" ")),
+                    format!(", scope=\"{}\"", escape_quoted(&scopes.join(" "))),
+                ),
+                Denial::ClaimNotAllowed(claim) => {
+                    (format!("Jwt claim [{claim}] is not allowed"), String::new())
+                }
+            };
+            LocalReply {
+                reason: failure.reason(),
+                status: 403,
+                body,
+                www_authenticate: Some(format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\"{scope}"
+                )),
+                content_type: "text/plain",
+            }
+        }
+    };
+    if config.failure_format == FailureFormat::Json {
+        let code = match &failure {
+            Failure::Auth(AuthError::Missing) => "missing_token",
+            Failure::Auth(_) => "invalid_token",
+            Failure::Forbidden(_) => "insufficient_scope",
+        };
+        reply.body =
+            serde_json::json!({"error": code, "error_description": reply.body}).to_string();
+        reply.content_type = "application/json";
+    }
+    if config.strip_failure_response {
+        reply.body.clear();
+        reply.www_authenticate = None;
+    }
+    reply
 }

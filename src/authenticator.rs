@@ -1,17 +1,24 @@
-//! The per-request steps, free of any host call: pick the requirement, find the tokens, check them, and
-//! say what to do with the request. The proxy-wasm glue in `filter.rs` only reads headers, waits for keys
-//! and applies the verdict.
+//! The per-request steps, free of any host call: pick the rule, find the tokens its requirement asks
+//! for, check them, evaluate the requirement tree, authorize, and say what to do with the request. The
+//! proxy-wasm glue in `filter.rs` only reads headers, waits for keys and applies the verdict.
+//!
+//! A request is evaluated twice at most: first without keys ([`start`]: cached tokens, claim checks),
+//! which decides it whenever the signatures cannot change the outcome; then, if signatures matter, with
+//! the providers' keys ([`PendingAuth::finish`]), possibly in a later callback.
 
 use std::rc::Rc;
 
-use crate::auth_error::{AuthError, LocalReply};
+use crate::auth_error::{refusal, AuthError, Failure, LocalReply};
+use crate::authorization::Denial;
 use crate::claims::claim_header_value;
 use crate::config::{FilterConfig, Provider, ProviderId};
 use crate::extractor::{extract_tokens, path_without_param, RequestHeaders, TokenSource};
 use crate::jwks::Jwks;
-use crate::rules::{requirement_for, Requirement};
+use crate::rules::{LeafId, RequestView, Requirement, Rule};
 use crate::token_cache::{CachedVerdict, TokenCaches};
-use crate::verifier::{check_token, CheckedToken, VerifiedToken};
+use crate::verifier::{
+    audience_allowed, check_token_for_audiences, unverified_issuer, CheckedToken,
+};
 
 /// Header changes to make before the request goes upstream, applied in this order: removals, then sets,
 /// then the new path.
@@ -20,6 +27,8 @@ pub struct RequestMutations {
     pub remove_headers: Vec<String>,
     pub set_headers: Vec<(String, String)>,
     pub new_path: Option<Vec<u8>>,
+    /// Report-only: the reasons this request would have been refused for (logged and counted).
+    pub would_deny: Vec<&'static str>,
 }
 
 /// What becomes of a request.
@@ -32,48 +41,63 @@ pub enum Verdict {
 /// The outcome of the first look at a request.
 #[derive(Debug)]
 pub enum Start {
-    /// Decided without keys: no requirement, no token, or a token refused by its claims.
+    /// Decided without keys: no requirement, cached tokens, or tokens refused by their claims.
     Decided(Verdict),
-    /// The tokens passed every check that needs no keys; the signatures need the provider's JWKS.
+    /// Signatures decide; they need these providers' keys.
     NeedsKeys(PendingAuth),
 }
 
-/// A request whose tokens wait for a signature check, with everything needed to finish it later (when a
-/// JWKS fetch completes in another callback).
+/// A request waiting for signature checks, with everything needed to finish it later (when a JWKS
+/// fetch completes in another callback).
 #[derive(Debug)]
 pub struct PendingAuth {
-    pub provider: ProviderId,
-    tokens: Vec<PendingToken>,
+    rule: usize,
+    /// Tokens found per requirement leaf (indexed by [`LeafId`]); `None` for leaves not reached.
+    leaves: Vec<Option<Vec<Candidate>>>,
     realm: String,
     path: Vec<u8>,
     sanitized_headers: Vec<String>,
 }
 
-/// One token of a request: either found in the verified-token cache, or checked and awaiting its
-/// signature check.
+/// One token as one provider sees it.
 #[derive(Debug)]
-struct PendingToken {
+struct Candidate {
+    /// `None` when no provider fits the token (an `allow_missing` token naming an unknown issuer).
+    provider: Option<ProviderId>,
     raw: Vec<u8>,
     source: TokenSource,
-    state: TokenState,
+    state: CandidateState,
 }
 
 #[derive(Debug)]
-enum TokenState {
-    Cached(Rc<CachedVerdict>),
-    Checked(Box<CheckedToken>),
+enum CandidateState {
+    Verified(Rc<CachedVerdict>),
+    Failed(AuthError),
+    /// Passed every claim check; the signature is not checked yet.
+    Unsigned(Box<CheckedToken>),
 }
 
+/// A requirement's outcome so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail(AuthError),
+    /// Depends on a signature not checked yet.
+    Pending,
+}
+
+/// Keys of each provider, for the signature checks.
+pub type KeysOf<'k> = dyn Fn(ProviderId) -> Option<Rc<Jwks>> + 'k;
+
 /// Looks at a request: `headers` are all request headers (pseudo-headers included), `now` is Unix
-/// seconds. Tokens found in `caches` skip every check; if all tokens are cached the request is decided
-/// without keys.
+/// seconds.
 pub fn start(
     config: &FilterConfig,
     headers: &[(String, Vec<u8>)],
     now: u64,
     caches: &mut TokenCaches,
 ) -> Start {
-    let path = first_value(headers, ":path");
+    let full_path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
     let sanitized_headers: Vec<String> = config
         .identity_headers
@@ -81,126 +105,554 @@ pub fn start(
         .filter(|name| !headers.values(name).is_empty())
         .cloned()
         .collect();
-    let Some(Requirement::Provider(provider_id)) = requirement_for(&config.rules, path) else {
-        return Start::Decided(Verdict::Allow(RequestMutations {
-            remove_headers: sanitized_headers,
+    let pass_through = || {
+        Start::Decided(Verdict::Allow(RequestMutations {
+            remove_headers: sanitized_headers.clone(),
             ..RequestMutations::default()
-        }));
+        }))
     };
-    // The realm names the request in refusals; built only when one is needed.
-    let deny = |error| Start::Decided(Verdict::Deny(LocalReply::for_error(error, &realm(headers))));
-    let Some(provider) = config.providers.get(*provider_id) else {
-        // Rules are compiled against the provider list, so this cannot happen; refuse rather than admit.
-        return deny(AuthError::VerificationFails);
-    };
-    let extracted = extract_tokens(&provider.locations, headers, path);
-    if extracted.is_empty() {
-        return deny(AuthError::Missing);
+    if config.bypass_cors_preflight && is_cors_preflight(headers) {
+        return pass_through();
     }
-    let mut tokens = Vec::with_capacity(extracted.len());
-    for token in extracted {
-        let state = match caches.get(*provider_id, &token.raw, now) {
-            Some(cached) => TokenState::Cached(cached),
-            None => match check_token(&token.raw, provider, now) {
-                Ok(checked) => TokenState::Checked(Box::new(checked)),
-                Err(error) => return deny(error),
-            },
-        };
-        tokens.push(PendingToken {
-            raw: token.raw,
-            source: token.source,
-            state,
+    let request = RequestView::new(full_path, headers);
+    let Some((rule_index, rule)) = config
+        .rules
+        .iter()
+        .enumerate()
+        .find(|(_, rule)| rule.route_match.matches(&request))
+    else {
+        return pass_through();
+    };
+    let Some(requirement) = &rule.requirement else {
+        return pass_through();
+    };
+    let mut evaluation = Evaluation {
+        config,
+        request: Some((headers, full_path, now)),
+        keys: None,
+        caches,
+        leaves: (0..config.leaf_count).map(|_| None).collect(),
+        admitted: Vec::new(),
+        would_deny: Vec::new(),
+    };
+    let outcome = evaluation.evaluate(requirement);
+    if outcome == Outcome::Pending {
+        let leaves = evaluation.leaves;
+        return Start::NeedsKeys(PendingAuth {
+            rule: rule_index,
+            leaves,
+            realm: realm(headers),
+            path: full_path.to_vec(),
+            sanitized_headers,
         });
     }
-    let all_cached = tokens
-        .iter()
-        .all(|t| matches!(t.state, TokenState::Cached(_)));
-    let pending = PendingAuth {
-        provider: *provider_id,
-        tokens,
-        // A request decided from the cache is admitted: it needs no realm.
-        realm: if all_cached {
-            String::new()
-        } else {
-            realm(headers)
+    let admitted = std::mem::take(&mut evaluation.admitted);
+    let would_deny = std::mem::take(&mut evaluation.would_deny);
+    let leaves = evaluation.leaves;
+    Start::Decided(conclude(
+        config,
+        rule,
+        outcome,
+        Conclusion {
+            leaves: &leaves,
+            admitted: &admitted,
+            would_deny,
+            path: full_path,
+            sanitized_headers,
+            realm: &|| realm(headers),
         },
-        path: path.to_vec(),
-        sanitized_headers,
-    };
-    if all_cached {
-        return Start::Decided(pending.finish(config, &Jwks::default(), caches));
-    }
-    Start::NeedsKeys(pending)
+    ))
 }
 
 impl PendingAuth {
-    /// Checks every token's signature against `jwks` (cached tokens need none); all must pass. On
-    /// success the verdict carries the claim headers to set and the token locations to strip, and the
-    /// newly verified tokens go into `caches`.
-    pub fn finish(self, config: &FilterConfig, jwks: &Jwks, caches: &mut TokenCaches) -> Verdict {
-        let Some(provider) = config.providers.get(self.provider) else {
-            return self.fail(AuthError::VerificationFails);
-        };
-        let mut mutations = RequestMutations {
-            remove_headers: self.sanitized_headers.clone(),
-            ..RequestMutations::default()
-        };
-        let mut new_path = self.path.clone();
-        for token in &self.tokens {
-            let verdict = match &token.state {
-                TokenState::Cached(verdict) => verdict.clone(),
-                TokenState::Checked(checked) => match checked.verify_signature(jwks) {
-                    Ok(verified) => {
-                        let verdict = Rc::new(cached_verdict(provider, &verified));
-                        let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
-                            exp.saturating_add(provider.clock_skew_seconds)
-                        });
-                        caches.put(self.provider, &token.raw, verdict.clone(), valid_until);
-                        verdict
-                    }
-                    Err(error) => return self.fail(error),
-                },
-            };
-            mutations
-                .set_headers
-                .extend(verdict.set_headers.iter().cloned());
-            if !provider.forward {
-                match &token.source {
-                    TokenSource::Header(name) => {
-                        if !mutations.remove_headers.contains(name) {
-                            mutations.remove_headers.push(name.clone());
-                        }
-                    }
-                    TokenSource::Param(name) => new_path = path_without_param(&new_path, name),
+    /// The providers whose keys the pending signature checks need.
+    pub fn providers_needing_keys(&self) -> Vec<ProviderId> {
+        let mut providers = Vec::new();
+        for candidate in self.leaves.iter().flatten().flatten() {
+            if let (Some(p), CandidateState::Unsigned(_)) = (candidate.provider, &candidate.state) {
+                if !providers.contains(&p) {
+                    providers.push(p);
                 }
             }
         }
-        if new_path != self.path {
-            mutations.new_path = Some(new_path);
-        }
-        Verdict::Allow(mutations)
+        providers
     }
 
-    /// Whether a token names a kid that `jwks` does not have: the issuer may have published a new key
-    /// since the last fetch, so a refetch can be worth waiting for.
-    pub fn has_unknown_kid(&self, jwks: &Jwks) -> bool {
-        self.tokens.iter().any(|token| match &token.state {
-            TokenState::Cached(_) => false,
-            TokenState::Checked(checked) => checked
-                .kid()
-                .is_some_and(|kid| !jwks.keys.iter().any(|key| key.kid.as_deref() == Some(kid))),
+    /// Whether a token waiting for `provider`'s keys names a kid that `jwks` does not have: the issuer
+    /// may have published a new key since the last fetch, so a refetch can be worth waiting for.
+    pub fn has_unknown_kid(&self, provider: ProviderId, jwks: &Jwks) -> bool {
+        self.leaves.iter().flatten().flatten().any(|candidate| {
+            match (&candidate.state, candidate.provider) {
+                (CandidateState::Unsigned(checked), Some(p)) if p == provider => checked
+                    .kid()
+                    .is_some_and(|kid| !jwks.keys.iter().any(|k| k.kid.as_deref() == Some(kid))),
+                _ => false,
+            }
         })
     }
 
-    /// The refusal for this request when its keys cannot be had (fetch failed or timed out), or any other
-    /// error found after the request was paused.
-    pub fn fail(&self, error: AuthError) -> Verdict {
-        Verdict::Deny(LocalReply::for_error(error, &self.realm))
+    /// Checks the pending signatures with the keys `keys_of` gives (a provider without keys makes its
+    /// tokens fail with "Jwks remote fetch is failed") and decides the request. Newly verified tokens go
+    /// into `caches`.
+    pub fn finish(
+        mut self,
+        config: &FilterConfig,
+        keys_of: &KeysOf<'_>,
+        caches: &mut TokenCaches,
+    ) -> Verdict {
+        let Some(rule) = config.rules.get(self.rule) else {
+            return Verdict::Deny(refusal(
+                config,
+                Failure::Auth(AuthError::VerificationFails),
+                &self.realm,
+            ));
+        };
+        let Some(requirement) = &rule.requirement else {
+            return Verdict::Deny(refusal(
+                config,
+                Failure::Auth(AuthError::VerificationFails),
+                &self.realm,
+            ));
+        };
+        let mut evaluation = Evaluation {
+            config,
+            request: None,
+            keys: Some(keys_of),
+            caches,
+            leaves: std::mem::take(&mut self.leaves),
+            admitted: Vec::new(),
+            would_deny: Vec::new(),
+        };
+        let outcome = evaluation.evaluate(requirement);
+        let admitted = std::mem::take(&mut evaluation.admitted);
+        let would_deny = std::mem::take(&mut evaluation.would_deny);
+        let leaves = evaluation.leaves;
+        let realm = self.realm.clone();
+        conclude(
+            config,
+            rule,
+            outcome,
+            Conclusion {
+                leaves: &leaves,
+                admitted: &admitted,
+                would_deny,
+                path: &self.path,
+                sanitized_headers: self.sanitized_headers,
+                realm: &|| realm.clone(),
+            },
+        )
+    }
+}
+
+/// The request on its first look: headers, `:path`, and now (Unix seconds).
+type FirstLook<'a> = (&'a [(String, Vec<u8>)], &'a [u8], u64);
+
+/// Walks a requirement tree over the request's tokens.
+struct Evaluation<'a, 'k> {
+    config: &'a FilterConfig,
+    /// Headers, `:path` and now (Unix seconds) on the first look; `None` when finishing, where leaves not
+    /// reached on the first look have no tokens.
+    request: Option<FirstLook<'a>>,
+    /// `None` on the first look: unchecked signatures are then [`Outcome::Pending`].
+    keys: Option<&'a KeysOf<'k>>,
+    caches: &'a mut TokenCaches,
+    leaves: Vec<Option<Vec<Candidate>>>,
+    /// Tokens that passed in a passing part of the tree, as (leaf, index): their claims go upstream.
+    admitted: Vec<(LeafId, usize)>,
+    would_deny: Vec<&'static str>,
+}
+
+impl Evaluation<'_, '_> {
+    fn evaluate(&mut self, requirement: &Requirement) -> Outcome {
+        match requirement {
+            Requirement::AllowAll => Outcome::Pass,
+            Requirement::Provider {
+                leaf,
+                provider,
+                audiences,
+            } => self.provider_leaf(*leaf, *provider, audiences.as_deref()),
+            Requirement::AllowMissing { leaf } => self.issuer_leaf(*leaf, false),
+            Requirement::AllowMissingOrFailed { leaf } => self.issuer_leaf(*leaf, true),
+            Requirement::All(children) => {
+                let mut pending = false;
+                for child in children {
+                    match self.evaluate(child) {
+                        Outcome::Pass => {}
+                        Outcome::Pending => pending = true,
+                        Outcome::Fail(error) => return Outcome::Fail(error),
+                    }
+                }
+                if pending {
+                    Outcome::Pending
+                } else {
+                    Outcome::Pass
+                }
+            }
+            Requirement::Any {
+                children,
+                allow_missing,
+                allow_missing_or_failed,
+            } => {
+                let mut pending = false;
+                let mut failures = Vec::new();
+                for child in children {
+                    match self.evaluate(child) {
+                        Outcome::Pass => return Outcome::Pass,
+                        Outcome::Pending => pending = true,
+                        Outcome::Fail(error) => failures.push(error),
+                    }
+                }
+                if pending {
+                    return Outcome::Pending;
+                }
+                // jwt_authn's choice: the last "real" failure; missing tokens and tokens of another issuer
+                // count only when nothing else failed.
+                let mut last = AuthError::Missing;
+                for error in failures {
+                    let soft = matches!(error, AuthError::Missing | AuthError::UnknownIssuer);
+                    if !soft || last == AuthError::Missing {
+                        last = error;
+                    }
+                }
+                if *allow_missing_or_failed || (*allow_missing && last == AuthError::Missing) {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail(last)
+                }
+            }
+        }
+    }
+
+    /// `provider_name` / `provider_and_audiences`: the provider's tokens, all of which must pass.
+    fn provider_leaf(
+        &mut self,
+        leaf: LeafId,
+        provider_id: ProviderId,
+        audiences: Option<&[String]>,
+    ) -> Outcome {
+        let config = self.config;
+        let Some(provider) = config.providers.get(provider_id) else {
+            return Outcome::Fail(AuthError::VerificationFails);
+        };
+        let audiences = audiences.unwrap_or(&provider.audiences);
+        if self.leaves.get(leaf).is_some_and(Option::is_none) {
+            let candidates = match self.request {
+                Some((headers, path, now)) => extract_tokens(&provider.locations, headers, path)
+                    .into_iter()
+                    .map(|token| {
+                        let state =
+                            self.first_look(provider_id, provider, audiences, &token.raw, now);
+                        Candidate {
+                            provider: Some(provider_id),
+                            raw: token.raw,
+                            source: token.source,
+                            state,
+                        }
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            if let Some(slot) = self.leaves.get_mut(leaf) {
+                *slot = Some(candidates);
+            }
+        }
+        let count = self.leaf_len(leaf);
+        if count == 0 {
+            return self.reported(provider, Outcome::Fail(AuthError::Missing));
+        }
+        let mut outcome = Outcome::Pass;
+        let mut passed = Vec::new();
+        for index in 0..count {
+            match self.resolve(leaf, index, Some(audiences)) {
+                Outcome::Pass => passed.push((leaf, index)),
+                Outcome::Fail(error) => {
+                    outcome = Outcome::Fail(error);
+                    break;
+                }
+                Outcome::Pending => outcome = Outcome::Pending,
+            }
+        }
+        if outcome == Outcome::Pass || provider.report_only {
+            self.admitted.extend(passed);
+        }
+        self.reported(provider, outcome)
+    }
+
+    /// A report-only provider's failure is recorded and passes.
+    fn reported(&mut self, provider: &Provider, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Fail(error) if provider.report_only => {
+                self.would_deny.push(error.reason());
+                Outcome::Pass
+            }
+            other => other,
+        }
+    }
+
+    /// `allow_missing` / `allow_missing_or_failed`: tokens in any provider's locations, each judged by
+    /// the provider whose issuer it names. With `failures_pass`, only the verified ones matter (for their
+    /// claims); otherwise every token found must pass (jwt_authn reports only its last token here;
+    /// this filter refuses if any fails).
+    fn issuer_leaf(&mut self, leaf: LeafId, failures_pass: bool) -> Outcome {
+        if self.leaves.get(leaf).is_some_and(Option::is_none) {
+            let candidates = match self.request {
+                Some((headers, path, now)) => self.issuer_candidates(headers, path, now),
+                None => Vec::new(),
+            };
+            if let Some(slot) = self.leaves.get_mut(leaf) {
+                *slot = Some(candidates);
+            }
+        }
+        let mut outcome = Outcome::Pass;
+        for index in 0..self.leaf_len(leaf) {
+            match self.resolve(leaf, index, None) {
+                Outcome::Pass => self.admitted.push((leaf, index)),
+                Outcome::Pending if outcome == Outcome::Pass => outcome = Outcome::Pending,
+                Outcome::Fail(error) if !failures_pass && !matches!(outcome, Outcome::Fail(_)) => {
+                    outcome = Outcome::Fail(error);
+                }
+                Outcome::Pending | Outcome::Fail(_) => {}
+            }
+        }
+        outcome
+    }
+
+    fn issuer_candidates(
+        &mut self,
+        headers: &[(String, Vec<u8>)],
+        path: &[u8],
+        now: u64,
+    ) -> Vec<Candidate> {
+        let config = self.config;
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (provider_id, provider) in config.providers.iter().enumerate() {
+            for token in extract_tokens(&provider.locations, headers, path) {
+                if candidates
+                    .iter()
+                    .any(|c| c.raw == token.raw && c.source == token.source)
+                {
+                    continue;
+                }
+                let issuer = unverified_issuer(&token.raw);
+                // The provider naming this issuer exactly, else one that accepts any issuer, among the
+                // providers reading this location.
+                let fits = |p: &Provider| {
+                    extract_tokens(&p.locations, headers, path)
+                        .iter()
+                        .any(|t| t.raw == token.raw && t.source == token.source)
+                };
+                let chosen = config
+                    .providers
+                    .iter()
+                    .enumerate()
+                    .skip(provider_id)
+                    .find(|(_, p)| p.issuer.is_some() && p.issuer == issuer && fits(p))
+                    .or_else(|| {
+                        config
+                            .providers
+                            .iter()
+                            .enumerate()
+                            .skip(provider_id)
+                            .find(|(_, p)| p.issuer.is_none() && fits(p))
+                    });
+                let (provider, state) = match chosen {
+                    Some((id, p)) => (
+                        Some(id),
+                        self.first_look(id, p, &p.audiences, &token.raw, now),
+                    ),
+                    None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
+                };
+                candidates.push(Candidate {
+                    provider,
+                    raw: token.raw,
+                    source: token.source,
+                    state,
+                });
+            }
+        }
+        candidates
+    }
+
+    /// A token's state before any signature check: from the cache, or from its claim checks.
+    fn first_look(
+        &mut self,
+        provider_id: ProviderId,
+        provider: &Provider,
+        audiences: &[String],
+        raw: &[u8],
+        now: u64,
+    ) -> CandidateState {
+        if let Some(cached) = self.caches.get(provider_id, raw, now) {
+            return CandidateState::Verified(cached);
+        }
+        match check_token_for_audiences(raw, provider, audiences, now) {
+            Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+            Err(error) => CandidateState::Failed(error),
+        }
+    }
+
+    fn leaf_len(&self, leaf: LeafId) -> usize {
+        self.leaves
+            .get(leaf)
+            .and_then(Option::as_ref)
+            .map_or(0, Vec::len)
+    }
+
+    /// One token's outcome, checking its signature if keys are at hand. `audiences` are re-checked on
+    /// cached tokens (another requirement may have cached the token under other audiences).
+    fn resolve(&mut self, leaf: LeafId, index: usize, audiences: Option<&[String]>) -> Outcome {
+        let config = self.config;
+        let keys = self.keys;
+        let Some(candidate) = self
+            .leaves
+            .get_mut(leaf)
+            .and_then(Option::as_mut)
+            .and_then(|c| c.get_mut(index))
+        else {
+            return Outcome::Fail(AuthError::Missing);
+        };
+        let provider_id = candidate.provider;
+        let provider = provider_id.and_then(|p| config.providers.get(p));
+        if let (CandidateState::Unsigned(checked), Some(keys), Some(p), Some(provider)) =
+            (&candidate.state, keys, provider_id, provider)
+        {
+            candidate.state = match keys(p) {
+                None => CandidateState::Failed(AuthError::JwksFetchFailed),
+                Some(jwks) => match checked.verify_signature(&jwks) {
+                    Err(error) => CandidateState::Failed(error),
+                    Ok(verified) => {
+                        let verdict = Rc::new(CachedVerdict {
+                            set_headers: claim_headers(provider, &verified),
+                            payload: verified.payload.clone(),
+                        });
+                        let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
+                            exp.saturating_add(provider.clock_skew_seconds)
+                        });
+                        self.caches
+                            .put(p, &candidate.raw, verdict.clone(), valid_until);
+                        CandidateState::Verified(verdict)
+                    }
+                },
+            };
+        }
+        match &candidate.state {
+            CandidateState::Failed(error) => Outcome::Fail(*error),
+            CandidateState::Unsigned(_) => Outcome::Pending,
+            CandidateState::Verified(verdict) => {
+                let audiences = audiences.or(provider.map(|p| p.audiences.as_slice()));
+                if audiences.is_some_and(|a| !audience_allowed(&verdict.payload, a)) {
+                    Outcome::Fail(AuthError::AudienceNotAllowed)
+                } else {
+                    Outcome::Pass
+                }
+            }
+        }
+    }
+}
+
+/// What [`conclude`] needs besides the outcome.
+struct Conclusion<'a> {
+    leaves: &'a [Option<Vec<Candidate>>],
+    admitted: &'a [(LeafId, usize)],
+    would_deny: Vec<&'static str>,
+    path: &'a [u8],
+    sanitized_headers: Vec<String>,
+    realm: &'a dyn Fn() -> String,
+}
+
+/// Turns the requirement's outcome into a verdict: authorization on the admitted tokens' claims, the
+/// rule's report-only mode, the claim headers to set and the tokens to strip.
+fn conclude(
+    config: &FilterConfig,
+    rule: &Rule,
+    outcome: Outcome,
+    conclusion: Conclusion<'_>,
+) -> Verdict {
+    let admitted: Vec<&Candidate> = conclusion
+        .admitted
+        .iter()
+        .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf)?.as_ref()?.get(*index))
+        .collect();
+    let failure = match outcome {
+        Outcome::Fail(error) => Some(Failure::Auth(error)),
+        Outcome::Pending => Some(Failure::Auth(AuthError::JwksFetchFailed)),
+        Outcome::Pass => rule.authorization.as_ref().and_then(|authorization| {
+            let mut denial = None;
+            for candidate in &admitted {
+                if let CandidateState::Verified(verdict) = &candidate.state {
+                    match authorization.check(&verdict.payload) {
+                        Ok(()) => return None,
+                        Err(d) => denial = denial.or(Some(d)),
+                    }
+                }
+            }
+            Some(match denial {
+                Some(denial) => Failure::Forbidden(denial),
+                None => Failure::Auth(AuthError::Missing),
+            })
+        }),
+    };
+    let mut would_deny = conclusion.would_deny;
+    if let Some(failure) = failure {
+        if !rule.report_only {
+            return Verdict::Deny(refusal(config, failure, &(conclusion.realm)()));
+        }
+        would_deny.push(failure.reason());
+    }
+    let mut mutations = RequestMutations {
+        remove_headers: conclusion.sanitized_headers,
+        would_deny,
+        ..RequestMutations::default()
+    };
+    let mut new_path = conclusion.path.to_vec();
+    for candidate in admitted {
+        let CandidateState::Verified(verdict) = &candidate.state else {
+            continue;
+        };
+        for header in &verdict.set_headers {
+            if !mutations.set_headers.contains(header) {
+                mutations.set_headers.push(header.clone());
+            }
+        }
+        let forward = candidate
+            .provider
+            .and_then(|p| config.providers.get(p))
+            .is_none_or(|p| p.forward);
+        if !forward {
+            match &candidate.source {
+                TokenSource::Header(name) => {
+                    if !mutations.remove_headers.contains(name) {
+                        mutations.remove_headers.push(name.clone());
+                    }
+                }
+                TokenSource::Param(name) => new_path = path_without_param(&new_path, name),
+                // As jwt_authn: a token cookie stays (the Cookie header carries other cookies too).
+                TokenSource::Cookie(_) => {}
+            }
+        }
+    }
+    if new_path != conclusion.path {
+        mutations.new_path = Some(new_path);
+    }
+    Verdict::Allow(mutations)
+}
+
+impl Failure {
+    /// The metric name of this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Failure::Auth(error) => error.reason(),
+            Failure::Forbidden(Denial::MissingScopes(_)) => "insufficient_scope",
+            Failure::Forbidden(Denial::ClaimNotAllowed(_)) => "claim_not_allowed",
+        }
     }
 }
 
 /// The headers a verified token sets upstream: its claim_to_headers and forward_payload_header.
-fn cached_verdict(provider: &Provider, verified: &VerifiedToken) -> CachedVerdict {
+fn claim_headers(
+    provider: &Provider,
+    verified: &crate::verifier::VerifiedToken,
+) -> Vec<(String, String)> {
     let mut set_headers = Vec::new();
     for mapping in &provider.claim_to_headers {
         if let Some(value) = claim_header_value(&verified.payload, &mapping.claim_name) {
@@ -210,7 +662,14 @@ fn cached_verdict(provider: &Provider, verified: &VerifiedToken) -> CachedVerdic
     if let Some(header) = &provider.forward_payload_header {
         set_headers.push((header.clone(), verified.payload_segment.clone()));
     }
-    CachedVerdict { set_headers }
+    set_headers
+}
+
+/// jwt_authn's CORS preflight test: `OPTIONS` with non-empty `Origin` and `Access-Control-Request-Method`.
+fn is_cors_preflight(headers: &[(String, Vec<u8>)]) -> bool {
+    first_value(headers, ":method") == b"OPTIONS"
+        && !first_value(headers, "origin").is_empty()
+        && !first_value(headers, "access-control-request-method").is_empty()
 }
 
 fn first_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
@@ -231,16 +690,21 @@ fn realm(headers: &[(String, Vec<u8>)]) -> String {
     raw.extend_from_slice(b"://");
     raw.extend_from_slice(first_value(headers, ":authority"));
     raw.extend_from_slice(first_value(headers, ":path"));
-    let mut realm = String::with_capacity(raw.len());
-    for ch in String::from_utf8_lossy(&raw).chars() {
+    escape_quoted(&String::from_utf8_lossy(&raw))
+}
+
+/// Escapes `"` and `\` and drops control characters, for a quoted-string header parameter.
+pub fn escape_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
         match ch {
             '"' | '\\' => {
-                realm.push('\\');
-                realm.push(ch);
+                out.push('\\');
+                out.push(ch);
             }
             c if c.is_control() => {}
-            c => realm.push(c),
+            c => out.push(c),
         }
     }
-    realm
+    out
 }

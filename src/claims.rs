@@ -2,25 +2,37 @@
 
 use serde_json::{Map, Value};
 
-/// The header value for the claim at `dotted_path` (`"a.b"` reaches `{"a": {"b": ..}}`), as jwt_authn
-/// writes it: strings as they are, numbers and booleans as JSON text. Objects, arrays, null and missing
-/// claims give no header. Values with control characters (CR, LF, NUL, ...) give no header either: they
-/// could split or truncate headers on the way upstream.
+/// The header value for the claim at `dotted_path` (`"a.b"` reaches `{"a": {"b": ..}}`): strings as they
+/// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`
+/// (jwt_authn drops or encodes lists: envoy #30072, istio #58433; a comma-joined list is what upstreams
+/// parse, as for any repeated header). Objects, null, empty strings and missing claims give no header.
+/// Values with control characters (CR, LF, NUL, ...) give no header either: they could split or
+/// truncate headers on the way upstream.
 pub fn claim_header_value(payload: &Map<String, Value>, dotted_path: &str) -> Option<String> {
-    let value = lookup(payload, dotted_path)?;
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null | Value::Array(_) | Value::Object(_) => return None,
+    let text = match lookup(payload, dotted_path)? {
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+            parts?.join(",")
+        }
+        value => scalar_text(value)?,
     };
-    if text.chars().any(char::is_control) {
+    if text.is_empty() || text.chars().any(char::is_control) {
         return None;
     }
     Some(text)
 }
 
-fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// The claim at `dotted_path`.
+pub fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {
     // A claim whose own name contains dots ("https://example.com/roles") is found before nesting is tried.
     if let Some(value) = payload.get(dotted_path) {
         return Some(value);

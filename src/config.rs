@@ -4,14 +4,19 @@
 //! Parsed and compiled once in on_configure into [`FilterConfig`]. Every error names the field.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::authorization::{Authorization, ClaimRequirement};
 use crate::duration::parse_duration;
 use crate::extractor::{HeaderLocation, TokenLocations};
 use crate::jwks::{parse_local_jwks, Jwks, JwksLimits};
-use crate::rules::{PathMatch, Requirement, Rule};
+use crate::rules::{
+    HeaderMatcher, PathMatch, QueryParameterMatcher, Requirement, RouteMatch, Rule, ValueCondition,
+};
+use crate::string_matcher::{RawRegex, RawStringMatcher, StringMatcher};
 use crate::token_cache::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_CACHED_TOKEN_BYTES};
 
 /// jwt_authn's default `remote_jwks.cache_duration`.
@@ -48,6 +53,35 @@ pub struct FilterConfig {
     /// Every header this filter writes from verified claims (claim_to_headers and forward_payload_header,
     /// of every provider). Client copies are removed from every request so nobody can spoof identity.
     pub identity_headers: Vec<String>,
+    /// Let CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) through unchecked.
+    pub bypass_cors_preflight: bool,
+    /// Refusals carry no body and no WWW-Authenticate header (jwt_authn's strip_failure_response).
+    pub strip_failure_response: bool,
+    /// Refusal bodies as jwt_authn's plain text, or as JSON.
+    pub failure_format: FailureFormat,
+    /// Requirement leaves in all rules (each leaf's tokens are tracked separately while a request waits).
+    pub leaf_count: usize,
+}
+
+/// How refusal bodies are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureFormat {
+    /// jwt_authn's: the reason as plain text (`Jwt is expired`).
+    #[default]
+    Text,
+    /// `{"error": "invalid_token", "error_description": "Jwt is expired"}` (RFC 6750 error codes).
+    Json,
+}
+
+/// jwt_authn's `require_expiration` and `max_lifetime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Tokens without `exp` are accepted.
+    Unbounded,
+    /// `require_expiration`: a token needs an `exp`.
+    ExpirationRequired,
+    /// `max_lifetime` (seconds): a token needs an `exp` less than this far from now.
+    AtMost(u64),
 }
 
 /// One issuer: where its keys come from, where its tokens are, which claims are checked and forwarded.
@@ -69,6 +103,11 @@ pub struct Provider {
     pub jwt_cache_size: usize,
     /// Longer tokens are not cached (`jwt_cache_config.jwt_max_token_size`).
     pub jwt_max_cached_token_bytes: usize,
+    /// Allowed `sub` values (jwt_authn's `subjects`).
+    pub subjects: Option<StringMatcher>,
+    pub lifetime: Lifetime,
+    /// This provider's refusals are logged and counted, and the request goes on (this filter's extension).
+    pub report_only: bool,
 }
 
 /// Where a provider's keys come from.
@@ -156,6 +195,15 @@ struct RawConfig {
     providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    requirement_map: BTreeMap<String, RawRequirement>,
+    #[serde(default)]
+    bypass_cors_preflight: bool,
+    #[serde(default)]
+    strip_failure_response: bool,
+    // This filter's extension.
+    #[serde(default)]
+    failure_response_format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +224,8 @@ struct RawProvider {
     #[serde(default)]
     from_params: Vec<String>,
     #[serde(default)]
+    from_cookies: Vec<String>,
+    #[serde(default)]
     claim_to_headers: Vec<RawClaimToHeader>,
     #[serde(default)]
     forward_payload_header: String,
@@ -183,6 +233,15 @@ struct RawProvider {
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
     jwt_cache_config: Option<RawJwtCacheConfig>,
+    #[serde(default)]
+    subjects: Option<RawStringMatcher>,
+    #[serde(default)]
+    require_expiration: bool,
+    #[serde(default)]
+    max_lifetime: Option<String>,
+    // This filter's extension.
+    #[serde(default)]
+    report_only: bool,
 }
 
 /// jwt_authn's `jwt_cache_config`. Zero sizes mean the defaults, as in jwt_authn.
@@ -303,6 +362,13 @@ struct RawRule {
     route_match: RawRouteMatch,
     #[serde(default)]
     requires: Option<RawRequirement>,
+    #[serde(default)]
+    requirement_name: Option<String>,
+    // This filter's extensions.
+    #[serde(default)]
+    authorization: Option<RawAuthorization>,
+    #[serde(default)]
+    report_only: bool,
 }
 
 #[derive(Deserialize)]
@@ -312,12 +378,103 @@ struct RawRouteMatch {
     prefix: Option<String>,
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    safe_regex: Option<RawRegex>,
+    #[serde(default)]
+    path_separated_prefix: Option<String>,
+    #[serde(default)]
+    case_sensitive: Option<bool>,
+    #[serde(default)]
+    headers: Vec<RawHeaderMatcher>,
+    #[serde(default)]
+    query_parameters: Vec<RawQueryParameterMatcher>,
+}
+
+/// Envoy's route HeaderMatcher (range_match is not supported).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderMatcher {
+    name: String,
+    #[serde(default)]
+    exact_match: Option<String>,
+    #[serde(default)]
+    prefix_match: Option<String>,
+    #[serde(default)]
+    suffix_match: Option<String>,
+    #[serde(default)]
+    contains_match: Option<String>,
+    #[serde(default)]
+    safe_regex_match: Option<RawRegex>,
+    #[serde(default)]
+    present_match: Option<bool>,
+    #[serde(default)]
+    string_match: Option<RawStringMatcher>,
+    #[serde(default)]
+    invert_match: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawQueryParameterMatcher {
+    name: String,
+    #[serde(default)]
+    string_match: Option<RawStringMatcher>,
+    #[serde(default)]
+    present_match: Option<bool>,
+}
+
+/// jwt_authn's JwtRequirement: at most one of its fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRequirement {
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    provider_and_audiences: Option<RawProviderAndAudiences>,
+    #[serde(default)]
+    requires_any: Option<RawRequirementList>,
+    #[serde(default)]
+    requires_all: Option<RawRequirementList>,
+    #[serde(default)]
+    allow_missing: Option<RawEmpty>,
+    #[serde(default)]
+    allow_missing_or_failed: Option<RawEmpty>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderAndAudiences {
     provider_name: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirementList {
+    requirements: Vec<RawRequirement>,
+}
+
+/// `{}` (google.protobuf.Empty).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmpty {}
+
+/// A rule's claim-based authorization (this filter's extension).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthorization {
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    claims: Vec<RawClaimRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimRequirement {
+    name: String,
+    values: Vec<String>,
 }
 
 impl FilterConfig {
@@ -353,40 +510,54 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     for (name, raw_provider) in raw.providers {
         providers.push(compile_provider(name, raw_provider)?);
     }
+    let mut leaves = 0;
+    let mut requirement_map = BTreeMap::new();
+    for (name, raw_requirement) in &raw.requirement_map {
+        let field = format!("requirement_map.{name}");
+        let requirement = compile_requirement(&field, raw_requirement, &providers, &mut leaves)?;
+        requirement_map.insert(name.clone(), Rc::new(requirement));
+    }
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (index, raw_rule) in raw.rules.into_iter().enumerate() {
         let field = format!("rules[{index}]");
-        let path_match = match (raw_rule.route_match.prefix, raw_rule.route_match.path) {
-            (Some(prefix), None) => PathMatch::Prefix(prefix),
-            (None, Some(path)) => PathMatch::Exact(path),
-            _ => {
+        let route_match = compile_route_match(&format!("{field}.match"), raw_rule.route_match)?;
+        let requirement = match (raw_rule.requires, raw_rule.requirement_name) {
+            (Some(_), Some(_)) => {
                 return Err(error(
-                    format!("{field}.match"),
-                    "give exactly one of \"prefix\" or \"path\"",
+                    field,
+                    "give at most one of \"requires\" or \"requirement_name\"",
                 ))
             }
+            (Some(requires), None) => Some(Rc::new(compile_requirement(
+                &format!("{field}.requires"),
+                &requires,
+                &providers,
+                &mut leaves,
+            )?)),
+            (None, Some(name)) => Some(requirement_map.get(&name).cloned().ok_or_else(|| {
+                error(
+                    format!("{field}.requirement_name"),
+                    format!(
+                        "no requirement named \"{}\" in requirement_map",
+                        name.escape_debug()
+                    ),
+                )
+            })?),
+            (None, None) => None,
         };
-        let requirement = match raw_rule.requires {
+        let authorization = match raw_rule.authorization {
             None => None,
-            Some(requires) => {
-                let id = providers
-                    .iter()
-                    .position(|p: &Provider| p.name == requires.provider_name)
-                    .ok_or_else(|| {
-                        error(
-                            format!("{field}.requires.provider_name"),
-                            format!(
-                                "no provider named \"{}\" in providers",
-                                requires.provider_name.escape_debug()
-                            ),
-                        )
-                    })?;
-                Some(Requirement::Provider(id))
-            }
+            Some(raw) => Some(compile_authorization(
+                &format!("{field}.authorization"),
+                raw,
+                requirement.is_some(),
+            )?),
         };
         rules.push(Rule {
-            path_match,
+            route_match,
             requirement,
+            authorization,
+            report_only: raw_rule.report_only,
         });
     }
     let mut identity_headers: Vec<String> = Vec::new();
@@ -402,10 +573,331 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             }
         }
     }
+    let failure_format = match raw.failure_response_format.as_deref() {
+        None | Some("text") => FailureFormat::Text,
+        Some("json") => FailureFormat::Json,
+        Some(other) => {
+            return Err(error(
+                "failure_response_format",
+                format!(
+                    "\"{}\" is neither \"text\" nor \"json\"",
+                    other.escape_debug()
+                ),
+            ))
+        }
+    };
     Ok(FilterConfig {
         providers,
         rules,
         identity_headers,
+        bypass_cors_preflight: raw.bypass_cors_preflight,
+        strip_failure_response: raw.strip_failure_response,
+        failure_format,
+        leaf_count: leaves,
+    })
+}
+
+fn compile_route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, ConfigError> {
+    let mut paths = Vec::new();
+    if let Some(prefix) = raw.prefix {
+        paths.push(PathMatch::Prefix(prefix));
+    }
+    if let Some(path) = raw.path {
+        paths.push(PathMatch::Exact(path));
+    }
+    if let Some(prefix) = raw.path_separated_prefix {
+        if prefix.ends_with('/') || prefix.contains(['?', '#']) {
+            return Err(error(
+                format!("{field}.path_separated_prefix"),
+                "must not end with '/' or contain '?' or '#'",
+            ));
+        }
+        paths.push(PathMatch::SeparatedPrefix(prefix));
+    }
+    if let Some(regex) = raw.safe_regex {
+        let compiled = regex
+            .compile()
+            .map_err(|reason| error(format!("{field}.safe_regex"), reason))?;
+        paths.push(PathMatch::Regex(compiled));
+    }
+    let (Some(path), 1) = (paths.pop(), paths.len() + 1) else {
+        return Err(error(
+            field,
+            "give exactly one of \"prefix\", \"path\", \"path_separated_prefix\" or \"safe_regex\"",
+        ));
+    };
+    let mut headers = Vec::new();
+    for (index, raw_header) in raw.headers.into_iter().enumerate() {
+        let header_field = format!("{field}.headers[{index}]");
+        let name = checked_header_name(&format!("{header_field}.name"), &raw_header.name).or_else(
+            |e| {
+                // Pseudo-headers (:method, :authority) are matchable too.
+                let pseudo = raw_header.name.strip_prefix(':').unwrap_or("");
+                checked_header_name(&format!("{header_field}.name"), pseudo)
+                    .map(|n| format!(":{n}"))
+                    .map_err(|_| e)
+            },
+        )?;
+        let condition = header_condition(&header_field, raw_header_condition(&raw_header))?;
+        headers.push(HeaderMatcher {
+            name,
+            condition,
+            invert: raw_header.invert_match,
+        });
+    }
+    let mut query_parameters = Vec::new();
+    for (index, raw_query) in raw.query_parameters.into_iter().enumerate() {
+        let query_field = format!("{field}.query_parameters[{index}]");
+        if raw_query.name.is_empty() {
+            return Err(error(format!("{query_field}.name"), "must not be empty"));
+        }
+        let condition = match (raw_query.string_match, raw_query.present_match) {
+            (Some(matcher), None) => ValueCondition::Value(
+                StringMatcher::compile(&matcher)
+                    .map_err(|r| error(format!("{query_field}.string_match"), r))?,
+            ),
+            (None, Some(present)) => ValueCondition::Present(present),
+            // Envoy: a matcher with neither checks that the parameter is present.
+            (None, None) => ValueCondition::Present(true),
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    query_field,
+                    "give at most one of \"string_match\" or \"present_match\"",
+                ))
+            }
+        };
+        query_parameters.push(QueryParameterMatcher {
+            name: raw_query.name,
+            condition,
+        });
+    }
+    Ok(RouteMatch {
+        path,
+        case_sensitive: raw.case_sensitive.unwrap_or(true),
+        headers,
+        query_parameters,
+    })
+}
+
+/// The one condition a header matcher gives, as (field name, compiled condition) candidates.
+fn raw_header_condition(
+    raw: &RawHeaderMatcher,
+) -> Vec<(&'static str, Result<ValueCondition, String>)> {
+    let text = |kind: &str, value: &str| {
+        let raw: Result<RawStringMatcher, _> =
+            serde_json::from_value(serde_json::json!({ kind: value }));
+        raw.map_err(|e| e.to_string())
+            .and_then(|r| StringMatcher::compile(&r))
+            .map(ValueCondition::Value)
+    };
+    let mut found = Vec::new();
+    if let Some(v) = &raw.exact_match {
+        found.push(("exact_match", text("exact", v)));
+    }
+    if let Some(v) = &raw.prefix_match {
+        found.push(("prefix_match", text("prefix", v)));
+    }
+    if let Some(v) = &raw.suffix_match {
+        found.push(("suffix_match", text("suffix", v)));
+    }
+    if let Some(v) = &raw.contains_match {
+        found.push(("contains_match", text("contains", v)));
+    }
+    if let Some(v) = &raw.safe_regex_match {
+        found.push((
+            "safe_regex_match",
+            v.compile()
+                .map(|r| ValueCondition::Value(StringMatcher::regex(r))),
+        ));
+    }
+    if let Some(v) = raw.present_match {
+        found.push(("present_match", Ok(ValueCondition::Present(v))));
+    }
+    if let Some(v) = &raw.string_match {
+        found.push((
+            "string_match",
+            StringMatcher::compile(v).map(ValueCondition::Value),
+        ));
+    }
+    found
+}
+
+fn header_condition(
+    field: &str,
+    mut found: Vec<(&'static str, Result<ValueCondition, String>)>,
+) -> Result<ValueCondition, ConfigError> {
+    match (found.pop(), found.is_empty()) {
+        // Envoy: a header matcher with no condition checks that the header is present.
+        (None, _) => Ok(ValueCondition::Present(true)),
+        (Some((name, condition)), true) => {
+            condition.map_err(|reason| error(format!("{field}.{name}"), reason))
+        }
+        (Some(_), false) => Err(error(field, "give at most one match condition")),
+    }
+}
+
+fn compile_requirement(
+    field: &str,
+    raw: &RawRequirement,
+    providers: &[Provider],
+    leaves: &mut usize,
+) -> Result<Requirement, ConfigError> {
+    let mut next_leaf = || {
+        *leaves += 1;
+        *leaves - 1
+    };
+    let provider_id = |field: String, name: &str| {
+        providers
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| {
+                error(
+                    field,
+                    format!("no provider named \"{}\" in providers", name.escape_debug()),
+                )
+            })
+    };
+    let given = [
+        raw.provider_name.is_some(),
+        raw.provider_and_audiences.is_some(),
+        raw.requires_any.is_some(),
+        raw.requires_all.is_some(),
+        raw.allow_missing.is_some(),
+        raw.allow_missing_or_failed.is_some(),
+    ]
+    .iter()
+    .filter(|&&g| g)
+    .count();
+    if given > 1 {
+        return Err(error(
+            field,
+            "give one of provider_name, provider_and_audiences, requires_any, requires_all, allow_missing, allow_missing_or_failed",
+        ));
+    }
+    if let Some(name) = &raw.provider_name {
+        let provider = provider_id(format!("{field}.provider_name"), name)?;
+        return Ok(Requirement::Provider {
+            leaf: next_leaf(),
+            provider,
+            audiences: None,
+        });
+    }
+    if let Some(pa) = &raw.provider_and_audiences {
+        let provider = provider_id(
+            format!("{field}.provider_and_audiences.provider_name"),
+            &pa.provider_name,
+        )?;
+        // As in jwt_authn, an empty list keeps the provider's own audiences.
+        let audiences = (!pa.audiences.is_empty()).then(|| {
+            pa.audiences
+                .iter()
+                .map(|a| normalize_audience(a).to_string())
+                .collect()
+        });
+        return Ok(Requirement::Provider {
+            leaf: next_leaf(),
+            provider,
+            audiences,
+        });
+    }
+    if raw.allow_missing.is_some() {
+        return Ok(Requirement::AllowMissing { leaf: next_leaf() });
+    }
+    if raw.allow_missing_or_failed.is_some() {
+        return Ok(Requirement::AllowMissingOrFailed { leaf: next_leaf() });
+    }
+    for (kind, list) in [
+        ("requires_any", &raw.requires_any),
+        ("requires_all", &raw.requires_all),
+    ] {
+        let Some(list) = list else { continue };
+        let list_field = format!("{field}.{kind}.requirements");
+        if list.requirements.len() < 2 {
+            return Err(error(list_field, "needs at least 2 requirements"));
+        }
+        let mut children = Vec::new();
+        let (mut allow_missing, mut allow_missing_or_failed) = (false, false);
+        for (index, child) in list.requirements.iter().enumerate() {
+            let child_field = format!("{list_field}[{index}]");
+            if kind == "requires_any" && child.allow_missing.is_some() {
+                allow_missing = true;
+            } else if kind == "requires_any" && child.allow_missing_or_failed.is_some() {
+                allow_missing_or_failed = true;
+            } else {
+                children.push(compile_requirement(&child_field, child, providers, leaves)?);
+            }
+        }
+        if kind == "requires_all" {
+            return Ok(Requirement::All(children));
+        }
+        // jwt_authn: with only allow_* children, the node is that allowance itself.
+        if children.is_empty() {
+            let leaf = {
+                *leaves += 1;
+                *leaves - 1
+            };
+            return Ok(if allow_missing_or_failed {
+                Requirement::AllowMissingOrFailed { leaf }
+            } else {
+                Requirement::AllowMissing { leaf }
+            });
+        }
+        return Ok(Requirement::Any {
+            children,
+            allow_missing,
+            allow_missing_or_failed,
+        });
+    }
+    Ok(Requirement::AllowAll)
+}
+
+fn compile_authorization(
+    field: &str,
+    raw: RawAuthorization,
+    has_requirement: bool,
+) -> Result<Authorization, ConfigError> {
+    if !has_requirement {
+        return Err(error(
+            field,
+            "needs a requirement on the same rule (\"requires\" or \"requirement_name\"): claims come from verified tokens",
+        ));
+    }
+    if raw.scopes.is_empty() && raw.claims.is_empty() {
+        return Err(error(field, "give \"scopes\" or \"claims\""));
+    }
+    for (index, scope) in raw.scopes.iter().enumerate() {
+        if scope.is_empty()
+            || scope.contains([' ', '"', '\\'])
+            || scope.chars().any(char::is_control)
+        {
+            return Err(error(
+                format!("{field}.scopes[{index}]"),
+                "a scope is a non-empty token without spaces, quotes or backslashes (RFC 6749 3.3)",
+            ));
+        }
+    }
+    let mut claims = Vec::new();
+    for (index, claim) in raw.claims.into_iter().enumerate() {
+        if claim.name.is_empty() {
+            return Err(error(
+                format!("{field}.claims[{index}].name"),
+                "must not be empty",
+            ));
+        }
+        if claim.values.is_empty() {
+            return Err(error(
+                format!("{field}.claims[{index}].values"),
+                "list at least one allowed value",
+            ));
+        }
+        claims.push(ClaimRequirement {
+            name: claim.name,
+            values: claim.values,
+        });
+    }
+    Ok(Authorization {
+        scopes: raw.scopes,
+        claims,
     })
 }
 
@@ -426,6 +918,7 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
     let mut locations = TokenLocations {
         headers: Vec::new(),
         params: Vec::new(),
+        cookies: Vec::new(),
     };
     for (index, header) in raw.from_headers.into_iter().enumerate() {
         let header_name =
@@ -444,9 +937,44 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         }
         locations.params.push(param);
     }
-    if locations.headers.is_empty() && locations.params.is_empty() {
+    for (index, cookie) in raw.from_cookies.into_iter().enumerate() {
+        let valid = !cookie.is_empty()
+            && cookie
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !valid {
+            return Err(error(
+                format!("{field}.from_cookies[{index}]"),
+                format!("\"{}\" is not a valid cookie name", cookie.escape_debug()),
+            ));
+        }
+        locations.cookies.push(cookie);
+    }
+    if locations.headers.is_empty() && locations.params.is_empty() && locations.cookies.is_empty() {
         locations = TokenLocations::jwt_authn_default();
     }
+    let subjects = match &raw.subjects {
+        None => None,
+        Some(matcher) => Some(
+            StringMatcher::compile(matcher)
+                .map_err(|reason| error(format!("{field}.subjects"), reason))?,
+        ),
+    };
+    let lifetime = match raw.max_lifetime {
+        Some(text) => {
+            let max = parse_duration(&text)
+                .map_err(|reason| error(format!("{field}.max_lifetime"), reason))?;
+            if max.is_zero() {
+                return Err(error(
+                    format!("{field}.max_lifetime"),
+                    "must be greater than 0s",
+                ));
+            }
+            Lifetime::AtMost(max.as_secs().max(1))
+        }
+        None if raw.require_expiration => Lifetime::ExpirationRequired,
+        None => Lifetime::Unbounded,
+    };
     let mut claim_to_headers = Vec::new();
     for (index, claim) in raw.claim_to_headers.into_iter().enumerate() {
         let claim_field = format!("{field}.claim_to_headers[{index}]");
@@ -497,6 +1025,9 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
             .map(|c| c.jwt_max_token_size)
             .filter(|&n| n > 0)
             .unwrap_or(DEFAULT_MAX_CACHED_TOKEN_BYTES),
+        subjects,
+        lifetime,
+        report_only: raw.report_only,
     })
 }
 

@@ -21,6 +21,8 @@ pub struct HeaderLocation {
 pub struct TokenLocations {
     pub headers: Vec<HeaderLocation>,
     pub params: Vec<String>,
+    /// Cookie names (jwt_authn's `from_cookies`).
+    pub cookies: Vec<String>,
 }
 
 impl TokenLocations {
@@ -32,6 +34,7 @@ impl TokenLocations {
                 value_prefix: "Bearer ".to_string(),
             }],
             params: vec!["access_token".to_string()],
+            cookies: Vec::new(),
         }
     }
 }
@@ -41,6 +44,7 @@ impl TokenLocations {
 pub enum TokenSource {
     Header(String),
     Param(String),
+    Cookie(String),
 }
 
 /// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
@@ -86,16 +90,48 @@ pub fn extract_tokens(
         }
     }
     for param in &locations.params {
-        for (name, value) in query_pairs(path) {
-            if name == param.as_bytes() {
+        // As jwt_authn: the first value of a repeated parameter.
+        if let Some((_, value)) = query_pairs(path).find(|(name, _)| *name == param.as_bytes()) {
+            tokens.push(ExtractedToken {
+                raw: percent_decode(value),
+                source: TokenSource::Param(param.clone()),
+            });
+        }
+    }
+    if !locations.cookies.is_empty() {
+        let cookie_headers = headers.values("cookie");
+        for cookie in &locations.cookies {
+            let found = cookie_headers
+                .iter()
+                .find_map(|value| cookie_value(value, cookie.as_bytes()));
+            if let Some(value) = found.filter(|v| !v.is_empty()) {
                 tokens.push(ExtractedToken {
-                    raw: percent_decode(value),
-                    source: TokenSource::Param(param.clone()),
+                    raw: value.to_vec(),
+                    source: TokenSource::Cookie(cookie.clone()),
                 });
             }
         }
     }
     tokens
+}
+
+/// The value of cookie `name` in one `Cookie` header, parsed as Envoy does: pairs split on `;`, the name
+/// from its first non-space character to `=`, the value after `=` with one pair of surrounding double
+/// quotes removed; the first pair with the name wins.
+fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let start = pair.iter().position(|&b| b != b' ')?;
+        let pair = pair.get(start..)?;
+        let at = pair.iter().position(|&b| b == b'=')?;
+        if pair.get(..at)? != name {
+            return None;
+        }
+        let value = pair.get(at + 1..)?;
+        match value {
+            [b'"', inner @ .., b'"'] => Some(inner),
+            _ => Some(value),
+        }
+    })
 }
 
 fn strip_value_prefix<'a>(value: &'a [u8], prefix: &str) -> Option<&'a [u8]> {

@@ -40,7 +40,8 @@ impl HttpContext for JwtAuthnFilter {
                 reason: "not_configured",
                 status: 500,
                 body: "jwt-authn-wasm has no valid configuration".to_string(),
-                www_authenticate: "Bearer".to_string(),
+                www_authenticate: Some("Bearer".to_string()),
+                content_type: "text/plain",
             }));
         };
         let headers = self.get_http_request_headers_bytes();
@@ -54,48 +55,69 @@ impl HttpContext for JwtAuthnFilter {
             }
             Start::NeedsKeys(pending) => pending,
         };
-        let provider = pending.provider;
-        let remote = remote_of(&config, provider);
+        let needed = pending.providers_needing_keys();
         // This worker's copy may lag the shared one by up to a tick: look again before waiting for
         // keys or asking for a refetch another worker may already have done.
-        let keys = match worker.keys_of(provider, now) {
-            Some(keys) if !pending.has_unknown_kid(&keys.1) => Some(keys),
-            _ => {
+        for &provider in &needed {
+            let current = worker
+                .keys_of(provider, now)
+                .is_some_and(|(_, jwks)| !pending.has_unknown_kid(provider, &jwks));
+            if !current {
                 worker.sync_from_shared(provider);
-                worker.keys_of(provider, now)
             }
-        };
-        let (reason, min_version, wait) = match (keys, remote) {
-            (Some((version, jwks)), Some(remote))
-                if remote.policy.refetch_on_unknown_kid
-                    && pending.has_unknown_kid(&jwks)
-                    && ask_for_kid_refetch(
-                        remote,
-                        config
-                            .providers
-                            .get(provider)
-                            .map_or("", |p| p.name.as_str()),
-                        now,
-                    ) =>
-            {
-                let wait = millis(remote.timeout).saturating_add(REFETCH_WAIT_SLACK_MS);
-                (WaitReason::UnknownKid, version.saturating_add(1), wait)
+        }
+        let mut wait = None;
+        for &provider in &needed {
+            let Some(remote) = remote_of(&config, provider) else {
+                continue;
+            };
+            match worker.keys_of(provider, now) {
+                Some((version, jwks))
+                    if remote.policy.refetch_on_unknown_kid
+                        && pending.has_unknown_kid(provider, &jwks)
+                        && ask_for_kid_refetch(
+                            remote,
+                            config
+                                .providers
+                                .get(provider)
+                                .map_or("", |p| p.name.as_str()),
+                            now,
+                        ) =>
+                {
+                    let wait_ms = millis(remote.timeout).saturating_add(REFETCH_WAIT_SLACK_MS);
+                    wait = Some((
+                        provider,
+                        WaitReason::UnknownKid,
+                        version.saturating_add(1),
+                        wait_ms,
+                    ));
+                    break;
+                }
+                Some(_) => {}
+                // No keys yet (the first fetch is under way, or they went too stale): wait, bounded by
+                // the fetch timeout, rather than refuse. The root context resumes or refuses this request.
+                None => {
+                    wait = Some((provider, WaitReason::FirstKeys, 1, millis(remote.timeout)));
+                    break;
+                }
             }
-            (Some((_, jwks)), _) => {
-                let verdict = pending.finish(&config, &jwks, &mut worker.token_caches);
-                drop(worker);
-                return act_now(verdict);
-            }
-            // No keys yet (the first fetch is under way, or they went too stale): wait, bounded by the
-            // fetch timeout, rather than refuse. The root context resumes or refuses this request.
-            (None, Some(remote)) => (WaitReason::FirstKeys, 1, millis(remote.timeout)),
-            (None, None) => (WaitReason::FirstKeys, 1, 0),
+        }
+        let Some((provider, reason, min_version, wait_ms)) = wait else {
+            let keys = worker.keys_snapshot(now);
+            let verdict = pending.finish(
+                &config,
+                &|p| keys.get(p).cloned().flatten(),
+                &mut worker.token_caches,
+            );
+            drop(worker);
+            return act_now(verdict);
         };
         worker.waiting.push(WaitingRequest {
             context_id: self.context_id,
             pending,
+            provider,
             started_at_ms: now,
-            deadline_ms: now.saturating_add(wait),
+            deadline_ms: now.saturating_add(wait_ms),
             min_version,
             reason,
         });

@@ -16,7 +16,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
-use crate::auth_error::AuthError;
 use crate::config::{split_http_uri, FilterConfig, JwksSource, ProviderId, RemoteJwks};
 use crate::filter::JwtAuthnFilter;
 use crate::jwks::parse_jwks_with_limits;
@@ -296,7 +295,8 @@ impl JwksFetcherRoot {
                 return;
             }
             let mut providers: Vec<ProviderId> =
-                worker.waiting.iter().map(|w| w.pending.provider).collect();
+                worker.waiting.iter().map(|w| w.provider).collect();
+            providers.sort_unstable();
             providers.dedup();
             for provider in providers {
                 worker.sync_from_shared(provider);
@@ -304,35 +304,48 @@ impl JwksFetcherRoot {
             (worker.config.clone(), std::mem::take(&mut worker.waiting))
         };
         let mut still_waiting = Vec::new();
-        for waiting in waiting {
-            let keys = state.borrow().keys_of(waiting.pending.provider, now);
-            if let Some((version, jwks)) = &keys {
-                if *version >= waiting.min_version {
-                    let verdict = {
-                        let caches = &mut state.borrow_mut().token_caches;
-                        waiting.pending.finish(&config, jwks, caches)
-                    };
-                    apply_verdict_to(waiting.context_id, verdict);
-                    continue;
-                }
-            }
-            let failed_since_arrival =
-                remote_of(&config, waiting.pending.provider).is_none_or(|remote| {
-                    shared_data(&SharedKeys::for_uri(&remote.uri).failure)
-                        .and_then(|f| FetchFailure::decode(&f))
-                        .is_some_and(|f| f.failed_at_ms >= waiting.started_at_ms)
-                });
-            if !failed_since_arrival && now < waiting.deadline_ms {
+        for mut waiting in waiting {
+            let keys = state.borrow().keys_of(waiting.provider, now);
+            let arrived = keys
+                .as_ref()
+                .is_some_and(|(version, _)| *version >= waiting.min_version);
+            let failed_since_arrival = remote_of(&config, waiting.provider).is_none_or(|remote| {
+                shared_data(&SharedKeys::for_uri(&remote.uri).failure)
+                    .and_then(|f| FetchFailure::decode(&f))
+                    .is_some_and(|f| f.failed_at_ms >= waiting.started_at_ms)
+            });
+            let out_of_time = failed_since_arrival || now >= waiting.deadline_ms;
+            if !arrived && !out_of_time {
                 still_waiting.push(waiting);
                 continue;
             }
-            let verdict = match (waiting.reason, keys) {
-                // The refetch brought nothing new: judge with the keys at hand.
-                (WaitReason::UnknownKid, Some((_, jwks))) => {
-                    let caches = &mut state.borrow_mut().token_caches;
-                    waiting.pending.finish(&config, &jwks, caches)
+            if arrived && !out_of_time {
+                // Another provider of the same request may still have no keys: wait for it next.
+                let missing = waiting
+                    .pending
+                    .providers_needing_keys()
+                    .into_iter()
+                    .find(|&p| {
+                        remote_of(&config, p).is_some() && state.borrow().keys_of(p, now).is_none()
+                    });
+                if let Some(provider) = missing {
+                    waiting.provider = provider;
+                    waiting.min_version = 1;
+                    waiting.reason = WaitReason::FirstKeys;
+                    still_waiting.push(waiting);
+                    continue;
                 }
-                _ => waiting.pending.fail(AuthError::JwksFetchFailed),
+            }
+            // Judge with the keys at hand: a provider without keys fails its tokens with "Jwks remote
+            // fetch is failed"; an unknown kid whose refetch brought nothing fails as no key fits.
+            let verdict = {
+                let mut worker = state.borrow_mut();
+                let keys = worker.keys_snapshot(now);
+                waiting.pending.finish(
+                    &config,
+                    &|p| keys.get(p).cloned().flatten(),
+                    &mut worker.token_caches,
+                )
             };
             apply_verdict_to(waiting.context_id, verdict);
         }

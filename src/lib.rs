@@ -23,6 +23,7 @@
 
 pub mod auth_error;
 pub mod authenticator;
+pub mod authorization;
 pub mod claims;
 pub mod config;
 pub mod duration;
@@ -33,6 +34,7 @@ pub mod jwks_cache;
 pub mod metrics;
 pub mod rsa_verifier;
 pub mod rules;
+pub mod string_matcher;
 pub mod token_cache;
 pub mod verifier;
 

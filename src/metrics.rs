@@ -13,6 +13,11 @@ pub fn denied(reason: &str) -> String {
     format!("{PREFIX}.denied.{reason}")
 }
 
+/// Requests a report-only rule or provider let through that would have been refused, by reason.
+pub fn would_deny(reason: &str) -> String {
+    format!("{PREFIX}.report_only.would_deny.{reason}")
+}
+
 /// Successful JWKS fetches for a provider (counted once per process: only the fetching worker counts).
 pub fn jwks_fetch_success(provider: &str) -> String {
     format!(

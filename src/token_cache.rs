@@ -9,6 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use serde_json::{Map, Value};
+
 use crate::config::{FilterConfig, ProviderId};
 
 /// jwt_authn's default `jwt_cache_config.jwt_cache_size`.
@@ -16,10 +18,12 @@ pub const DEFAULT_CACHE_SIZE: usize = 100;
 /// jwt_authn's default `jwt_cache_config.jwt_max_token_size`: larger tokens are not cached.
 pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
 
-/// What a verified token contributes to the request: its claim headers, computed once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a verified token contributes to the request: its claim headers, computed once, and its claims
+/// (audiences of a requirement and a rule's authorization are checked against them on every use).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CachedVerdict {
     pub set_headers: Vec<(String, String)>,
+    pub payload: Rc<Map<String, Value>>,
 }
 
 /// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in

@@ -14,7 +14,7 @@ use jwt_compact::{Algorithm, AlgorithmSignature, ParseError, UntrustedToken};
 use serde_json::{Map, Value};
 
 use crate::auth_error::AuthError;
-use crate::config::{normalize_audience, Provider};
+use crate::config::{normalize_audience, Lifetime, Provider};
 use crate::ec_verifier::{EdDsa, Es256, Es384};
 use crate::extractor::MAX_TOKEN_BYTES;
 use crate::jwks::{Jwks, JwsAlgorithm, KeyMaterial};
@@ -47,11 +47,23 @@ pub struct VerifiedToken {
     pub payload_segment: String,
 }
 
-/// Parses `raw` and checks it against `provider` at `now` (Unix seconds): issuer, exp/nbf with clock skew,
-/// audiences. Everything that can be refused without keys is refused here.
+/// Parses `raw` and checks it against `provider` at `now` (Unix seconds), in jwt_authn's order: issuer,
+/// nbf and exp with clock skew, the provider's audiences, subjects, lifetime. Everything that can be
+/// refused without keys is refused here.
 pub fn check_token(raw: &[u8], provider: &Provider, now: u64) -> Result<CheckedToken, AuthError> {
+    check_token_for_audiences(raw, provider, &provider.audiences, now)
+}
+
+/// [`check_token`] with other audiences (normalised) than the provider's: a requirement's
+/// `provider_and_audiences`.
+pub fn check_token_for_audiences(
+    raw: &[u8],
+    provider: &Provider,
+    audiences: &[String],
+    now: u64,
+) -> Result<CheckedToken, AuthError> {
     let token = parse_token(raw)?;
-    check_claims(&token.payload, provider, now)?;
+    check_claims(&token.payload, provider, audiences, now)?;
     Ok(token)
 }
 
@@ -177,6 +189,7 @@ fn timestamp(value: &Value) -> Option<u64> {
 fn check_claims(
     payload: &Map<String, Value>,
     provider: &Provider,
+    audiences: &[String],
     now: u64,
 ) -> Result<(), AuthError> {
     if let Some(issuer) = &provider.issuer {
@@ -185,29 +198,65 @@ fn check_claims(
         }
     }
     let skew = provider.clock_skew_seconds;
-    if let Some(exp) = payload.get("exp").and_then(timestamp) {
-        if now > exp.saturating_add(skew) {
-            return Err(AuthError::Expired);
-        }
-    }
     if let Some(nbf) = payload.get("nbf").and_then(timestamp) {
         if now.saturating_add(skew) < nbf {
             return Err(AuthError::NotYetValid);
         }
     }
-    if !provider.audiences.is_empty() && !audience_allowed(payload, &provider.audiences) {
+    let exp = payload
+        .get("exp")
+        .and_then(timestamp)
+        .filter(|&exp| exp > 0);
+    if let Some(exp) = exp {
+        if now > exp.saturating_add(skew) {
+            return Err(AuthError::Expired);
+        }
+    }
+    if !audience_allowed(payload, audiences) {
         return Err(AuthError::AudienceNotAllowed);
+    }
+    if let Some(subjects) = &provider.subjects {
+        let subject = payload.get("sub").and_then(Value::as_str).unwrap_or("");
+        if !subjects.matches(subject) {
+            return Err(AuthError::SubjectNotAllowed);
+        }
+    }
+    let lifetime_ok = match provider.lifetime {
+        Lifetime::Unbounded => true,
+        Lifetime::ExpirationRequired => exp.is_some(),
+        Lifetime::AtMost(max) => exp.is_some_and(|exp| exp.saturating_sub(now) < max),
+    };
+    if !lifetime_ok {
+        return Err(AuthError::LifetimeNotAllowed);
     }
     Ok(())
 }
 
-fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
+/// Whether the token's `aud` names one of `allowed` (normalised); an empty list allows any token.
+pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
     let is_allowed = |aud: &str| allowed.iter().any(|a| a == normalize_audience(aud));
     match payload.get("aud") {
         Some(Value::String(aud)) => is_allowed(aud),
         Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(is_allowed),
         _ => false,
     }
+}
+
+/// The issuer a token names, read without any check (to pick the provider for `allow_missing`
+/// requirements, which look in every provider's locations). `None` for anything that does not parse.
+pub fn unverified_issuer(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let payload_b64 = text.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        #[serde(default)]
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
 }
 
 impl VerifiedToken {

@@ -26,10 +26,12 @@ pub enum WaitReason {
     UnknownKid,
 }
 
-/// A paused request waiting for its provider's keys.
+/// A paused request waiting for keys.
 pub struct WaitingRequest {
     pub context_id: u32,
     pub pending: PendingAuth,
+    /// The provider whose keys it waits for now (one at a time, when several are needed).
+    pub provider: ProviderId,
     pub started_at_ms: u64,
     pub deadline_ms: u64,
     /// Finish once this worker holds keys of at least this version.
@@ -75,6 +77,13 @@ impl WorkerState {
     pub fn keys_of(&self, provider: ProviderId, now_ms: u64) -> Option<(u64, Rc<Jwks>)> {
         let keys = self.keys.get(provider)?;
         keys.usable(now_ms).map(|jwks| (keys.version, jwks.clone()))
+    }
+
+    /// Every provider's usable keys, indexed by [`ProviderId`].
+    pub fn keys_snapshot(&self, now_ms: u64) -> Vec<Option<Rc<Jwks>>> {
+        (0..self.keys.len())
+            .map(|p| self.keys_of(p, now_ms).map(|(_, jwks)| jwks))
+            .collect()
     }
 
     /// Forgets cached tokens of providers whose keys went staler than allowed.
@@ -211,6 +220,10 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
     match verdict {
         Verdict::Allow(mutations) => {
             count_allowed();
+            for reason in &mutations.would_deny {
+                count(&metrics::would_deny(reason));
+                log::info!("jwt-authn-wasm: report-only: would refuse ({reason})");
+            }
             for name in &mutations.remove_headers {
                 let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
             }
@@ -234,10 +247,13 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
         }
         Verdict::Deny(reply) => {
             count(&metrics::denied(reply.reason));
-            let headers = vec![
-                ("www-authenticate", reply.www_authenticate.as_str()),
-                ("content-type", "text/plain"),
-            ];
+            let mut headers = Vec::with_capacity(2);
+            if let Some(challenge) = &reply.www_authenticate {
+                headers.push(("www-authenticate", challenge.as_str()));
+            }
+            if !reply.body.is_empty() {
+                headers.push(("content-type", reply.content_type));
+            }
             let _ =
                 hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
         }

@@ -69,7 +69,10 @@ fn run_cached(
 ) -> Verdict {
     match start(config, headers, fixtures::now(), caches) {
         Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => pending.finish(config, jwks, caches),
+        Start::NeedsKeys(pending) => {
+            let keys = std::rc::Rc::new(jwks.clone());
+            pending.finish(config, &|_| Some(keys.clone()), caches)
+        }
     }
 }
 
@@ -88,8 +91,8 @@ fn first_matching_rule_decides_and_unmatched_paths_pass() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.body, "Jwt is missing");
     assert_eq!(
-        reply.www_authenticate,
-        "Bearer realm=\"https://api.test/api/x?y=1\""
+        reply.www_authenticate.as_deref(),
+        Some("Bearer realm=\"https://api.test/api/x?y=1\"")
     );
     for path in ["/secret", "/secret?x=1"] {
         assert!(
@@ -190,15 +193,15 @@ fn refusals_map_to_jwt_authn_status_and_challenge() {
     let realm = "http://h/p";
     let missing = LocalReply::for_error(AuthError::Missing, realm);
     assert_eq!(
-        (missing.status, missing.www_authenticate.as_str()),
+        (missing.status, missing.www_authenticate.as_deref().unwrap()),
         (401, "Bearer realm=\"http://h/p\"")
     );
     let audience = LocalReply::for_error(AuthError::AudienceNotAllowed, realm);
     assert_eq!(audience.status, 403);
     assert_eq!(audience.body, "Audiences in Jwt are not allowed");
     assert_eq!(
-        audience.www_authenticate,
-        "Bearer realm=\"http://h/p\", error=\"invalid_token\""
+        audience.www_authenticate.as_deref(),
+        Some("Bearer realm=\"http://h/p\", error=\"invalid_token\"")
     );
     for error in [
         AuthError::Expired,
@@ -224,15 +227,15 @@ fn realm_escapes_quotes_and_drops_control_characters() {
         "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
     );
     assert_eq!(
-        reply.www_authenticate,
-        "Bearer realm=\"https://host/api/\\\"x\\\\\", error=\"invalid_token\""
+        reply.www_authenticate.as_deref(),
+        Some("Bearer realm=\"https://host/api/\\\"x\\\\\", error=\"invalid_token\"")
     );
 }
 
 #[test]
 fn claim_values_become_header_text_or_nothing() {
     let payload: Value = json!({
-        "s": "text", "n": 42, "f": 1.5, "b": true, "null": null, "list": ["a"], "obj": {"deep": {"x": "y"}},
+        "s": "text", "n": 42, "f": 1.5, "b": true, "null": null, "list": ["a"], "roles": ["admin", "ops", 7, true], "mixed": ["a", {"x": 1}], "empty": [], "obj": {"deep": {"x": "y"}},
         "crlf": "a\r\nx-admin: true", "nul": "a\u{0}b", "https://example.com/roles": "admin"
     });
     let payload = payload.as_object().unwrap();
@@ -243,9 +246,16 @@ fn claim_values_become_header_text_or_nothing() {
     assert_eq!(get("b").as_deref(), Some("true"));
     assert_eq!(get("obj.deep.x").as_deref(), Some("y"));
     assert_eq!(get("https://example.com/roles").as_deref(), Some("admin"));
+    assert_eq!(get("list").as_deref(), Some("a"));
+    assert_eq!(
+        get("roles").as_deref(),
+        Some("admin,ops,7,true"),
+        "lists are comma-joined"
+    );
     for none in [
         "null",
-        "list",
+        "mixed",
+        "empty",
         "obj",
         "crlf",
         "nul",

@@ -53,8 +53,15 @@ fn remote_provider_gets_jwt_authn_defaults() {
     assert_eq!(remote.timeout, Duration::from_millis(2500));
     assert_eq!(remote.authority, "issuer.example.com");
     assert_eq!(remote.path, "/jwks?v=1");
-    assert_eq!(config.rules[0].path_match, PathMatch::Prefix("/".into()));
-    assert_eq!(config.rules[0].requirement, Some(Requirement::Provider(0)));
+    assert!(matches!(&config.rules[0].route_match.path, PathMatch::Prefix(p) if p == "/"));
+    assert!(matches!(
+        config.rules[0].requirement.as_deref(),
+        Some(Requirement::Provider {
+            provider: 0,
+            audiences: None,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -98,11 +105,8 @@ fn every_issue_field_is_read() {
     };
     assert_eq!(jwks.keys.len(), 6);
     assert_eq!(config.identity_headers, vec!["x-sub", "x-payload"]);
-    assert_eq!(
-        config.rules[0].path_match,
-        PathMatch::Exact("/exact".into())
-    );
-    assert_eq!(config.rules[1].requirement, None);
+    assert!(matches!(&config.rules[0].route_match.path, PathMatch::Exact(p) if p == "/exact"));
+    assert!(config.rules[1].requirement.is_none());
 }
 
 #[test]
@@ -121,7 +125,7 @@ fn refusals_name_the_field() {
         (json!({"providers": {"idp": remote_provider()}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "nope"}}]}),
          "rules[0].requires.provider_name: no provider named \"nope\""),
         (json!({"providers": {"idp": remote_provider()}, "rules": [{"match": {"prefix": "/", "path": "/x"}}]}),
-         "rules[0].match: give exactly one of \"prefix\" or \"path\""),
+         "rules[0].match: give exactly one of \"prefix\", \"path\", \"path_separated_prefix\" or \"safe_regex\""),
         (json!({"providers": {"idp": {"issuer": "x"}}}),
          "providers.idp: give exactly one of \"remote_jwks\" or \"local_jwks\""),
         (json!({"providers": {"idp": {"local_jwks": {"filename": "/etc/jwks.json"}}}}),

@@ -371,7 +371,7 @@ fn metrics_count_verdicts_and_describe_the_keys() {
     );
     assert_eq!(
         envoy.stat("jwt_authn_wasm.provider.jwt.keys_in_use"),
-        Some(3)
+        Some(6)
     );
     assert!(envoy
         .stat("jwt_authn_wasm.provider.jwt.jwks_age_seconds")

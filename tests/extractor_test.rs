@@ -69,6 +69,7 @@ fn configured_prefix_is_case_sensitive_and_empty_prefix_takes_the_whole_value() 
             },
         ],
         params: vec![],
+        cookies: vec![],
     };
     let h = headers(&[
         ("x-token", b"token a"),
@@ -113,4 +114,32 @@ fn param_removal_keeps_other_parameters_in_order() {
         b"/a?access_tokens=1"
     );
     assert_eq!(path_without_param(b"/a", "access_token"), b"/a");
+}
+
+#[test]
+fn cookies_are_parsed_as_envoy_does() {
+    let locations = TokenLocations {
+        headers: vec![],
+        params: vec![],
+        cookies: vec!["session".into(), "quoted".into(), "absent".into()],
+    };
+    let h = headers(&[
+        ("cookie", b"a=1; session=tok.en.one;x=2"),
+        ("cookie", b"session=second; quoted=\"q.u.o\""),
+    ]);
+    let found: Vec<(Vec<u8>, TokenSource)> = extract_tokens(&locations, h.as_slice(), b"/")
+        .into_iter()
+        .map(|t| (t.raw, t.source))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                b"tok.en.one".to_vec(),
+                TokenSource::Cookie("session".into())
+            ),
+            (b"q.u.o".to_vec(), TokenSource::Cookie("quoted".into())),
+        ],
+        "first occurrence wins, one pair of quotes is removed, absent cookies give nothing"
+    );
 }

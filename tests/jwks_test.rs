@@ -16,7 +16,14 @@ fn fixture_jwks_parses_with_kid_and_alg() {
     let kids: Vec<_> = jwks.keys.iter().map(|k| k.kid.as_deref()).collect();
     assert_eq!(
         kids,
-        vec![Some("k2048"), Some("k3072-rs256"), Some("k4096")]
+        vec![
+            Some("k2048"),
+            Some("k3072-rs256"),
+            Some("k4096"),
+            Some("kp256"),
+            Some("kp384"),
+            Some("ked25519")
+        ]
     );
     assert_eq!(jwks.keys[1].alg.as_deref(), Some("RS256"));
     assert_eq!(jwks.keys[0].alg, None);
@@ -64,9 +71,9 @@ fn unusable_keys_are_skipped_not_fatal() {
         "kid \"e1\": RSA public exponent",
         "kid \"enc\": use \"enc\" is not \"sig\"",
         "kid \"bad-n\": RSA \"n\" is not base64url",
-        "kid \"hs-alg\": alg \"HS256\" is not supported",
-        "kid \"ec\": kty \"EC\" is not supported",
-        "kid \"oct\": kty \"oct\" is not supported",
+        "kid \"hs-alg\": alg \"HS256\" does not fit a Rsa(2048 bits) key",
+        "kid \"ec\": EC point (x, y) is not a point of P-256",
+        "kid \"oct\": kty \"oct\" (a shared secret) is accepted only in local_jwks",
         "key 8: not a JWK",
         "key 9: not a JWK",
     ] {

@@ -7,6 +7,7 @@ use jwt_authn_wasm::token_cache::{CachedVerdict, TokenCache};
 fn verdict(sub: &str) -> Rc<CachedVerdict> {
     Rc::new(CachedVerdict {
         set_headers: vec![("x-jwt-sub".into(), sub.into())],
+        payload: Rc::new(serde_json::Map::new()),
     })
 }
 
