@@ -680,6 +680,9 @@ fn first_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         .unwrap_or_default()
 }
 
+/// How much of the path the realm keeps.
+const REALM_MAX_PATH_BYTES: usize = 256;
+
 /// `<scheme>://<host><path>` of the request, as jwt_authn puts it in `WWW-Authenticate`; quotes,
 /// backslashes and control characters are escaped or dropped so the challenge stays one well-formed header.
 fn realm(headers: &[(String, Vec<u8>)]) -> String {
@@ -689,7 +692,9 @@ fn realm(headers: &[(String, Vec<u8>)]) -> String {
     raw.extend_from_slice(scheme);
     raw.extend_from_slice(b"://");
     raw.extend_from_slice(first_value(headers, ":authority"));
-    raw.extend_from_slice(first_value(headers, ":path"));
+    // jwt_authn (Envoy's buildOriginalUri) keeps at most 256 bytes of the path.
+    let path = first_value(headers, ":path");
+    raw.extend_from_slice(path.get(..REALM_MAX_PATH_BYTES).unwrap_or(path));
     escape_quoted(&String::from_utf8_lossy(&raw))
 }
 

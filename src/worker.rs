@@ -227,11 +227,13 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
             for name in &mutations.remove_headers {
                 let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
             }
+            // Added, not set: client copies were removed above, and two tokens may each bring a value
+            // (as jwt_authn adds one per verified token).
             for (name, value) in &mutations.set_headers {
-                let _ = hostcalls::set_map_value_bytes(
+                let _ = hostcalls::add_map_value_bytes(
                     MapType::HttpRequestHeaders,
                     name,
-                    Some(value.as_bytes()),
+                    value.as_bytes(),
                 );
             }
             if let Some(path) = &mutations.new_path {

@@ -241,12 +241,23 @@ impl HttpResponse {
 /// Sends one HTTP/1.1 request with raw header bytes (so tests can send non-UTF-8 values and repeated
 /// headers) and reads the whole response.
 pub fn http_request(port: u16, path: &str, headers: &[(&str, &[u8])]) -> HttpResponse {
+    http_request_with_method(port, "GET", path, headers)
+}
+
+/// [`http_request`] with another method.
+pub fn http_request_with_method(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> HttpResponse {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to Envoy");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let mut request =
-        format!("GET {path} HTTP/1.1\r\nhost: test.local\r\nconnection: close\r\n").into_bytes();
+        format!("{method} {path} HTTP/1.1\r\nhost: test.local\r\nconnection: close\r\n")
+            .into_bytes();
     for (name, value) in headers {
         request.extend_from_slice(name.as_bytes());
         request.extend_from_slice(b": ");
