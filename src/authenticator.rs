@@ -29,6 +29,8 @@ pub struct RequestMutations {
     pub new_path: Option<Vec<u8>>,
     /// Report-only: the reasons this request would have been refused for (logged and counted).
     pub would_deny: Vec<&'static str>,
+    /// Filter state to set for later filters: (name, verified payload JSON).
+    pub filter_state: Vec<(String, String)>,
 }
 
 /// What becomes of a request.
@@ -523,6 +525,11 @@ impl Evaluation<'_, '_> {
                     Ok(verified) => {
                         let verdict = Rc::new(CachedVerdict {
                             set_headers: claim_headers(provider, &verified),
+                            filter_state: provider.payload_in_filter_state.as_ref().map(|name| {
+                                let json =
+                                    serde_json::to_string(&*verified.payload).unwrap_or_default();
+                                (name.clone(), json)
+                            }),
                             payload: verified.payload.clone(),
                         });
                         let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
@@ -612,6 +619,16 @@ fn conclude(
         for header in &verdict.set_headers {
             if !mutations.set_headers.contains(header) {
                 mutations.set_headers.push(header.clone());
+            }
+        }
+        if let Some(state) = &verdict.filter_state {
+            // One value per name: the first admitted token's.
+            if !mutations
+                .filter_state
+                .iter()
+                .any(|(name, _)| *name == state.0)
+            {
+                mutations.filter_state.push(state.clone());
             }
         }
         let forward = candidate

@@ -108,6 +108,9 @@ pub struct Provider {
     pub lifetime: Lifetime,
     /// This provider's refusals are logged and counted, and the request goes on (this filter's extension).
     pub report_only: bool,
+    /// Verified payloads (JSON) go into Envoy's filter state under `wasm.<name>`, for later filters
+    /// (RBAC's filter_state matcher, Lua, access logs) (this filter's extension).
+    pub payload_in_filter_state: Option<String>,
 }
 
 /// Where a provider's keys come from.
@@ -239,9 +242,16 @@ struct RawProvider {
     require_expiration: bool,
     #[serde(default)]
     max_lifetime: Option<String>,
-    // This filter's extension.
+    // This filter's extensions.
     #[serde(default)]
     report_only: bool,
+    #[serde(default)]
+    payload_in_filter_state: Option<String>,
+    // jwt_authn fields a wasm filter cannot honour: refused with a pointer to what to use instead.
+    #[serde(default)]
+    payload_in_metadata: Option<String>,
+    #[serde(default)]
+    header_in_metadata: Option<String>,
 }
 
 /// jwt_authn's `jwt_cache_config`. Zero sizes mean the defaults, as in jwt_authn.
@@ -953,6 +963,31 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
     if locations.headers.is_empty() && locations.params.is_empty() && locations.cookies.is_empty() {
         locations = TokenLocations::jwt_authn_default();
     }
+    for (name, value) in [
+        ("payload_in_metadata", &raw.payload_in_metadata),
+        ("header_in_metadata", &raw.header_in_metadata),
+    ] {
+        if value.is_some() {
+            return Err(error(
+                format!("{field}.{name}"),
+                "a wasm filter cannot write dynamic metadata; use \"payload_in_filter_state\" (read as filter state wasm.<name>)",
+            ));
+        }
+    }
+    let payload_in_filter_state = match raw.payload_in_filter_state {
+        Some(name)
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) =>
+        {
+            return Err(error(
+                format!("{field}.payload_in_filter_state"),
+                "use letters, digits, '_', '-' and '.'",
+            ))
+        }
+        other => other,
+    };
     let subjects = match &raw.subjects {
         None => None,
         Some(matcher) => Some(
@@ -1028,6 +1063,7 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         subjects,
         lifetime,
         report_only: raw.report_only,
+        payload_in_filter_state,
     })
 }
 

@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
 pub struct CachedVerdict {
     pub set_headers: Vec<(String, String)>,
     pub payload: Rc<Map<String, Value>>,
+    /// `(name, payload JSON)` for the provider's payload_in_filter_state.
+    pub filter_state: Option<(String, String)>,
 }
 
 /// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in

@@ -22,7 +22,8 @@ fn config(keys: &Keys) -> Value {
                 "claim_to_headers": [
                     {"header_name": "x-jwt-sub", "claim_name": "sub"},
                     {"header_name": "x-jwt-roles", "claim_name": "roles"}
-                ]
+                ],
+                "payload_in_filter_state": "jwt_payload"
             },
             "trial": {
                 "issuer": "https://trial.example.com",
@@ -163,6 +164,29 @@ fn authorization_report_only_and_json_errors_in_envoy() {
             .log()
             .contains("report-only: would refuse (jwt_expired)"),
         "report-only verdicts are logged"
+    );
+    // Later filters see the verified payload as filter state wasm.jwt_payload (here: the access log).
+    // (Envoy flushes access log files about once a second.)
+    let verified_lines = |log: &str| {
+        log.lines()
+            .filter(|l| l.starts_with("filter_state={") && l.contains("\"sub\":\"alice\""))
+            .count()
+    };
+    let mut access_log = String::new();
+    for _ in 0..50 {
+        access_log = std::fs::read_to_string(&envoy.access_log_path).unwrap_or_default();
+        if verified_lines(&access_log) >= 4 && access_log.lines().count() >= 13 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        verified_lines(&access_log) == 4,
+        "verified payloads in filter state:\n{access_log}"
+    );
+    assert!(
+        access_log.lines().any(|l| l == "filter_state=-"),
+        "refused requests carry none:\n{access_log}"
     );
     envoy.assert_no_vm_failure();
 }

@@ -8,6 +8,7 @@ fn verdict(sub: &str) -> Rc<CachedVerdict> {
     Rc::new(CachedVerdict {
         set_headers: vec![("x-jwt-sub".into(), sub.into())],
         payload: Rc::new(serde_json::Map::new()),
+        filter_state: None,
     })
 }
 
