@@ -7,16 +7,18 @@
 #   wasm          this filter (its verified-token cache is on by default)
 #   wasm_floor    this module with a rule that requires nothing: proxy-wasm's own per-request cost
 #                 (context, callbacks, reading headers), the floor for any wasm filter
-# Same provider for all (RS256, 2048-bit key, local_jwks). wrk runs "hot" (one token repeated) and "cold"
+# Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ALG=EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed. A measurement script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor" narrow a run)
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor" narrow a run;
+#                                 ALG=ES256 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 ROUNDS="${ROUNDS:-3}"
+export ALG="${ALG:-RS256}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
 COLD_TOKENS="${COLD_TOKENS:-2000}"
@@ -116,7 +118,7 @@ RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
 MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;"
-echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; RS256 2048-bit; medians."
+echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
 python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]

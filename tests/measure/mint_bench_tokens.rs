@@ -1,6 +1,6 @@
 //! Prints N distinct valid tokens (one per line) for the benchmark's cold runs, and the JWKS they verify
 //! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
-//! JWKS.
+//! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256 or EdDSA.
 
 #[path = "../common/fixtures.rs"]
 mod fixtures;
@@ -10,8 +10,15 @@ use serde_json::json;
 fn main() {
     let keys = fixtures::Keys::load();
     let arg = std::env::args().nth(1).unwrap_or_else(|| "1".to_string());
+    let alg = std::env::var("ALG").unwrap_or_else(|_| "RS256".to_string());
     if arg == "jwks" {
-        println!("{}", json!({"keys": [keys.rsa2048.jwk(Some("RS256"))]}));
+        let jwk = match alg.as_str() {
+            "RS256" => keys.rsa2048.jwk(Some("RS256")),
+            "ES256" => keys.ec.p256_jwk(),
+            "EdDSA" => keys.ec.ed25519_jwk(),
+            other => panic!("ALG={other}: use RS256, ES256 or EdDSA"),
+        };
+        println!("{}", json!({ "keys": [jwk] }));
         return;
     }
     let count: usize = arg.parse().expect("a token count");
@@ -20,6 +27,10 @@ fn main() {
         let mut claims = fixtures::good_claims(now);
         claims["jti"] = json!(format!("bench-{i}"));
         claims["exp"] = json!(now + 4 * 3600);
-        println!("{}", fixtures::mint(&keys.rsa2048, "RS256", &claims));
+        let token = match alg.as_str() {
+            "RS256" => fixtures::mint(&keys.rsa2048, "RS256", &claims),
+            other => keys.ec.mint(other, &claims),
+        };
+        println!("{token}");
     }
 }
