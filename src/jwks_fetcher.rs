@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::ContextType;
 
 use crate::config::{split_http_uri, FilterConfig, JwksSource, ProviderId, RemoteJwks};
 use crate::filter::JwtAuthnFilter;
+use crate::host::{call_response_body, call_response_header};
 use crate::jwks::parse_jwks_with_limits;
 use crate::jwks_cache::{
     discovered_jwks_uri, encode_doc, fetch_due, millis, ttl_for_response, FetchFailure, FetchLease,
@@ -231,10 +232,11 @@ impl JwksFetcherRoot {
         &self,
         provider: ProviderId,
         remote: &RemoteJwks,
+        num_headers: usize,
         body_size: usize,
         now: u64,
     ) -> Result<(), FetchError> {
-        let body = response_body(body_size, remote.policy.limits.max_bytes)?;
+        let body = response_body(num_headers, body_size, remote.policy.limits.max_bytes)?;
         let jwks = parse_jwks_with_limits(&body, remote.policy.limits)
             .map_err(|e| FetchError::new(e.reason(), e.to_string()))?;
         let name = self.provider_name(provider);
@@ -244,10 +246,7 @@ impl JwksFetcherRoot {
                 remote.uri
             );
         }
-        let cache_control =
-            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, "cache-control")
-                .ok()
-                .flatten();
+        let cache_control = call_response_header("cache-control");
         let ttl = ttl_for_response(
             cache_control.as_deref(),
             remote.cache_duration,
@@ -269,10 +268,11 @@ impl JwksFetcherRoot {
         &mut self,
         provider: ProviderId,
         remote: &RemoteJwks,
+        num_headers: usize,
         body_size: usize,
         now: u64,
     ) -> Result<(), FetchError> {
-        let body = response_body(body_size, remote.policy.limits.max_bytes)?;
+        let body = response_body(num_headers, body_size, remote.policy.limits.max_bytes)?;
         let jwks_uri =
             discovered_jwks_uri(&body).map_err(|e| FetchError::new("discovery_failed", e))?;
         let (authority, path) = split_http_uri(&jwks_uri)
@@ -380,11 +380,18 @@ impl JwksFetcherRoot {
     }
 }
 
-/// The callout's body, refused when the status is not 200 or the body is over `max_bytes`.
-fn response_body(body_size: usize, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten();
+/// The callout's body, refused when there is no response, the status is not 200 or the body is over
+/// `max_bytes`. Read through [`crate::host`]: the SDK's accessors trap the VM on a failed callout.
+fn response_body(
+    num_headers: usize,
+    body_size: usize,
+    max_bytes: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let status = if num_headers == 0 {
+        None
+    } else {
+        call_response_header(":status")
+    };
     match status.as_deref() {
         None => Err(FetchError::new(
             "no_response",
@@ -394,12 +401,7 @@ fn response_body(body_size: usize, max_bytes: usize) -> Result<Vec<u8>, FetchErr
             "too_large",
             format!("body of {body_size} bytes is over the limit of {max_bytes} (max_jwks_bytes)"),
         )),
-        Some(b"200") => Ok(
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        ),
+        Some(b"200") => Ok(call_response_body(body_size).unwrap_or_default()),
         // Envoy answers a callout that ran out of time with a local 504.
         Some(b"504") => Err(FetchError::new("timeout", "HTTP status 504 (timeout)")),
         Some(other) => Err(FetchError::new(
@@ -413,7 +415,7 @@ impl Context for JwksFetcherRoot {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        num_headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
@@ -427,9 +429,11 @@ impl Context for JwksFetcherRoot {
         };
         let outcome = match flight.stage {
             FetchStage::Discovery => {
-                self.on_discovery_response(flight.provider, &remote, body_size, now)
+                self.on_discovery_response(flight.provider, &remote, num_headers, body_size, now)
             }
-            FetchStage::Jwks => self.on_jwks_response(flight.provider, &remote, body_size, now),
+            FetchStage::Jwks => {
+                self.on_jwks_response(flight.provider, &remote, num_headers, body_size, now)
+            }
         };
         if let Err(error) = outcome {
             self.record_failure(flight.provider, &remote, now, error);

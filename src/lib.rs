@@ -41,6 +41,8 @@ pub mod verifier;
 #[cfg(target_arch = "wasm32")]
 mod filter;
 #[cfg(target_arch = "wasm32")]
+mod host;
+#[cfg(target_arch = "wasm32")]
 mod jwks_fetcher;
 #[cfg(target_arch = "wasm32")]
 mod worker;

@@ -237,7 +237,7 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
                 );
             }
             for (name, payload) in &mutations.filter_state {
-                set_filter_state(name, payload.as_bytes());
+                crate::host::set_filter_state(name, payload.as_bytes());
             }
             if let Some(path) = &mutations.new_path {
                 let _ = hostcalls::set_map_value_bytes(
@@ -262,29 +262,6 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
             let _ =
                 hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
         }
-    }
-}
-
-// The SDK's `hostcalls::set_property` panics (trapping the VM) on any status but Ok; Envoy answers
-// BadArgument when a filter state value cannot be set, so the ABI is called directly and the status
-// read as a plain number.
-extern "C" {
-    fn proxy_set_property(
-        path_data: *const u8,
-        path_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-    ) -> u32;
-}
-
-/// Sets Envoy filter state `wasm.<name>` on the current stream; failures are logged, never fatal.
-fn set_filter_state(name: &str, value: &[u8]) {
-    // SAFETY: both pointers come from live slices with their lengths; the host copies the bytes
-    // before returning.
-    let status =
-        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
-    if status != 0 {
-        log::warn!("jwt-authn-wasm: filter state wasm.{name} not set (status {status})");
     }
 }
 
