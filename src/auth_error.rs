@@ -40,6 +40,8 @@ pub enum AuthError {
     HeaderAlgNotImplemented,
     /// The header's `kid` is present but not a string.
     HeaderKidNotString,
+    /// The header has `crit` (RFC 7515 §4.1.11): extensions this filter does not implement.
+    HeaderCritNotSupported,
     /// The payload segment is not base64url.
     PayloadBadBase64,
     /// The payload is not a JSON object.
@@ -105,6 +107,7 @@ impl AuthError {
             }
             AuthError::HeaderAlgNotImplemented => "Jwt header [alg] is not supported",
             AuthError::HeaderKidNotString => "Jwt header [kid] field is not a string",
+            AuthError::HeaderCritNotSupported => "Jwt header [crit] is not supported",
             AuthError::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
             AuthError::PayloadBadJson => "Jwt payload is an invalid JSON",
             AuthError::SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
@@ -148,7 +151,8 @@ impl AuthError {
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing
             | AuthError::HeaderAlgNotImplemented
-            | AuthError::HeaderKidNotString => "jwt_bad_header",
+            | AuthError::HeaderKidNotString
+            | AuthError::HeaderCritNotSupported => "jwt_bad_header",
             AuthError::PayloadBadBase64
             | AuthError::PayloadBadJson
             | AuthError::IssNotString

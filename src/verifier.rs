@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature, ParseError, UntrustedToken};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth_error::AuthError;
@@ -99,6 +101,11 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if !KNOWN_ALGORITHMS.contains(&alg.as_str()) {
         return Err(AuthError::HeaderAlgNotImplemented);
     }
+    // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and this filter implements
+    // none (`b64: false` of RFC 7797 among them), so such a token is refused rather than misread.
+    if header.contains_key("crit") {
+        return Err(AuthError::HeaderCritNotSupported);
+    }
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
@@ -134,9 +141,81 @@ fn decode_json_object(
     bad_json: AuthError,
 ) -> Result<Map<String, Value>, AuthError> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| bad_base64)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+    match serde_json::from_slice::<UniqueKeys>(&bytes) {
+        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
         _ => Err(bad_json),
+    }
+}
+
+/// A JSON value whose objects, at any depth, never repeat a name. RFC 7519 lets a parser take the last
+/// of two `exp`s or refuse the token; another component reading the same payload may take the first,
+/// so two readings of one token could disagree. Refused, as jwt_authn refuses them.
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        deserializer
+            .deserialize_any(UniqueKeysVisitor)
+            .map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object names")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = entries.next_key::<String>()? {
+            let UniqueKeys(value) = entries.next_value()?;
+            if map.insert(name, value).is_some() {
+                return Err(de::Error::custom("repeated object name"));
+            }
+        }
+        Ok(Value::Object(map))
     }
 }
 
