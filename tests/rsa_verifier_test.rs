@@ -229,3 +229,35 @@ fn agrees_with_the_rsa_crate_on_random_messages() {
         PreparedRsaKey::new(&keys.rsa2048.private.to_public_key().n().to_bytes_be(), 1).is_none()
     );
 }
+
+/// Moduli whose limb count is odd (2080 and 3104 bits: 65 and 97 limbs) take the one-row tail of the
+/// two-rows-per-pass Montgomery reduction; sizes between the usual ones must verify too.
+#[test]
+fn odd_limb_counts_agree_with_the_rsa_crate() {
+    let mut rng = rand::thread_rng();
+    for bits in [2080, 2112, 3104] {
+        let private = rsa::RsaPrivateKey::new(&mut rng, bits).expect("key generation");
+        let public = private.to_public_key();
+        let e = exponent(&public.e().to_bytes_be()).expect("small exponent");
+        let prepared = PreparedRsaKey::new(&public.n().to_bytes_be(), e).expect("prepares");
+        for round in 0..4 {
+            let mut message = vec![0u8; 10 + round * 50];
+            rng.fill_bytes(&mut message);
+            let signature = SigningKey::<sha2::Sha256>::new(private.clone())
+                .sign(&message)
+                .to_vec();
+            assert!(
+                verify_pkcs1v15(&prepared, RsaHash::Sha256, &message, &signature),
+                "{bits} bits"
+            );
+            let mut tampered = signature.clone();
+            tampered[round] ^= 0x40;
+            assert!(!verify_pkcs1v15(
+                &prepared,
+                RsaHash::Sha256,
+                &message,
+                &tampered
+            ));
+        }
+    }
+}
