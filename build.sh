@@ -8,6 +8,7 @@
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
+#   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -150,12 +151,27 @@ fuzz() {
   done
 }
 
+audit() {
+  if ! command -v cargo-deny >/dev/null 2>&1; then
+    log "installing cargo-deny"
+    cargo install cargo-deny --locked
+  fi
+  cargo deny check licenses bans sources
+  # The RustSec advisory database is a git repository on github.com.
+  if timeout 20 git ls-remote https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then
+    cargo deny check advisories
+  else
+    log "advisories NOT checked: the RustSec database (github.com/RustSec/advisory-db) is unreachable from here"
+  fi
+}
+
 case "${1:-build}" in
   build) build ;;
   setup) ensure_rust_parts; ensure_envoy; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;
+  audit) audit ;;
   compare-jwks)
     ensure_envoy
     build
