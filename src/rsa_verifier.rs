@@ -123,9 +123,17 @@ impl PreparedRsaKey {
         let limbs = self.n.len();
         scratch.clear();
         scratch.resize(2 * limbs + 1, 0);
-        // Cross products aᵢ·aⱼ (j > i) land at i + j; row i ends with its carry at i + limbs.
-        for (i, &ai) in a.iter().enumerate() {
-            let (Some(row), Some(higher)) = (scratch.get_mut(2 * i + 1..), a.get(i + 1..)) else {
+        // Cross products aᵢ·aⱼ (j > i) land at i + j. Rows go in pairs (i, i + 1) with two carry
+        // chains in one pass, as in the reduction; a last row that has no partner goes alone.
+        let mut i = 0;
+        while i + 3 <= limbs {
+            self.cross_product_pair(a, i, scratch);
+            i += 2;
+        }
+        while i + 1 < limbs {
+            let (Some(&ai), Some(row), Some(higher)) =
+                (a.get(i), scratch.get_mut(2 * i + 1..), a.get(i + 1..))
+            else {
                 break;
             };
             let mut carry = 0u64;
@@ -134,9 +142,8 @@ impl PreparedRsaKey {
                 *t = sum as u32;
                 carry = sum >> 32;
             }
-            if let Some(t) = row.get_mut(higher.len()) {
-                *t = carry as u32;
-            }
+            add_carry(row.get_mut(higher.len()..), carry);
+            i += 1;
         }
         if let Some(product) = scratch.get_mut(..2 * limbs) {
             shift_left_one(product);
@@ -156,6 +163,54 @@ impl PreparedRsaKey {
         add_carry(scratch.get_mut(2 * limbs..), carry);
         self.reduce_in_place(scratch);
         self.reduce_once(scratch.get(limbs..=2 * limbs).unwrap_or_default())
+    }
+
+    /// Cross products of rows i and i + 1 of a squaring (needs i + 3 <= limbs): row i adds aᵢ·aⱼ at
+    /// i + j for j > i, row i + 1 adds aᵢ₊₁·aⱼ at i + 1 + j for j > i + 1.
+    fn cross_product_pair(&self, a: &[u32], i: usize, scratch: &mut [u32]) {
+        let limbs = a.len();
+        let (Some(&x), Some(&y), Some(&a_next), Some(&a_last)) =
+            (a.get(i), a.get(i + 1), a.get(i + 1), a.last())
+        else {
+            return;
+        };
+        let Some(row) = scratch.get_mut(2 * i + 1..) else {
+            return;
+        };
+        // Positions 2i + 1 and 2i + 2: row i only (aᵢ·aᵢ₊₁, aᵢ·aᵢ₊₂); row i + 1 starts at 2i + 3.
+        let (Some(&a_after_next), Some([t0, t1])) = (a.get(i + 2), row.get_mut(..2)) else {
+            return;
+        };
+        let first = u64::from(*t0) + u64::from(x) * u64::from(a_next);
+        *t0 = first as u32;
+        let second = u64::from(*t1) + u64::from(x) * u64::from(a_after_next) + (first >> 32);
+        *t1 = second as u32;
+        let mut carry0 = second >> 32;
+        let mut carry1 = 0u64;
+        // Positions 2i + 3 ..= i + limbs - 1: row i with aⱼ (j = i + 3 ..), row i + 1 with aⱼ₋₁.
+        let width = limbs - i - 3;
+        let (Some(both), Some(row0_factors), Some(row1_factors)) = (
+            row.get_mut(2..2 + width),
+            a.get(i + 3..limbs),
+            a.get(i + 2..limbs - 1),
+        ) else {
+            return;
+        };
+        for ((t, &aj), &aj_minus_1) in both.iter_mut().zip(row0_factors).zip(row1_factors) {
+            let sum0 = u64::from(*t) + u64::from(x) * u64::from(aj) + carry0;
+            carry0 = sum0 >> 32;
+            let sum1 = u64::from(sum0 as u32) + u64::from(y) * u64::from(aj_minus_1) + carry1;
+            carry1 = sum1 >> 32;
+            *t = sum1 as u32;
+        }
+        // Position i + limbs: row i's carry, row i + 1's last product.
+        let Some(t) = row.get_mut(2 + width) else {
+            return;
+        };
+        let sum0 = u64::from(*t) + carry0;
+        let sum1 = u64::from(sum0 as u32) + u64::from(y) * u64::from(a_last) + carry1;
+        *t = sum1 as u32;
+        add_carry(row.get_mut(3 + width..), (sum0 >> 32) + (sum1 >> 32));
     }
 
     /// Montgomery reduction of a 2·limbs (+1) product: clears the low limbs with multiples of n, two
