@@ -115,11 +115,12 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
+VM_BYTES="$(curl -s "http://127.0.0.1:18099/stats?filter=vm_memory_bytes" | awk -F': ' '{ print $2 }' | head -1)"
 MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;"
 echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
-python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" <<'PY'
+python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 def med(mode, setup, col):
@@ -138,5 +139,6 @@ print(f"hot:  wasm / native_cache = {hot:.2f}x   (target >= 1.0)")
 print(f"cold: wasm / native       = {cold:.2f}x   (target >= 0.5)")
 floor = med("hot", "wasm_floor", 2) / med("hot", "native_cache", 2)
 print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (the most any proxy-wasm filter reaches here)")
-print(f"module: {int(sys.argv[2]):,} bytes; Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
+print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
+      f"Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
 PY

@@ -357,6 +357,12 @@ impl JwksFetcherRoot {
     /// Publishes each provider's key count and key age.
     fn update_gauges(&self, config: &FilterConfig, now: u64) {
         let Some(state) = &self.state else { return };
+        // This VM's linear memory: every worker's VM is alike, so the last one written stands for all.
+        let pages = core::arch::wasm32::memory_size(0);
+        gauge(
+            metrics::VM_MEMORY_BYTES,
+            u64::try_from(pages).unwrap_or(0).saturating_mul(64 * 1024),
+        );
         let worker = state.borrow();
         for (provider, entry) in config.providers.iter().enumerate() {
             let keys = worker

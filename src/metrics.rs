@@ -13,6 +13,9 @@ pub fn denied(reason: &str) -> String {
     format!("{PREFIX}.denied.{reason}")
 }
 
+/// Gauge: linear memory of a worker's VM, in bytes (wasm pages of 64 KiB; all workers' VMs are alike).
+pub const VM_MEMORY_BYTES: &str = "jwt_authn_wasm.vm_memory_bytes";
+
 /// Requests a report-only rule or provider let through that would have been refused, by reason.
 pub fn would_deny(reason: &str) -> String {
     format!("{PREFIX}.report_only.would_deny.{reason}")

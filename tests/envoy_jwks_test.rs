@@ -376,6 +376,11 @@ fn metrics_count_verdicts_and_describe_the_keys() {
     assert!(envoy
         .stat("jwt_authn_wasm.provider.jwt.jwks_age_seconds")
         .is_some());
+    let vm_bytes = envoy.stat("jwt_authn_wasm.vm_memory_bytes").unwrap_or(0);
+    assert!(
+        (1 << 20..1 << 30).contains(&vm_bytes),
+        "a worker VM's linear memory, in bytes: {vm_bytes}"
+    );
     let (_, prometheus) =
         common::envoy::admin_get(envoy.admin_port, "/stats/prometheus").expect("prometheus");
     assert!(
