@@ -148,22 +148,11 @@ pub fn start(
             sanitized_headers,
         });
     }
-    let admitted = std::mem::take(&mut evaluation.admitted);
-    let would_deny = std::mem::take(&mut evaluation.would_deny);
-    let leaves = evaluation.leaves;
-    Start::Decided(conclude(
-        config,
-        rule,
-        outcome,
-        Conclusion {
-            leaves: &leaves,
-            admitted: &admitted,
-            would_deny,
-            path: full_path,
-            sanitized_headers,
-            realm: &|| realm(headers),
-        },
-    ))
+    Start::Decided(
+        evaluation.verdict(rule, outcome, full_path, sanitized_headers, &|| {
+            realm(headers)
+        }),
+    )
 }
 
 impl PendingAuth {
@@ -226,23 +215,10 @@ impl PendingAuth {
             would_deny: Vec::new(),
         };
         let outcome = evaluation.evaluate(requirement);
-        let admitted = std::mem::take(&mut evaluation.admitted);
-        let would_deny = std::mem::take(&mut evaluation.would_deny);
-        let leaves = evaluation.leaves;
-        let realm = self.realm.clone();
-        conclude(
-            config,
-            rule,
-            outcome,
-            Conclusion {
-                leaves: &leaves,
-                admitted: &admitted,
-                would_deny,
-                path: &self.path,
-                sanitized_headers: self.sanitized_headers,
-                realm: &|| realm.clone(),
-            },
-        )
+        let realm = self.realm;
+        evaluation.verdict(rule, outcome, &self.path, self.sanitized_headers, &|| {
+            realm.clone()
+        })
     }
 }
 
@@ -265,6 +241,37 @@ struct Evaluation<'a, 'k> {
 }
 
 impl Evaluation<'_, '_> {
+    /// The verdict for the walk's `outcome`, from what the walk found.
+    fn verdict(
+        self,
+        rule: &Rule,
+        outcome: Outcome,
+        path: &[u8],
+        sanitized_headers: Vec<String>,
+        realm: &dyn Fn() -> String,
+    ) -> Verdict {
+        let Evaluation {
+            config,
+            leaves,
+            admitted,
+            would_deny,
+            ..
+        } = self;
+        conclude(
+            config,
+            rule,
+            outcome,
+            Conclusion {
+                leaves: &leaves,
+                admitted: &admitted,
+                would_deny,
+                path,
+                sanitized_headers,
+                realm,
+            },
+        )
+    }
+
     fn evaluate(&mut self, requirement: &Requirement) -> Outcome {
         match requirement {
             Requirement::AllowAll => Outcome::Pass,

@@ -17,146 +17,89 @@ use p256::ecdsa::signature::Verifier as _;
 
 use crate::rsa_verifier::NoSigningKey;
 
-/// ES256: ECDSA over P-256 with SHA-256.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Es256;
+/// Defines a verify-only jwt-compact algorithm: the unit type, its signature type (parsed from exactly
+/// `$length` bytes by `$parse`, refusing what `$parse` refuses) and the check `$verify(key, message,
+/// signature)`.
+macro_rules! verify_only_algorithm {
+    ($(#[$doc:meta])* $alg:ident, $name:literal, $sig:ident($inner:ty), $length:literal,
+     $parse:path, $refusal:literal, $key:ty, $verify:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $alg;
 
-/// ES384: ECDSA over P-384 with SHA-384.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Es384;
+        #[doc = concat!("A ", $name, " signature that parsed (", $refusal, " otherwise).")]
+        #[derive(Debug, Clone)]
+        pub struct $sig($inner);
 
-/// EdDSA with Ed25519 (RFC 8037), strict verification.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EdDsa;
+        impl AlgorithmSignature for $sig {
+            const LENGTH: Option<NonZeroUsize> = NonZeroUsize::new($length);
 
-/// An ES256 signature whose `r` and `s` are in range.
-#[derive(Debug, Clone)]
-pub struct Es256Signature(p256::ecdsa::Signature);
+            fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
+                $parse(slice).map($sig).map_err(|_| anyhow!($refusal))
+            }
 
-/// An ES384 signature whose `r` and `s` are in range.
-#[derive(Debug, Clone)]
-pub struct Es384Signature(p384::ecdsa::Signature);
+            fn as_bytes(&self) -> Cow<'_, [u8]> {
+                Cow::Owned(self.0.to_bytes().to_vec())
+            }
+        }
 
-/// An Ed25519 signature (64 bytes; its scalar is checked to be canonical when verified).
-#[derive(Debug, Clone)]
-pub struct EdDsaSignature(ed25519_dalek::Signature);
+        impl Algorithm for $alg {
+            type SigningKey = NoSigningKey;
+            type VerifyingKey = $key;
+            type Signature = $sig;
 
-const fn length(bytes: usize) -> Option<NonZeroUsize> {
-    NonZeroUsize::new(bytes)
+            fn name(&self) -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+
+            fn sign(&self, signing_key: &NoSigningKey, _message: &[u8]) -> $sig {
+                match *signing_key {}
+            }
+
+            fn verify_signature(&self, signature: &$sig, key: &$key, message: &[u8]) -> bool {
+                let verify: fn(&$key, &[u8], &$inner) -> bool = $verify;
+                verify(key, message, &signature.0)
+            }
+        }
+    };
 }
 
-impl AlgorithmSignature for Es256Signature {
-    const LENGTH: Option<NonZeroUsize> = length(64);
+verify_only_algorithm!(
+    /// ES256: ECDSA over P-256 with SHA-256.
+    Es256,
+    "ES256",
+    Es256Signature(p256::ecdsa::Signature),
+    64,
+    p256::ecdsa::Signature::from_slice,
+    "ES256 signature is not r || s with 0 < r, s < n",
+    p256::ecdsa::VerifyingKey,
+    |key, message, signature| key.verify(message, signature).is_ok()
+);
 
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        p256::ecdsa::Signature::from_slice(slice)
-            .map(Es256Signature)
-            .map_err(|_| anyhow!("ES256 signature is not r || s with 0 < r, s < n"))
-    }
+verify_only_algorithm!(
+    /// ES384: ECDSA over P-384 with SHA-384.
+    Es384,
+    "ES384",
+    Es384Signature(p384::ecdsa::Signature),
+    96,
+    p384::ecdsa::Signature::from_slice,
+    "ES384 signature is not r || s with 0 < r, s < n",
+    p384::ecdsa::VerifyingKey,
+    |key, message, signature| key.verify(message, signature).is_ok()
+);
 
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_bytes().to_vec())
-    }
-}
-
-impl AlgorithmSignature for Es384Signature {
-    const LENGTH: Option<NonZeroUsize> = length(96);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        p384::ecdsa::Signature::from_slice(slice)
-            .map(Es384Signature)
-            .map_err(|_| anyhow!("ES384 signature is not r || s with 0 < r, s < n"))
-    }
-
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_bytes().to_vec())
-    }
-}
-
-impl AlgorithmSignature for EdDsaSignature {
-    const LENGTH: Option<NonZeroUsize> = length(64);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        ed25519_dalek::Signature::from_slice(slice)
-            .map(EdDsaSignature)
-            .map_err(|_| anyhow!("Ed25519 signature is not 64 bytes"))
-    }
-
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_bytes().to_vec())
-    }
-}
-
-impl Algorithm for Es256 {
-    type SigningKey = NoSigningKey;
-    type VerifyingKey = p256::ecdsa::VerifyingKey;
-    type Signature = Es256Signature;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES256")
-    }
-
-    fn sign(&self, signing_key: &NoSigningKey, _message: &[u8]) -> Es256Signature {
-        match *signing_key {}
-    }
-
-    fn verify_signature(
-        &self,
-        signature: &Es256Signature,
-        key: &p256::ecdsa::VerifyingKey,
-        message: &[u8],
-    ) -> bool {
-        key.verify(message, &signature.0).is_ok()
-    }
-}
-
-impl Algorithm for Es384 {
-    type SigningKey = NoSigningKey;
-    type VerifyingKey = p384::ecdsa::VerifyingKey;
-    type Signature = Es384Signature;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES384")
-    }
-
-    fn sign(&self, signing_key: &NoSigningKey, _message: &[u8]) -> Es384Signature {
-        match *signing_key {}
-    }
-
-    fn verify_signature(
-        &self,
-        signature: &Es384Signature,
-        key: &p384::ecdsa::VerifyingKey,
-        message: &[u8],
-    ) -> bool {
-        key.verify(message, &signature.0).is_ok()
-    }
-}
-
-impl Algorithm for EdDsa {
-    type SigningKey = NoSigningKey;
-    type VerifyingKey = ed25519_dalek::VerifyingKey;
-    type Signature = EdDsaSignature;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("EdDSA")
-    }
-
-    fn sign(&self, signing_key: &NoSigningKey, _message: &[u8]) -> EdDsaSignature {
-        match *signing_key {}
-    }
-
-    fn verify_signature(
-        &self,
-        signature: &EdDsaSignature,
-        key: &ed25519_dalek::VerifyingKey,
-        message: &[u8],
-    ) -> bool {
-        // verify_strict refuses small-order R and keys, and non-canonical points, which plain verify
-        // lets through (malleable signatures).
-        key.verify_strict(message, &signature.0).is_ok()
-    }
-}
+verify_only_algorithm!(
+    /// EdDSA with Ed25519 (RFC 8037). `verify_strict` refuses small-order R and keys and non-canonical
+    /// points, which plain `verify` lets through (malleable signatures).
+    EdDsa,
+    "EdDSA",
+    EdDsaSignature(ed25519_dalek::Signature),
+    64,
+    ed25519_dalek::Signature::from_slice,
+    "Ed25519 signature is not 64 bytes",
+    ed25519_dalek::VerifyingKey,
+    |key, message, signature| key.verify_strict(message, signature).is_ok()
+);
 
 /// A P-256 public key from a JWK's `x` and `y` (32 bytes each); `None` if the point is not on the curve.
 pub fn p256_key(x: &[u8], y: &[u8]) -> Option<p256::ecdsa::VerifyingKey> {
