@@ -116,7 +116,7 @@ MSG
   wait
 }
 
-FUZZ_TARGETS=(token jwks config extraction rsa)
+FUZZ_TARGETS=(token request jwks config extraction rsa)
 
 fuzz() {
   local seconds="${1:-60}"

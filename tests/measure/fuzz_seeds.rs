@@ -74,4 +74,16 @@ fn main() {
         b"/?#access_token=x\0\xff\xfe\0BEARER  ".to_vec(),
     ];
     write(dir, "extraction", &extraction);
+    // The request target: path, then header values (NUL-separated) in the target's order: :method,
+    // authorization, x-token, x-b, cookie, x-env, x-debug, origin, access-control-request-method, x-sub.
+    let ec = keys.ec.mint("ES256", &fixtures::good_claims(now));
+    let requests = vec![
+        format!("/r/abc/x?access_token={token}\0GET\0Bearer {token}\0{ec}").into_bytes(),
+        format!("/all\0POST\0Bearer {token}\0\0{ec}\0session={token}").into_bytes(),
+        format!("/H/x?m=xx\0GET\0Bearer {ec}\0\0\0\0prod\0").into_bytes(),
+        b"/api\0OPTIONS\0\0\0\0\0\0\0https://a\0GET\0spoof".to_vec(),
+        format!("/missing\0GET\0Bearer {token}\0\0\0\0\0\0\0\0root").into_bytes(),
+        b"/report\0GET\0Bearer a.b.c\0\0\0\0\0\0\0\0root".to_vec(),
+    ];
+    write(dir, "request", &requests);
 }
