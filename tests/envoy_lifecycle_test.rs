@@ -55,6 +55,71 @@ fn valid_token_sent_the_moment_envoy_is_ready_gets_200() {
     envoy.assert_no_vm_failure();
 }
 
+/// A request that needs two remote providers' keys before either has arrived waits for both in turn.
+#[test]
+fn a_request_needing_two_providers_waits_for_both_key_sets() {
+    let keys = Keys::load();
+    let jwks = JwksServer::start(keys.jwks().to_string());
+    jwks.route("/beta.json", &keys.jwks().to_string());
+    // Slow enough that both fetches are still under way when Envoy reports ready.
+    jwks.set_delay(Duration::from_millis(1500));
+    let upstream = EchoUpstream::start();
+    let remote = |path: &str| {
+        json!({"http_uri": {"uri": format!("http://127.0.0.1:{}{path}", jwks.port), "cluster": "jwks", "timeout": "5s"}})
+    };
+    let beta_issuer = "https://beta.example.com";
+    let config = json!({
+        "providers": {
+            "alpha": {"issuer": fixtures::ISSUER, "remote_jwks": remote("/.well-known/jwks.json"),
+                      "claim_to_headers": [{"header_name": "x-alpha-sub", "claim_name": "sub"}]},
+            "beta": {"issuer": beta_issuer, "remote_jwks": remote("/beta.json"),
+                     "from_headers": [{"name": "x-beta-token"}],
+                     "claim_to_headers": [{"header_name": "x-beta-sub", "claim_name": "sub"}]}
+        },
+        "rules": [{"match": {"prefix": "/"}, "requires": {"requires_all": {"requirements": [
+            {"provider_name": "alpha"}, {"provider_name": "beta"}
+        ]}}}]
+    });
+    let envoy = Envoy::spawn(&EnvoySetup {
+        filter_config: config,
+        native_config: None,
+        upstream_port: upstream.port,
+        jwks_port: jwks.port,
+        native_jwks_port: None,
+        concurrency: 2,
+    });
+    while !envoy.is_ready() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut beta_claims = fixtures::good_claims(fixtures::now());
+    beta_claims["iss"] = json!(beta_issuer);
+    beta_claims["sub"] = json!("bob");
+    let beta = keys.ec.mint("EdDSA", &beta_claims);
+    let alpha = format!("Bearer {}", fixtures::good_token());
+    let started = Instant::now();
+    let response = http_request(
+        envoy.wasm_port,
+        "/api",
+        &[
+            ("authorization", alpha.as_bytes()),
+            ("x-beta-token", beta.as_bytes()),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let upstream_headers = response.upstream_headers();
+    assert_eq!(upstream_headers["x-alpha-sub"], json!(["alice"]));
+    assert_eq!(upstream_headers["x-beta-sub"], json!(["bob"]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the request did wait for the slow key sets"
+    );
+    let mut paths = jwks.paths();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths, vec!["/.well-known/jwks.json", "/beta.json"]);
+    envoy.assert_no_vm_failure();
+}
+
 #[test]
 fn unreachable_jwks_refuses_waiting_requests_like_jwt_authn() {
     let scenario = Scenario::start(2, true, fixture_config);
