@@ -64,9 +64,7 @@ fn a_request_needing_two_providers_waits_for_both_key_sets() {
     // Slow enough that both fetches are still under way when Envoy reports ready.
     jwks.set_delay(Duration::from_millis(1500));
     let upstream = EchoUpstream::start();
-    let remote = |path: &str| {
-        json!({"http_uri": {"uri": format!("http://127.0.0.1:{}{path}", jwks.port), "cluster": "jwks", "timeout": "5s"}})
-    };
+    let remote = |path: &str| json!({"http_uri": {"uri": format!("http://127.0.0.1:{}{path}", jwks.port), "cluster": "jwks", "timeout": "5s"}});
     let beta_issuer = "https://beta.example.com";
     let config = json!({
         "providers": {
@@ -88,7 +86,13 @@ fn a_request_needing_two_providers_waits_for_both_key_sets() {
         native_jwks_port: None,
         concurrency: 2,
     });
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !envoy.is_ready() {
+        assert!(
+            Instant::now() < deadline,
+            "Envoy never became ready:\n{}",
+            envoy.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let mut beta_claims = fixtures::good_claims(fixtures::now());
