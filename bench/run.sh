@@ -5,14 +5,16 @@
 #   native        Envoy's jwt_authn
 #   native_cache  jwt_authn with jwt_cache_config
 #   wasm          this filter (its verified-token cache is on by default)
-#   wasm_floor    this module with a rule that requires nothing: proxy-wasm's own per-request cost
-#                 (context, callbacks, reading headers), the floor for any wasm filter
+#   wasm_floor    this module with a rule that requires nothing: its cost per request before any JWT work
+#                 (reading headers, matching rules, counting)
+#   wasm_empty    bench/empty_filter, a proxy-wasm filter that does nothing: proxy-wasm's own cost per
+#                 request in Envoy, the floor for any wasm filter
 # Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ALG=EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed. A measurement script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor" narrow a run;
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty" narrow a run;
 #                                 ALG=ES256 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,15 +32,17 @@ command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; 
 ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
   echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
 cargo build --quiet --release --locked --example mint_bench_tokens
+(cd bench/empty_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
+EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter.wasm"
 MINT="$ROOT/target/release/examples/mint_bench_tokens"
 "$MINT" 1 >"$WORK/hot.txt"
 "$MINT" "$COLD_TOKENS" >"$WORK/cold.txt"
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" <<'PY'
+python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" <<'PY'
 import json, sys
-out, module, jwks = sys.argv[1], sys.argv[2], sys.argv[3]
+out, module, jwks, empty_module = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 provider = {
     "issuer": "https://issuer.example.com",
     "audiences": ["api.example.com"],
@@ -65,9 +69,13 @@ def wasm(floor):
                                  "code": {"local": {"filename": module}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(authn(False, floor))}}}}, router]
+empty = [{"name": "envoy.filters.http.wasm", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+    "config": {"name": "empty", "vm_config": {"vm_id": "empty", "runtime": "envoy.wasm.runtime.v8",
+                                              "code": {"local": {"filename": empty_module}}}}}}, router]
 setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
-          "wasm_floor": (18004, wasm(True))}
+          "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, empty)}
 listeners = []
 for name, (port, filters) in setups.items():
     listeners.append({"name": name,
@@ -94,8 +102,8 @@ for port in 18001 18002 18003; do
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004)
-read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor}"
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005)
+read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty}"
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
@@ -129,7 +137,7 @@ def med(mode, setup, col):
 print()
 print(f"| setup | hot req/s | hot p50 / p99 ms | cold req/s | cold p50 / p99 ms |")
 print(f"|---|---|---|---|---|")
-for s in ["none", "native", "native_cache", "wasm", "wasm_floor"]:
+for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty"]:
     print(f"| {s} | {med('hot', s, 2):,.0f} | {med('hot', s, 3):.2f} / {med('hot', s, 4):.2f} "
           f"| {med('cold', s, 2):,.0f} | {med('cold', s, 3):.2f} / {med('cold', s, 4):.2f} |")
 hot = med("hot", "wasm", 2) / med("hot", "native_cache", 2)
@@ -138,7 +146,9 @@ print()
 print(f"hot:  wasm / native_cache = {hot:.2f}x   (target >= 1.0)")
 print(f"cold: wasm / native       = {cold:.2f}x   (target >= 0.5)")
 floor = med("hot", "wasm_floor", 2) / med("hot", "native_cache", 2)
-print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (the most any proxy-wasm filter reaches here)")
+empty = med("hot", "wasm_empty", 2) / med("hot", "native_cache", 2)
+print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (this module before any JWT work)")
+print(f"empty: wasm_empty / native_cache = {empty:.2f}x  (a proxy-wasm filter doing nothing: the most any reaches here)")
 print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
       f"Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
 PY

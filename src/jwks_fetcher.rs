@@ -26,8 +26,8 @@ use crate::jwks_cache::{
 };
 use crate::metrics;
 use crate::worker::{
-    apply_verdict_to, count, gauge, now_ms, remote_of, shared_data, SharedWorkerState, WaitReason,
-    WorkerState,
+    apply_verdict_to, count, flush_allowed, gauge, now_ms, remote_of, shared_data,
+    SharedWorkerState, WaitReason, WorkerState,
 };
 
 /// How often each worker checks shared data for new keys, due fetches and waiting requests.
@@ -492,6 +492,7 @@ impl RootContext for JwksFetcherRoot {
             state.borrow_mut().drop_stale_caches(now);
         }
         self.update_gauges(&config, now);
+        flush_allowed();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
