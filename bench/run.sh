@@ -11,9 +11,11 @@
 #                 request in Envoy, the floor for any wasm filter
 # Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ALG=EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
-# round, and the medians and ratios are printed. A measurement script, not a test.
+# round, and the medians and ratios are printed; then each setup gets the same fixed load (PACED_RATE
+# req/s, paced by tests/measure/paced_load.rs; 0 skips it) for p50/p99 like with like. A measurement
+# script, not a test.
 #
-#   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000
+#   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty" narrow a run;
 #                                 ALG=ES256 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
@@ -31,7 +33,7 @@ command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; 
 ./build.sh >/dev/null
 ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
   echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
-cargo build --quiet --release --locked --example mint_bench_tokens
+cargo build --quiet --release --locked --example mint_bench_tokens --example paced_load
 (cd bench/empty_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
 EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter.wasm"
 MINT="$ROOT/target/release/examples/mint_bench_tokens"
@@ -122,13 +124,28 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# Latency at one fixed load for every setup (a paced, open-loop client): PACED_RATE requests per second,
+# below every setup's saturation, so p50/p99 compare like with like.
+PACED="$WORK/paced.txt"
+if [[ "${PACED_RATE:-2000}" != 0 ]]; then
+  for mode in ${MODES:-hot cold}; do
+    for setup in "${SETUPS[@]}"; do
+      read -r p50 p99 achieved bad < <("$ROOT/target/release/examples/paced_load" "${PORT[$setup]}" \
+        "${PACED_RATE:-2000}" "$SECONDS_PER_RUN" "$CONNECTIONS" "$WORK/$mode.txt")
+      echo "$mode $setup $p50 $p99 $achieved $bad" >>"$PACED"
+      printf 'paced %-4s %-12s p50 %6s ms  p99 %6s ms  at %s req/s  non-2xx %s\n' \
+        "$mode" "$setup" "$p50" "$p99" "$achieved" "$bad" >&2
+    done
+  done
+fi
+
 RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
 VM_BYTES="$(curl -s "http://127.0.0.1:18099/stats?filter=vm_memory_bytes" | awk -F': ' '{ print $2 }' | head -1)"
 MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;"
 echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
-python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" <<'PY'
+python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" "$PACED" "${PACED_RATE:-2000}" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 def med(mode, setup, col):
@@ -149,6 +166,17 @@ floor = med("hot", "wasm_floor", 2) / med("hot", "native_cache", 2)
 empty = med("hot", "wasm_empty", 2) / med("hot", "native_cache", 2)
 print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (this module before any JWT work)")
 print(f"empty: wasm_empty / native_cache = {empty:.2f}x  (a proxy-wasm filter doing nothing: the most any reaches here)")
+import os
+if os.path.exists(sys.argv[5]):
+    paced = {(r[0], r[1]): r for r in (l.split() for l in open(sys.argv[5]))}
+    print()
+    print(f"Latency at a fixed {int(sys.argv[6]):,} req/s (paced, open loop), p50 / p99 ms:")
+    print()
+    print("| setup | hot | cold |")
+    print("|---|---|---|")
+    for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty"]:
+        cells = [f"{paced[(m, s)][2]} / {paced[(m, s)][3]}" if (m, s) in paced else "-" for m in ["hot", "cold"]]
+        print(f"| {s} | {cells[0]} | {cells[1]} |")
 print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
       f"Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
 PY
