@@ -10,7 +10,7 @@ use crate::config::RemoteJwks;
 use crate::jwks_cache::{kid_refetch_allowed, millis, FetchFailure, JwksMeta, SharedKeys};
 use crate::metrics;
 use crate::worker::{
-    apply_verdict, count, now_ms, remote_of, shared_data, SharedWorkerState, WaitReason,
+    apply_verdict, count, now_ms, remote_of, shared_data, Released, SharedWorkerState, WaitReason,
     WaitingRequest,
 };
 
@@ -22,11 +22,29 @@ pub struct JwtAuthnFilter {
     context_id: u32,
     /// `None` only when the plugin has no valid configuration; such a filter refuses every request.
     state: Option<SharedWorkerState>,
+    /// Set once the request is allowed, here or by the root context after a wait for keys.
+    released: Released,
 }
 
 impl JwtAuthnFilter {
     pub fn new(context_id: u32, state: Option<SharedWorkerState>) -> JwtAuthnFilter {
-        JwtAuthnFilter { context_id, state }
+        JwtAuthnFilter {
+            context_id,
+            state,
+            released: Released::default(),
+        }
+    }
+
+    /// What body and trailer callbacks answer. Until the request is allowed they hold the stream: a
+    /// "continue" there would resume a request paused in its header callback (Envoy passes the body on
+    /// during that pause when the plugin sets `allow_on_headers_stop_iteration`) and carry it to the
+    /// upstream unverified. Held body data is buffered up to Envoy's buffer limit (413 beyond it).
+    fn hold_until_released(&self) -> Action {
+        if self.released.get() {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
     }
 }
 
@@ -36,7 +54,7 @@ impl HttpContext for JwtAuthnFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(state) = &self.state else {
             // Envoy refuses a configuration on_configure rejected, so this is a VM without one: fail closed.
-            return act_now(Verdict::Deny(LocalReply {
+            return self.act_now(Verdict::Deny(LocalReply {
                 reason: "not_configured",
                 status: 500,
                 body: "jwt-authn-wasm has no valid configuration".to_string(),
@@ -51,7 +69,7 @@ impl HttpContext for JwtAuthnFilter {
         let pending = match start(&config, &headers, now / 1000, &mut worker.token_caches) {
             Start::Decided(verdict) => {
                 drop(worker);
-                return act_now(verdict);
+                return self.act_now(verdict);
             }
             Start::NeedsKeys(pending) => pending,
         };
@@ -110,10 +128,11 @@ impl HttpContext for JwtAuthnFilter {
                 &mut worker.token_caches,
             );
             drop(worker);
-            return act_now(verdict);
+            return self.act_now(verdict);
         };
         worker.waiting.push(WaitingRequest {
             context_id: self.context_id,
+            released: self.released.clone(),
             pending,
             provider,
             started_at_ms: now,
@@ -122,6 +141,21 @@ impl HttpContext for JwtAuthnFilter {
             reason,
         });
         Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_until_released()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_until_released()
+    }
+}
+
+impl JwtAuthnFilter {
+    fn act_now(&self, verdict: Verdict) -> Action {
+        apply_verdict(verdict, &self.released, false);
+        self.hold_until_released()
     }
 }
 
@@ -160,16 +194,6 @@ fn ask_for_kid_refetch(remote: &RemoteJwks, provider_name: &str, now: u64) -> bo
     }
     // A compare-and-swap mismatch means another worker asked at the same moment: wait for that one.
     true
-}
-
-fn act_now(verdict: Verdict) -> Action {
-    let allowed = matches!(verdict, Verdict::Allow(_));
-    apply_verdict(verdict, false);
-    if allowed {
-        Action::Continue
-    } else {
-        Action::Pause
-    }
 }
 
 impl Drop for JwtAuthnFilter {

@@ -347,7 +347,7 @@ impl JwksFetcherRoot {
                     &mut worker.token_caches,
                 )
             };
-            apply_verdict_to(waiting.context_id, verdict);
+            apply_verdict_to(waiting.context_id, &waiting.released, verdict);
         }
         state.borrow_mut().waiting.extend(still_waiting);
         // Callouts and later host calls must act for the root again, not for the last resumed stream.

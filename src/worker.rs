@@ -1,7 +1,7 @@
 //! What one Envoy worker's VM holds between callbacks: the configuration, its parsed keys, the requests
 //! waiting for keys; and the host calls both contexts share (clock, metrics, applying a verdict).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -26,9 +26,14 @@ pub enum WaitReason {
     UnknownKid,
 }
 
+/// Whether the filter has let a request through. Shared by the request's HTTP context, which holds its
+/// body and trailers until then, and the root context, which may decide for it later.
+pub type Released = Rc<Cell<bool>>;
+
 /// A paused request waiting for keys.
 pub struct WaitingRequest {
     pub context_id: u32,
+    pub released: Released,
     pub pending: PendingAuth,
     /// The provider whose keys it waits for now (one at a time, when several are needed).
     pub provider: ProviderId,
@@ -216,12 +221,13 @@ pub fn gauge(name: &str, value: u64) {
     }
 }
 
-/// Applies a verdict to the current (effective) HTTP stream. `resume` is set when the stream was paused
-/// and this runs from another callback; a request that is let through in its own header callback
-/// continues by returning `Action::Continue` instead.
-pub fn apply_verdict(verdict: Verdict, resume: bool) {
+/// Applies a verdict to the current (effective) HTTP stream and marks it `released` when allowed.
+/// `resume` is set when the stream was paused and this runs from another callback; a request that is let
+/// through in its own header callback continues by returning `Action::Continue` instead.
+pub fn apply_verdict(verdict: Verdict, released: &Cell<bool>, resume: bool) {
     match verdict {
         Verdict::Allow(mutations) => {
+            released.set(true);
             count_allowed();
             for reason in &mutations.would_deny {
                 count(&metrics::would_deny(reason));
@@ -270,8 +276,8 @@ pub fn apply_verdict(verdict: Verdict, resume: bool) {
 
 /// Resumes (or refuses) a request paused in another context of this VM. Nothing happens when the
 /// stream is gone (the client went away).
-pub fn apply_verdict_to(context_id: u32, verdict: Verdict) {
+pub fn apply_verdict_to(context_id: u32, released: &Cell<bool>, verdict: Verdict) {
     if hostcalls::set_effective_context(context_id).is_ok() {
-        apply_verdict(verdict, true);
+        apply_verdict(verdict, released, true);
     }
 }

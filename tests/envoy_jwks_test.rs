@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Keys, TestKey};
-use common::servers::{get_with_token, http_request};
+use common::servers::{get_with_token, http_request, http_request_with_body};
 use common::{fixture_config, Scenario};
 
 /// The fixture configuration with a short cache period and fetch timeout.
@@ -387,4 +387,94 @@ fn metrics_count_verdicts_and_describe_the_keys() {
         prometheus.contains("jwt_authn_wasm_allowed{} 3"),
         "{prometheus}"
     );
+}
+
+/// A request that waits for keys (here: a refetch for an unknown kid) must not be carried past the
+/// filter by its body. With the Wasm plugin's `allow_on_headers_stop_iteration: true` (an Envoy setting
+/// operators may turn on for other filters of the same plugin), Envoy passes the body on while the
+/// header callback's pause holds, and a body callback answering "continue" (the proxy-wasm SDK's
+/// default) resumes the whole request. The filter must hold body and trailers until its verdict; by
+/// default Envoy holds them itself, and the test runs both ways.
+#[test]
+fn a_request_body_never_carries_a_waiting_request_past_the_filter() {
+    for allow_on_headers_stop_iteration in [true, false] {
+        body_of_a_waiting_request(allow_on_headers_stop_iteration);
+    }
+}
+
+fn body_of_a_waiting_request(allow_on_headers_stop_iteration: bool) {
+    let keys = Keys::load();
+    let scenario = Scenario::start_edited(
+        1,
+        false,
+        |uri| short_lived(uri, "300s", json!({})),
+        |bootstrap| {
+            let filter = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]
+                ["filters"][0]["typed_config"]["http_filters"][0];
+            assert_eq!(filter["name"], "envoy.filters.http.wasm");
+            filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] =
+                json!(allow_on_headers_stop_iteration);
+        },
+    );
+    let port = scenario.envoy.wasm_port;
+    assert_eq!(
+        get_with_token(port, "/api", &fixtures::good_token()).status,
+        200
+    );
+    // The refetch the unknown kid asks for takes a while, so the body arrives while the request waits.
+    scenario.jwks.set_delay(Duration::from_millis(800));
+    let forged = fixtures::sign(
+        &keys.rsa2048_other,
+        "RS256",
+        &json!({"alg": "RS256", "kid": "never-published"}),
+        &fixtures::good_claims(fixtures::now()),
+    );
+    let bearer = format!("Bearer {forged}");
+    let body = vec![b'x'; 2000];
+    let started = Instant::now();
+    let response = http_request_with_body(
+        port,
+        "POST",
+        "/api/upload",
+        &[("authorization", bearer.as_bytes())],
+        &body,
+    );
+    assert_eq!(
+        response.status, 401,
+        "a forged token with a body got through (allow_on_headers_stop_iteration: \
+         {allow_on_headers_stop_iteration}): {}",
+        response.body
+    );
+    println!("forged answered after {:?}", started.elapsed());
+    assert!(
+        response
+            .body
+            .contains("Jwks doesn't have key to match kid or alg from Jwt"),
+        "{}",
+        response.body
+    );
+    // A valid token with a body that waits (a newly published kid) still reaches the upstream, body
+    // included.
+    let rotated = rotated_key(&keys);
+    scenario.jwks.set(
+        200,
+        &jwks_with(&[keys.rsa2048.jwk(None), rotated.jwk(None)]),
+    );
+    std::thread::sleep(Duration::from_secs(6)); // past the unknown-kid refetch interval (5 s)
+    let token = fixtures::mint(&rotated, "RS256", &fixtures::good_claims(fixtures::now()));
+    let bearer = format!("Bearer {token}");
+    let response = http_request_with_body(
+        port,
+        "POST",
+        "/api/upload",
+        &[("authorization", bearer.as_bytes())],
+        &body,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.upstream_headers()["content-length"],
+        json!(["2000"])
+    );
+    assert_eq!(response.upstream_headers()["x-jwt-sub"], json!(["alice"]));
+    scenario.envoy.assert_no_vm_failure();
 }

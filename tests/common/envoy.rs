@@ -259,18 +259,28 @@ impl EnvoySetup {
 impl Envoy {
     /// Starts Envoy and returns once its admin endpoint reports ready.
     pub fn start(setup: &EnvoySetup) -> Envoy {
-        let envoy = Envoy::spawn(setup);
-        envoy.wait_ready();
-        envoy
+        Envoy::start_edited(setup, |_| {})
     }
 
     /// Starts Envoy without waiting for it to be ready.
     pub fn spawn(setup: &EnvoySetup) -> Envoy {
+        Envoy::spawn_edited(setup, |_| {})
+    }
+
+    /// [`Envoy::start`] with the bootstrap edited first (Envoy settings a test varies).
+    pub fn start_edited(setup: &EnvoySetup, edit: impl FnOnce(&mut Value)) -> Envoy {
+        let envoy = Envoy::spawn_edited(setup, edit);
+        envoy.wait_ready();
+        envoy
+    }
+
+    fn spawn_edited(setup: &EnvoySetup, edit: impl FnOnce(&mut Value)) -> Envoy {
         let dir = TempDir::new("envoy");
         let (admin_port, wasm_port, native_port) = (free_port(), free_port(), free_port());
         let config_path = dir.0.join("envoy.json");
         let access_log_path = dir.0.join("access.log");
-        let bootstrap = setup.bootstrap(admin_port, wasm_port, native_port, &access_log_path);
+        let mut bootstrap = setup.bootstrap(admin_port, wasm_port, native_port, &access_log_path);
+        edit(&mut bootstrap);
         std::fs::write(&config_path, bootstrap.to_string()).expect("write config");
         let concurrency = setup.concurrency.to_string();
         let child = launch(&config_path, &repo_root(), &concurrency, &dir);

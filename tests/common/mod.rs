@@ -38,18 +38,29 @@ impl Scenario {
         with_native: bool,
         configure: impl Fn(&str) -> Value,
     ) -> Scenario {
+        Scenario::start_edited(concurrency, with_native, configure, |_| {})
+    }
+
+    /// [`Scenario::start`] with Envoy's bootstrap edited before Envoy starts.
+    pub fn start_edited(
+        concurrency: u32,
+        with_native: bool,
+        configure: impl Fn(&str) -> Value,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
         let keys = Keys::load();
         let jwks = JwksServer::start(keys.jwks().to_string());
         let upstream = EchoUpstream::start();
         let config = configure(&jwks.uri());
-        let envoy = Envoy::start(&EnvoySetup {
+        let setup = EnvoySetup {
             filter_config: config.clone(),
             native_config: with_native.then_some(config),
             upstream_port: upstream.port,
             jwks_port: jwks.port,
             native_jwks_port: None,
             concurrency,
-        });
+        };
+        let envoy = Envoy::start_edited(&setup, edit);
         Scenario {
             jwks,
             upstream,

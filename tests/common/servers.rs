@@ -251,6 +251,18 @@ pub fn http_request_with_method(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> HttpResponse {
+    http_request_with_body(port, method, path, headers, b"")
+}
+
+/// [`http_request_with_method`] with a body (sent with a content-length, in the same write as the head
+/// when it is small, as clients do).
+pub fn http_request_with_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> HttpResponse {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to Envoy");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -264,7 +276,11 @@ pub fn http_request_with_method(
         request.extend_from_slice(value);
         request.extend_from_slice(b"\r\n");
     }
+    if !body.is_empty() {
+        request.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
     request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
     stream.write_all(&request).expect("send request");
     parse_response(&read_response(&mut stream))
 }
