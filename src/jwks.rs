@@ -98,8 +98,8 @@ impl JwsAlgorithm {
 pub enum KeyMaterial {
     /// Prepared once here for fast verification (see [`crate::rsa_verifier`]).
     Rsa(PreparedRsaKey),
-    /// A point checked to be on P-256.
-    P256(p256::ecdsa::VerifyingKey),
+    /// A point checked to be on P-256, with its verification tables.
+    P256(crate::ec_verifier::P256Key),
     /// A point checked to be on P-384.
     P384(p384::ecdsa::VerifyingKey),
     /// An Ed25519 point, not of small order.

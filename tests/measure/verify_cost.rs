@@ -52,7 +52,7 @@ fn main() {
     // whatever else the machine runs).
     let sets = read_sets();
     run(&sets, &mut Vec::new());
-    let mut best: Vec<(&str, f64, f64)> = Vec::new();
+    let mut best: Vec<(&str, f64, f64, f64)> = Vec::new();
     for _ in 0..5 {
         let mut pass = Vec::new();
         run(&sets, &mut pass);
@@ -62,18 +62,19 @@ fn main() {
             for (kept, new) in best.iter_mut().zip(pass) {
                 kept.1 = kept.1.min(new.1);
                 kept.2 = kept.2.min(new.2);
+                kept.3 = kept.3.min(new.3);
             }
         }
     }
-    for (name, checks, whole) in best {
+    for (name, checks, whole, first) in best {
         println!(
-            "| {name} | {checks:.1} | {whole:.1} | {:.1} |",
+            "| {name} | {checks:.1} | {whole:.1} | {:.1} | {first:.0} |",
             whole - checks
         );
     }
 }
 
-fn run<'s>(sets: &'s [TokenSet], results: &mut Vec<(&'s str, f64, f64)>) {
+fn run<'s>(sets: &'s [TokenSet], results: &mut Vec<(&'s str, f64, f64, f64)>) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -96,8 +97,13 @@ fn run<'s>(sets: &'s [TokenSet], results: &mut Vec<(&'s str, f64, f64)>) {
             assert!(checked.is_ok(), "{name}: token refused");
         }
         let checks = started.elapsed().as_secs_f64() / tokens.len() as f64 * 1e6;
+        // The first token meets a freshly parsed key: for ES256 that builds the key's comb table.
+        let mut first = 0.0;
         let started = Instant::now();
-        for token in tokens {
+        for (i, token) in tokens.iter().enumerate() {
+            if i == 1 {
+                first = started.elapsed().as_secs_f64() * 1e6;
+            }
             let headers = vec![
                 (":path".to_string(), b"/api".to_vec()),
                 (
@@ -114,7 +120,8 @@ fn run<'s>(sets: &'s [TokenSet], results: &mut Vec<(&'s str, f64, f64)>) {
             };
             assert!(matches!(verdict, Verdict::Allow(_)), "{name}: refused");
         }
-        let whole = started.elapsed().as_secs_f64() / tokens.len() as f64 * 1e6;
-        results.push((name, checks, whole));
+        let rest = started.elapsed().as_secs_f64() * 1e6 - first;
+        let whole = rest / tokens.len().saturating_sub(1).max(1) as f64;
+        results.push((name, checks, whole, first));
     }
 }
