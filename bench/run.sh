@@ -18,7 +18,7 @@
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty" narrow a run;
-#                                 ALG=ES256 or ALG=EdDSA measures those algorithms instead of RS256)
+#                                 ALG=ES256, ALG=ES384 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"

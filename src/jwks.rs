@@ -101,7 +101,7 @@ pub enum KeyMaterial {
     /// A point checked to be on P-256, with its verification tables.
     P256(crate::ec_verifier::P256Key),
     /// A point checked to be on P-384.
-    P384(p384::ecdsa::VerifyingKey),
+    P384(crate::ec_verifier::P384Key),
     /// An Ed25519 point, not of small order.
     Ed25519(ed25519_dalek::VerifyingKey),
     /// An HMAC secret; only ever from the filter's own configuration (local_jwks).

@@ -303,60 +303,77 @@ fn debug_output_never_shows_a_secret() {
     assert!(shown.contains("Hmac(35 bytes)"), "{shown}");
 }
 
-/// The comb-table ES256 verification ([`jwt_authn_wasm::ec_verifier::P256Key`]) gives the same answer as
-/// RustCrypto's `VerifyingKey::verify` for valid signatures, signatures under another key or message,
-/// tampered signatures and random (r, s); the key's table is built once and shared by clones.
-#[test]
-fn p256_comb_verification_agrees_with_rustcrypto() {
-    use p256::ecdsa::signature::{Signer, Verifier};
-    use p256::ecdsa::{Signature, SigningKey};
-    use rand::{Rng, RngCore};
-    let mut rng = rand::thread_rng();
-    let mut agreed = (0, 0);
-    for _ in 0..12 {
-        let signing = SigningKey::random(&mut rng);
-        let other = SigningKey::random(&mut rng);
-        let verifying = *signing.verifying_key();
-        let point = verifying.to_encoded_point(false);
-        let key = jwt_authn_wasm::ec_verifier::p256_key(
-            point.x().expect("x").as_slice(),
-            point.y().expect("y").as_slice(),
-        )
-        .expect("on the curve");
-        let shared = key.clone();
-        for round in 0..8 {
-            let mut message = vec![0u8; rng.gen_range(0..200)];
-            rng.fill_bytes(&mut message);
-            let good: Signature = signing.sign(&message);
-            let foreign: Signature = other.sign(&message);
-            let mut tampered = good.to_bytes();
-            let at = rng.gen_range(0..64);
-            tampered[at] ^= 1 << rng.gen_range(0..8);
-            let mut random = [0u8; 64];
-            rng.fill_bytes(&mut random);
-            let mut other_message = message.clone();
-            other_message.push(round);
-            let cases: Vec<(Vec<u8>, &[u8])> = vec![
-                (good.to_bytes().to_vec(), &message),
-                (foreign.to_bytes().to_vec(), &message),
-                (tampered.to_vec(), &message),
-                (random.to_vec(), &message),
-                (good.to_bytes().to_vec(), &other_message),
-            ];
-            for (bytes, signed) in cases {
-                let Ok(signature) = Signature::from_slice(&bytes) else {
-                    continue;
-                };
-                let expected = verifying.verify(signed, &signature).is_ok();
-                let via = if round % 2 == 0 { &key } else { &shared };
-                assert_eq!(via.verify(signed, &signature), expected);
-                if expected {
-                    agreed.0 += 1;
-                } else {
-                    agreed.1 += 1;
+/// The comb-table ECDSA verification (`P256Key`, `P384Key`) gives the same answer as RustCrypto's
+/// `VerifyingKey::verify` for valid signatures, signatures under another key or message, tampered
+/// signatures and random (r, s); a key's table is built once and shared by clones.
+macro_rules! comb_agrees_with_rustcrypto {
+    ($test:ident, $curve:ident, $parse:path, $width:literal) => {
+        #[test]
+        fn $test() {
+            use rand::{Rng, RngCore};
+            use $curve::ecdsa::signature::{Signer, Verifier};
+            use $curve::ecdsa::{Signature, SigningKey};
+            let mut rng = rand::thread_rng();
+            let mut agreed = (0, 0);
+            for _ in 0..12 {
+                let signing = SigningKey::random(&mut rng);
+                let other = SigningKey::random(&mut rng);
+                let verifying = *signing.verifying_key();
+                let point = verifying.to_encoded_point(false);
+                let key = $parse(
+                    point.x().expect("x").as_slice(),
+                    point.y().expect("y").as_slice(),
+                )
+                .expect("on the curve");
+                let shared = key.clone();
+                for round in 0..8u8 {
+                    let mut message = vec![0u8; rng.gen_range(0..200)];
+                    rng.fill_bytes(&mut message);
+                    let good: Signature = signing.sign(&message);
+                    let foreign: Signature = other.sign(&message);
+                    let mut tampered = good.to_bytes().to_vec();
+                    let at = rng.gen_range(0..2 * $width);
+                    tampered[at] ^= 1 << rng.gen_range(0..8);
+                    let mut random = vec![0u8; 2 * $width];
+                    rng.fill_bytes(&mut random);
+                    let mut other_message = message.clone();
+                    other_message.push(round);
+                    let cases: Vec<(Vec<u8>, &[u8])> = vec![
+                        (good.to_bytes().to_vec(), &message),
+                        (foreign.to_bytes().to_vec(), &message),
+                        (tampered, &message),
+                        (random, &message),
+                        (good.to_bytes().to_vec(), &other_message),
+                    ];
+                    for (bytes, signed) in cases {
+                        let Ok(signature) = Signature::from_slice(&bytes) else {
+                            continue;
+                        };
+                        let expected = verifying.verify(signed, &signature).is_ok();
+                        let via = if round % 2 == 0 { &key } else { &shared };
+                        assert_eq!(via.verify(signed, &signature), expected);
+                        if expected {
+                            agreed.0 += 1;
+                        } else {
+                            agreed.1 += 1;
+                        }
+                    }
                 }
             }
+            assert!(agreed.0 >= 96 && agreed.1 >= 300, "{agreed:?}");
         }
-    }
-    assert!(agreed.0 >= 96 && agreed.1 >= 300, "{agreed:?}");
+    };
 }
+
+comb_agrees_with_rustcrypto!(
+    p256_comb_verification_agrees_with_rustcrypto,
+    p256,
+    jwt_authn_wasm::ec_verifier::p256_key,
+    32
+);
+comb_agrees_with_rustcrypto!(
+    p384_comb_verification_agrees_with_rustcrypto,
+    p384,
+    jwt_authn_wasm::ec_verifier::p384_key,
+    48
+);

@@ -1,6 +1,6 @@
 //! Prints N distinct valid tokens (one per line) for the benchmark's cold runs, and the JWKS they verify
 //! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
-//! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256 or EdDSA.
+//! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
 
 #[path = "../common/fixtures.rs"]
 mod fixtures;
@@ -15,8 +15,9 @@ fn main() {
         let jwk = match alg.as_str() {
             "RS256" => keys.rsa2048.jwk(Some("RS256")),
             "ES256" => keys.ec.p256_jwk(),
+            "ES384" => keys.ec.p384_jwk(),
             "EdDSA" => keys.ec.ed25519_jwk(),
-            other => panic!("ALG={other}: use RS256, ES256 or EdDSA"),
+            other => panic!("ALG={other}: use RS256, ES256, ES384 or EdDSA"),
         };
         println!("{}", json!({ "keys": [jwk] }));
         return;
