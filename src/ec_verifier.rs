@@ -234,7 +234,8 @@ comb_ecdsa_key!(
 );
 
 comb_ecdsa_key!(
-    /// A P-384 public key prepared for fast ES384 verification (27 KB of tables, built on first use).
+    /// A P-384 public key prepared for fast ES384 verification (27 KB of tables, built on first use:
+    /// about 34 ms in V8).
     P384Key,
     p384,
     U384,
