@@ -12,7 +12,9 @@ use crate::auth_error::{refusal, AuthError, Failure, LocalReply};
 use crate::authorization::Denial;
 use crate::claims::claim_header_value;
 use crate::config::{FilterConfig, Provider, ProviderId};
-use crate::extractor::{extract_tokens, path_without_param, RequestHeaders, TokenSource};
+use crate::extractor::{
+    extract_tokens, path_without_param, HeaderPair, RequestHeaders, TokenSource,
+};
 use crate::jwks::Jwks;
 use crate::rules::{LeafId, RequestView, Requirement, Rule};
 use crate::token_cache::{CachedVerdict, TokenCaches};
@@ -95,7 +97,7 @@ pub type KeysOf<'k> = dyn Fn(ProviderId) -> Option<Rc<Jwks>> + 'k;
 /// seconds.
 pub fn start(
     config: &FilterConfig,
-    headers: &[(String, Vec<u8>)],
+    headers: &[HeaderPair<'_>],
     now: u64,
     caches: &mut TokenCaches,
 ) -> Start {
@@ -223,7 +225,7 @@ impl PendingAuth {
 }
 
 /// The request on its first look: headers, `:path`, and now (Unix seconds).
-type FirstLook<'a> = (&'a [(String, Vec<u8>)], &'a [u8], u64);
+type FirstLook<'a> = (&'a [HeaderPair<'a>], &'a [u8], u64);
 
 /// Walks a requirement tree over the request's tokens.
 struct Evaluation<'a, 'k> {
@@ -428,7 +430,7 @@ impl Evaluation<'_, '_> {
 
     fn issuer_candidates(
         &mut self,
-        headers: &[(String, Vec<u8>)],
+        headers: &[HeaderPair<'_>],
         path: &[u8],
         now: u64,
     ) -> Vec<Candidate> {
@@ -690,18 +692,17 @@ fn claim_headers(
 }
 
 /// jwt_authn's CORS preflight test: `OPTIONS` with non-empty `Origin` and `Access-Control-Request-Method`.
-fn is_cors_preflight(headers: &[(String, Vec<u8>)]) -> bool {
+fn is_cors_preflight(headers: &[HeaderPair<'_>]) -> bool {
     first_value(headers, ":method") == b"OPTIONS"
         && !first_value(headers, "origin").is_empty()
         && !first_value(headers, "access-control-request-method").is_empty()
 }
 
-fn first_value<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+fn first_value<'a>(headers: &[HeaderPair<'a>], name: &str) -> &'a [u8] {
     headers
         .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_slice())
-        .unwrap_or_default()
+        .find(|(key, _)| *key == name.as_bytes())
+        .map_or(&[], |&(_, value)| value)
 }
 
 /// How much of the path the realm keeps.
@@ -709,7 +710,7 @@ const REALM_MAX_PATH_BYTES: usize = 256;
 
 /// `<scheme>://<host><path>` of the request, as jwt_authn puts it in `WWW-Authenticate`; quotes,
 /// backslashes and control characters are escaped or dropped so the challenge stays one well-formed header.
-fn realm(headers: &[(String, Vec<u8>)]) -> String {
+fn realm(headers: &[HeaderPair<'_>]) -> String {
     let scheme = first_value(headers, ":scheme");
     let scheme: &[u8] = if scheme.is_empty() { b"http" } else { scheme };
     let mut raw = Vec::new();

@@ -7,6 +7,7 @@ use proxy_wasm::types::Action;
 use crate::auth_error::LocalReply;
 use crate::authenticator::{start, Start, Verdict};
 use crate::config::RemoteJwks;
+use crate::extractor::parse_header_pairs;
 use crate::jwks_cache::{kid_refetch_allowed, millis, FetchFailure, JwksMeta, SharedKeys};
 use crate::metrics;
 use crate::worker::{
@@ -62,7 +63,9 @@ impl HttpContext for JwtAuthnFilter {
                 content_type: "text/plain",
             }));
         };
-        let headers = self.get_http_request_headers_bytes();
+        let header_map = crate::host::request_header_map().unwrap_or_default();
+        // A map that does not parse (never seen from Envoy) reads as no headers: no token, refused.
+        let headers = parse_header_pairs(&header_map).unwrap_or_default();
         let now = now_ms();
         let mut worker = state.borrow_mut();
         let config = worker.config.clone();

@@ -1,10 +1,14 @@
-//! Host calls made through the raw proxy-wasm ABI where the SDK (0.2.5) would panic — and so trap the
-//! VM — on a status it does not expect. Envoy answers `BadArgument` for a callout response's headers
+//! Host calls made through the raw proxy-wasm ABI: where the SDK (0.2.5) would panic — and so trap the
+//! VM — on a status it does not expect, and where its copies cost the hot path (the request's headers).
+//!
+//! On the statuses: Envoy answers `BadArgument` for a callout response's headers
 //! when the callout failed at the connection level (no response, a response cut off, a body over
 //! Envoy's buffer limit), and for filter state it cannot set. Here every status is an ordinary value.
 
 use std::ptr::null_mut;
 
+/// proxy-wasm ABI: `MapType::HttpRequestHeaders`.
+const HTTP_REQUEST_HEADERS: u32 = 0;
 /// proxy-wasm ABI: `MapType::HttpCallResponseHeaders`.
 const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 /// proxy-wasm ABI: `BufferType::HttpCallResponseBody`.
@@ -14,6 +18,11 @@ const OK: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
     fn proxy_get_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -45,6 +54,19 @@ unsafe fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>>
         return None;
     }
     Some(Vec::from_raw_parts(data, size, size))
+}
+
+/// The current request's headers in the host's serialized form, read by
+/// [`crate::extractor::parse_header_pairs`] without a copy per header (the SDK's reader makes a String and
+/// a Vec of every name and value, which the hot path measurably pays for).
+pub fn request_header_map() -> Option<Vec<u8>> {
+    let mut data: *mut u8 = null_mut();
+    let mut size = 0usize;
+    // SAFETY: as for `call_response_header`.
+    unsafe {
+        let status = proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size);
+        host_bytes(status, data, size)
+    }
 }
 
 /// A header of the current callout response; `None` when absent or when there is no response.

@@ -8,6 +8,7 @@ use regex_lite::Regex;
 
 use crate::authorization::Authorization;
 use crate::config::ProviderId;
+use crate::extractor::{HeaderPair, RequestHeaders};
 use crate::string_matcher::StringMatcher;
 
 /// How a rule matches the request path. The query string and fragment are not part of the path here,
@@ -135,11 +136,11 @@ pub struct RequestView<'a> {
     pub path: &'a [u8],
     /// The raw query string (after `?`, before `#`).
     pub query: &'a [u8],
-    pub headers: &'a [(String, Vec<u8>)],
+    pub headers: &'a [HeaderPair<'a>],
 }
 
 impl<'a> RequestView<'a> {
-    pub fn new(full_path: &'a [u8], headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+    pub fn new(full_path: &'a [u8], headers: &'a [HeaderPair<'a>]) -> RequestView<'a> {
         let end = full_path
             .iter()
             .position(|&b| b == b'?' || b == b'#')
@@ -195,12 +196,8 @@ impl RouteMatch {
 }
 
 impl HeaderMatcher {
-    fn matches(&self, headers: &[(String, Vec<u8>)]) -> bool {
-        let values: Vec<&[u8]> = headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(&self.name))
-            .map(|(_, value)| value.as_slice())
-            .collect();
+    fn matches(&self, headers: &[HeaderPair<'_>]) -> bool {
+        let values = headers.values(&self.name);
         let result = match &self.condition {
             ValueCondition::Present(want) => values.is_empty() != *want,
             ValueCondition::Value(matcher) => {

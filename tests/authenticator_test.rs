@@ -7,6 +7,7 @@ use jwt_authn_wasm::auth_error::{AuthError, LocalReply};
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::claims::claim_header_value;
 use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::extractor::borrow_header_pairs;
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
 use jwt_authn_wasm::token_cache::TokenCaches;
 use serde_json::{json, Value};
@@ -67,7 +68,12 @@ fn run_cached(
     headers: &[(String, Vec<u8>)],
     caches: &mut TokenCaches,
 ) -> Verdict {
-    match start(config, headers, fixtures::now(), caches) {
+    match start(
+        config,
+        &borrow_header_pairs(headers),
+        fixtures::now(),
+        caches,
+    ) {
         Start::Decided(verdict) => verdict,
         Start::NeedsKeys(pending) => {
             let keys = std::rc::Rc::new(jwks.clone());
@@ -276,7 +282,12 @@ fn verified_tokens_are_served_from_the_cache_without_keys() {
     let first = run_cached(&config, &jwks, &headers, &mut caches);
     assert_eq!(caches.len(0), 1);
     // The second time the token is decided before any key is needed, with the same result.
-    let Start::Decided(second) = start(&config, &headers, fixtures::now(), &mut caches) else {
+    let Start::Decided(second) = start(
+        &config,
+        &borrow_header_pairs(&headers),
+        fixtures::now(),
+        &mut caches,
+    ) else {
         panic!("a cached token needs no keys")
     };
     assert_eq!(first, second);

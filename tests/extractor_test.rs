@@ -1,7 +1,8 @@
 //! Token extraction from headers and query parameters, and stripping tokens from the path.
 
 use jwt_authn_wasm::extractor::{
-    extract_tokens, path_without_param, HeaderLocation, TokenLocations, TokenSource,
+    extract_tokens, parse_header_pairs, path_without_param, HeaderLocation, TokenLocations,
+    TokenSource,
 };
 
 fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
@@ -142,4 +143,51 @@ fn cookies_are_parsed_as_envoy_does() {
         ],
         "first occurrence wins, one pair of quotes is removed, absent cookies give nothing"
     );
+}
+
+/// The host's map format: count, (name length, value length) per pair, then each name and value with a
+/// trailing NUL.
+fn host_map(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (name, value) in pairs {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (name, value) in pairs {
+        out.extend_from_slice(name);
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    }
+    out
+}
+
+#[test]
+fn a_host_header_map_is_read_in_place_and_a_short_one_is_refused() {
+    let headers: [(&[u8], &[u8]); 4] = [
+        (b":path", b"/api?x=1"),
+        (b"authorization", b"Bearer a.b.c"),
+        (b"x-empty", b""),
+        (b"x-bytes", b"\xff\x00\xfe"),
+    ];
+    let map = host_map(&headers);
+    assert_eq!(parse_header_pairs(&map).unwrap(), headers.to_vec());
+    assert_eq!(parse_header_pairs(&host_map(&[])).unwrap(), vec![]);
+    // Every truncation of the map announces more than it holds. (The last byte is the final NUL, which
+    // the reader does not need.)
+    for len in 0..map.len() - 1 {
+        assert_eq!(
+            parse_header_pairs(&map[..len]),
+            None,
+            "truncated to {len} bytes"
+        );
+    }
+    // A count that its sizes cannot back, and sizes that overflow.
+    let mut lying = map.clone();
+    lying[0] = 200;
+    assert_eq!(parse_header_pairs(&lying), None);
+    let mut huge = map.clone();
+    huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(parse_header_pairs(&huge), None);
+    assert_eq!(parse_header_pairs(&u32::MAX.to_le_bytes()), None);
 }

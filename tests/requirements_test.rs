@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::extractor::borrow_header_pairs;
 use jwt_authn_wasm::jwks::parse_local_jwks;
 use jwt_authn_wasm::string_matcher::{RawStringMatcher, StringMatcher};
 use jwt_authn_wasm::token_cache::TokenCaches;
@@ -75,7 +76,7 @@ fn verdict(config: &FilterConfig, headers: &[(String, Vec<u8>)]) -> (u32, String
 fn decide(config: &FilterConfig, headers: &[(String, Vec<u8>)]) -> Verdict {
     let jwks = Rc::new(parse_local_jwks(Keys::load().jwks().to_string().as_bytes()).unwrap());
     let mut caches = TokenCaches::disabled();
-    match start(config, headers, now(), &mut caches) {
+    match start(config, &borrow_header_pairs(headers), now(), &mut caches) {
         Start::Decided(verdict) => verdict,
         Start::NeedsKeys(pending) => pending.finish(config, &|_| Some(jwks.clone()), &mut caches),
     }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::extractor::borrow_header_pairs;
 use jwt_authn_wasm::jwks::{parse_local_jwks, Jwks};
 use jwt_authn_wasm::token_cache::TokenCaches;
 use libfuzzer_sys::fuzz_target;
@@ -74,7 +75,8 @@ fuzz_target!(|data: &[u8]| FIXTURE.with(|(config, jwks)| {
         headers.push((name.to_string(), value.to_vec()));
     }
     let mut caches = TokenCaches::for_config(config);
-    let verdict = match start(config, &headers, 4_000_000_000, &mut caches) {
+    let pairs = borrow_header_pairs(&headers);
+    let verdict = match start(config, &pairs, 4_000_000_000, &mut caches) {
         Start::Decided(verdict) => verdict,
         Start::NeedsKeys(pending) => pending.finish(config, &|_| Some(jwks.clone()), &mut caches),
     };

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::extractor::HeaderPair;
 use jwt_authn_wasm::jwks::parse_local_jwks;
 use jwt_authn_wasm::token_cache::TokenCaches;
 use jwt_authn_wasm::verifier::check_token;
@@ -104,12 +105,10 @@ fn run<'s>(sets: &'s [TokenSet], results: &mut Vec<(&'s str, f64, f64, f64)>) {
             if i == 1 {
                 first = started.elapsed().as_secs_f64() * 1e6;
             }
-            let headers = vec![
-                (":path".to_string(), b"/api".to_vec()),
-                (
-                    "authorization".to_string(),
-                    format!("Bearer {token}").into_bytes(),
-                ),
+            let authorization = format!("Bearer {token}");
+            let headers: [HeaderPair; 2] = [
+                (b":path", b"/api"),
+                (b"authorization", authorization.as_bytes()),
             ];
             let mut caches = TokenCaches::disabled();
             let verdict = match start(&config, &headers, now, &mut caches) {
