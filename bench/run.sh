@@ -17,7 +17,7 @@
 # req/s, paced by tests/measure/paced_load.rs; 0 skips it) for p50/p99 like with like. A measurement
 # script, not a test.
 #
-#   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000
+#   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty" narrow a run;
 #                                 ALG=ES256, ALG=ES384 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
@@ -94,8 +94,15 @@ json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "por
            "static_resources": {"listeners": listeners}}, open(out, "w"))
 PY
 
-# shellcheck disable=SC2086 # "func-e run" is two words
-$ENVOY -c "$WORK/envoy.json" --concurrency 1 --disable-hot-restart --log-level warn >"$WORK/envoy.log" 2>&1 &
+# Envoy and the load generator on cores of their own, as in production, where clients run elsewhere:
+# sharing a core, each evicts the other's code and data from its caches, and the scheduler's choices
+# move every figure. The same for every setup. PIN=0 leaves placement to the scheduler.
+ENVOY_PIN="" CLIENT_PIN=""
+if [[ "${PIN:-1}" != 0 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
+  ENVOY_PIN="taskset -c 1" CLIENT_PIN="taskset -c 0"
+fi
+# shellcheck disable=SC2086 # "func-e run" is two words; the pins are empty or a taskset command
+$ENVOY_PIN $ENVOY -c "$WORK/envoy.json" --concurrency 1 --disable-hot-restart --log-level warn >"$WORK/envoy.log" 2>&1 &
 ENVOY_PID=$!
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18099/ready >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf http://127.0.0.1:18099/ready >/dev/null || { cat "$WORK/envoy.log"; exit 1; }
@@ -123,7 +130,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for mode in ${MODES:-hot cold}; do
     for setup in "${SETUPS[@]}"; do
       ticks_before="$(envoy_cpu_ticks)"
-      out="$(TOKENS_FILE="$WORK/$mode.txt" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+      # shellcheck disable=SC2086
+      out="$(TOKENS_FILE="$WORK/$mode.txt" $CLIENT_PIN wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
         -s "$ROOT/bench/tokens.lua" "http://127.0.0.1:${PORT[$setup]}/bench")"
       ticks="$(( $(envoy_cpu_ticks) - ticks_before ))"
       requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
@@ -146,7 +154,8 @@ PACED="$WORK/paced.txt"
 if [[ "${PACED_RATE:-2000}" != 0 ]]; then
   for mode in ${MODES:-hot cold}; do
     for setup in "${SETUPS[@]}"; do
-      read -r p50 p99 achieved bad < <("$ROOT/target/release/examples/paced_load" "${PORT[$setup]}" \
+      # shellcheck disable=SC2086
+      read -r p50 p99 achieved bad < <($CLIENT_PIN "$ROOT/target/release/examples/paced_load" "${PORT[$setup]}" \
         "${PACED_RATE:-2000}" "$SECONDS_PER_RUN" "$CONNECTIONS" "$WORK/$mode.txt")
       echo "$mode $setup $p50 $p99 $achieved $bad" >>"$PACED"
       printf 'paced %-4s %-12s p50 %6s ms  p99 %6s ms  at %s req/s  non-2xx %s\n' \
@@ -159,7 +168,7 @@ RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
 VM_BYTES="$(curl -s "http://127.0.0.1:18099/stats?filter=vm_memory_bytes" | awk -F': ' '{ print $2 }' | head -1)"
 MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
 echo
-echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;"
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;${ENVOY_PIN:+ Envoy on core 1, wrk on core 0;}"
 echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
 python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" "$PACED" "${PACED_RATE:-2000}" <<'PY'
 import sys, statistics
