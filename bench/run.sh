@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side throughput and latency: one Envoy (--concurrency 1) with five listeners on direct-response
+# Side-by-side throughput and latency: one Envoy (--concurrency 1) with seven listeners on direct-response
 # routes, so only the filter's cost shows:
 #   none          no authentication
 #   native        Envoy's jwt_authn
@@ -10,6 +10,9 @@
 #   wasm_empty    bench/empty_filter, a proxy-wasm SDK filter that does nothing, with all of the SDK's
 #                 exports: proxy-wasm's own cost per request in Envoy (this module, built by build.sh,
 #                 exports fewer callbacks and can go slightly below it)
+#   wasm_ceiling  bench/ceiling_filter: only the host calls a cached-token request needs (read the headers
+#                 and the clock, remove authorization, add the claim header), on the raw ABI with one VM
+#                 entry per request and no check at all: the most any proxy-wasm filter can reach here
 # Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ES384 / EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed (throughput, and Envoy's CPU time per request, which a
@@ -18,7 +21,7 @@
 # script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty" narrow a run;
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling" narrow a run;
 #                                 ALG=ES256, ALG=ES384 or ALG=EdDSA measures those algorithms instead of RS256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +41,17 @@ ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$
 cargo build --quiet --release --locked --example mint_bench_tokens --example paced_load
 (cd bench/empty_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
 EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter.wasm"
+(cd bench/ceiling_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
+CEILING_MODULE="$ROOT/bench/ceiling_filter/target/wasm32-wasip1/release/ceiling_filter.wasm"
 MINT="$ROOT/target/release/examples/mint_bench_tokens"
 "$MINT" 1 >"$WORK/hot.txt"
 "$MINT" "$COLD_TOKENS" >"$WORK/cold.txt"
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" <<'PY'
+python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" <<'PY'
 import json, sys
-out, module, jwks, empty_module = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+out, module, jwks, empty_module, ceiling_module = sys.argv[1:6]
 provider = {
     "issuer": "https://issuer.example.com",
     "audiences": ["api.example.com"],
@@ -73,13 +78,15 @@ def wasm(floor):
                                  "code": {"local": {"filename": module}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(authn(False, floor))}}}}, router]
-empty = [{"name": "envoy.filters.http.wasm", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-    "config": {"name": "empty", "vm_config": {"vm_id": "empty", "runtime": "envoy.wasm.runtime.v8",
-                                              "code": {"local": {"filename": empty_module}}}}}}, router]
+def bare(name, filename):
+    return [{"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": name, "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
+                                               "code": {"local": {"filename": filename}}}}}}, router]
 setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
-          "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, empty)}
+          "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, bare("empty", empty_module)),
+          "wasm_ceiling": (18006, bare("ceiling", ceiling_module))}
 listeners = []
 for name, (port, filters) in setups.items():
     listeners.append({"name": name,
@@ -113,8 +120,8 @@ for port in 18001 18002 18003; do
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005)
-read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty}"
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006)
+read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
 # Envoy's CPU time in clock ticks (the process and its children: `func-e run` starts Envoy as a child).
 envoy_cpu_ticks() {
   local total=0 pid
@@ -179,7 +186,7 @@ def med(mode, setup, col):
 print()
 print(f"| setup | hot req/s | hot p50 / p99 ms | hot Envoy CPU µs/req | cold req/s | cold p50 / p99 ms | cold Envoy CPU µs/req |")
 print(f"|---|---|---|---|---|---|---|")
-for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty"]:
+for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]:
     print(f"| {s} | {med('hot', s, 2):,.0f} | {med('hot', s, 3):.2f} / {med('hot', s, 4):.2f} | {med('hot', s, 6):.1f} "
           f"| {med('cold', s, 2):,.0f} | {med('cold', s, 3):.2f} / {med('cold', s, 4):.2f} | {med('cold', s, 6):.1f} |")
 hot = med("hot", "wasm", 2) / med("hot", "native_cache", 2)
@@ -196,6 +203,9 @@ floor_cpu = med("hot", "native_cache", 6) / med("hot", "wasm_floor", 6)
 empty_cpu = med("hot", "native_cache", 6) / med("hot", "wasm_empty", 6)
 print(f"floor: wasm_floor / native_cache = {floor:.2f}x  (this module before any JWT work; by CPU {floor_cpu:.2f}x)")
 print(f"empty: wasm_empty / native_cache = {empty:.2f}x  (an SDK filter doing nothing: proxy-wasm's own cost; by CPU {empty_cpu:.2f}x)")
+ceiling = med("hot", "wasm_ceiling", 2) / med("hot", "native_cache", 2)
+ceiling_cpu = med("hot", "native_cache", 6) / med("hot", "wasm_ceiling", 6)
+print(f"ceiling: wasm_ceiling / native_cache = {ceiling:.2f}x  (only the hot path's host calls, raw ABI, no check: the most proxy-wasm allows; by CPU {ceiling_cpu:.2f}x)")
 import os
 if os.path.exists(sys.argv[5]):
     paced = {(r[0], r[1]): r for r in (l.split() for l in open(sys.argv[5]))}
@@ -204,7 +214,7 @@ if os.path.exists(sys.argv[5]):
     print()
     print("| setup | hot | cold |")
     print("|---|---|---|")
-    for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty"]:
+    for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]:
         cells = [f"{paced[(m, s)][2]} / {paced[(m, s)][3]}" if (m, s) in paced else "-" for m in ["hot", "cold"]]
         print(f"| {s} | {cells[0]} | {cells[1]} |")
 print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
