@@ -686,7 +686,13 @@ fn claim_headers(
         }
     }
     if let Some(header) = &provider.forward_payload_header {
-        set_headers.push((header.clone(), verified.payload_segment.clone()));
+        let mut payload = verified.payload_segment.clone();
+        if provider.pad_forward_payload_header {
+            // The segment is unpadded base64url (the verifier refuses padding in a token).
+            let padding = (4 - payload.len() % 4) % 4;
+            payload.extend(std::iter::repeat_n('=', padding));
+        }
+        set_headers.push((header.clone(), payload));
     }
     set_headers
 }

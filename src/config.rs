@@ -98,6 +98,9 @@ pub struct Provider {
     pub locations: TokenLocations,
     pub claim_to_headers: Vec<ClaimToHeader>,
     pub forward_payload_header: Option<String>,
+    /// Pad the forwarded payload segment with `=` to a multiple of four (jwt_authn's
+    /// `pad_forward_payload_header`).
+    pub pad_forward_payload_header: bool,
     pub clock_skew_seconds: u64,
     /// Verified tokens remembered per worker (jwt_authn's `jwt_cache_config.jwt_cache_size`).
     pub jwt_cache_size: usize,
@@ -233,6 +236,13 @@ struct RawProvider {
     #[serde(default)]
     forward_payload_header: String,
     #[serde(default)]
+    pad_forward_payload_header: bool,
+    /// Accepted for jwt_authn's sake and always in effect: Envoy's wasm host clears the route cache
+    /// whenever a filter changes request headers, so a route is picked again after this filter's changes.
+    #[serde(default)]
+    #[serde(rename = "clear_route_cache")]
+    _clear_route_cache: bool,
+    #[serde(default)]
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
     jwt_cache_config: Option<RawJwtCacheConfig>,
@@ -252,6 +262,10 @@ struct RawProvider {
     payload_in_metadata: Option<String>,
     #[serde(default)]
     header_in_metadata: Option<String>,
+    #[serde(default)]
+    failed_status_in_metadata: Option<String>,
+    #[serde(default)]
+    normalize_payload_in_metadata: Option<serde_json::Value>,
 }
 
 /// jwt_authn's `jwt_cache_config`. Zero sizes mean the defaults, as in jwt_authn.
@@ -963,11 +977,19 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
     if locations.headers.is_empty() && locations.params.is_empty() && locations.cookies.is_empty() {
         locations = TokenLocations::jwt_authn_default();
     }
-    for (name, value) in [
-        ("payload_in_metadata", &raw.payload_in_metadata),
-        ("header_in_metadata", &raw.header_in_metadata),
+    for (name, present) in [
+        ("payload_in_metadata", raw.payload_in_metadata.is_some()),
+        ("header_in_metadata", raw.header_in_metadata.is_some()),
+        (
+            "failed_status_in_metadata",
+            raw.failed_status_in_metadata.is_some(),
+        ),
+        (
+            "normalize_payload_in_metadata",
+            raw.normalize_payload_in_metadata.is_some(),
+        ),
     ] {
-        if value.is_some() {
+        if present {
             return Err(error(
                 format!("{field}.{name}"),
                 "a wasm filter cannot write dynamic metadata; use \"payload_in_filter_state\" (read as filter state wasm.<name>)",
@@ -1048,6 +1070,7 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         locations,
         claim_to_headers,
         forward_payload_header,
+        pad_forward_payload_header: raw.pad_forward_payload_header,
         clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
         jwt_cache_size: cache_config
             .as_ref()

@@ -15,8 +15,13 @@ use serde_json::{json, Value};
 use common::fixtures::{self, Keys, AUDIENCE, ISSUER};
 
 fn config(forward: bool) -> (FilterConfig, Jwks) {
+    config_edited(forward, |_| {})
+}
+
+/// [`config`] with the `jwt` provider's JSON edited first.
+fn config_edited(forward: bool, edit: impl FnOnce(&mut Value)) -> (FilterConfig, Jwks) {
     let keys = Keys::load();
-    let config = json!({
+    let mut config = json!({
         "providers": {"jwt": {
             "issuer": ISSUER,
             "audiences": [AUDIENCE],
@@ -37,6 +42,7 @@ fn config(forward: bool) -> (FilterConfig, Jwks) {
             {"match": {"prefix": "/api"}, "requires": {"provider_name": "jwt"}}
         ]
     });
+    edit(&mut config["providers"]["jwt"]);
     let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
     (
         config,
@@ -149,6 +155,40 @@ fn success_sets_claim_headers_and_strips_token_and_spoofed_headers() {
     );
     let payload = auth.split('.').nth(1).unwrap();
     assert!(set.contains(&("x-jwt-payload", payload)));
+}
+
+#[test]
+fn pad_forward_payload_header_pads_the_forwarded_payload_like_jwt_authn() {
+    let keys = Keys::load();
+    let (padded, jwks) = config_edited(false, |p| p["pad_forward_payload_header"] = json!(true));
+    let (unpadded, _) = config(false);
+    // Payload segments of every length modulo 4 but 1 (which base64 cannot produce).
+    let mut lengths_seen = Vec::new();
+    for extra in 0..6 {
+        let mut claims = fixtures::good_claims(fixtures::now());
+        claims["note"] = json!("x".repeat(extra));
+        let token = fixtures::mint(&keys.rsa2048, "RS256", &claims);
+        let segment = token.split('.').nth(1).unwrap().to_string();
+        let headers = request("/api", &[("authorization", &format!("Bearer {token}"))]);
+        let forwarded = |config: &FilterConfig| {
+            let Verdict::Allow(m) = run(config, &jwks, &headers) else {
+                panic!("allowed")
+            };
+            let (_, value) = m
+                .set_headers
+                .into_iter()
+                .find(|(name, _)| name == "x-jwt-payload")
+                .expect("x-jwt-payload set");
+            value
+        };
+        let expected_padding = "=".repeat((4 - segment.len() % 4) % 4);
+        assert_eq!(forwarded(&padded), format!("{segment}{expected_padding}"));
+        assert_eq!(forwarded(&unpadded), segment);
+        lengths_seen.push(segment.len() % 4);
+    }
+    for remainder in [0, 2, 3] {
+        assert!(lengths_seen.contains(&remainder), "{lengths_seen:?}");
+    }
 }
 
 #[test]

@@ -78,6 +78,8 @@ fn every_issue_field_is_read() {
                 "from_params": ["jwt"],
                 "claim_to_headers": [{"header_name": "X-Sub", "claim_name": "sub"}],
                 "forward_payload_header": "X-Payload",
+                "pad_forward_payload_header": true,
+                "clear_route_cache": true,
                 "clock_skew_seconds": 5
             }
         },
@@ -100,6 +102,7 @@ fn every_issue_field_is_read() {
     assert_eq!(p.locations.params, vec!["jwt"]);
     assert_eq!(p.claim_to_headers[0].header_name, "x-sub");
     assert_eq!(p.forward_payload_header.as_deref(), Some("x-payload"));
+    assert!(p.pad_forward_payload_header);
     let JwksSource::Local(jwks) = &p.jwks_source else {
         panic!("local")
     };
@@ -137,6 +140,12 @@ fn refusals_name_the_field() {
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clock_skew_seconds": -1}}}),
          "providers.idp.clock_skew_seconds: invalid value"),
         (json!({"providers": {}, "rulez": []}), "unknown field `rulez`"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "failed_status_in_metadata": "jwt_status"}}}),
+         "providers.idp.failed_status_in_metadata: a wasm filter cannot write dynamic metadata"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "normalize_payload_in_metadata": {"space_delimited_claims": ["scope"]}}}}),
+         "providers.idp.normalize_payload_in_metadata: a wasm filter cannot write dynamic metadata"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clear_route_cache": "yes"}}}),
+         "providers.idp.clear_route_cache: invalid type"),
     ];
     for (config, expected) in cases {
         let error = refusal(config.clone());

@@ -6,6 +6,7 @@ mod common;
 use common::fixtures::{self, Expect, Keys};
 use common::servers::{get_with_token, http_request};
 use common::{fixture_config, Scenario};
+use serde_json::{json, Value};
 
 #[test]
 fn every_fixture_gets_jwt_authn_verdict_status_and_body() {
@@ -189,4 +190,88 @@ fn access_token_query_parameter_is_read_and_stripped_like_jwt_authn() {
         ours.upstream_headers()["x-jwt-sub"],
         serde_json::json!(["alice"])
     );
+}
+
+/// A route that matches on a claim header, ahead of the upstream route, in both listeners.
+fn add_claim_route(bootstrap: &mut Value) {
+    let listeners = bootstrap["static_resources"]["listeners"]
+        .as_array_mut()
+        .expect("listeners");
+    for listener in listeners {
+        let routes = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+            ["virtual_hosts"][0]["routes"]
+            .as_array_mut()
+            .expect("routes");
+        routes.insert(
+            0,
+            json!({
+                "match": {"prefix": "/", "headers": [
+                    {"name": "x-jwt-sub", "string_match": {"exact": fixtures::SUBJECT}}
+                ]},
+                "direct_response": {"status": 200, "body": {"inline_string": "routed by claim"}}
+            }),
+        );
+    }
+}
+
+#[test]
+fn clear_route_cache_routes_on_verified_claims_like_jwt_authn_and_pads_the_payload_header() {
+    let scenario = Scenario::start_edited(
+        1,
+        true,
+        |uri| {
+            let mut config = fixture_config(uri);
+            config["providers"]["jwt"]["clear_route_cache"] = json!(true);
+            config["providers"]["jwt"]["pad_forward_payload_header"] = json!(true);
+            config
+        },
+        add_claim_route,
+    );
+    let keys = Keys::load();
+    let alice = fixtures::good_token();
+    let mut claims = fixtures::good_claims(fixtures::now());
+    claims["sub"] = json!("bob");
+    let bob = fixtures::mint(&keys.rsa2048, "RS256", &claims);
+    for (listener, port) in [
+        ("ours", scenario.envoy.wasm_port),
+        ("native", scenario.envoy.native_port),
+    ] {
+        // The route is picked again after the claim headers are set.
+        let routed = get_with_token(port, "/api/orders", &alice);
+        assert_eq!(
+            (routed.status, routed.body.as_str()),
+            (200, "routed by claim"),
+            "{listener}"
+        );
+        let other = get_with_token(port, "/api/orders", &bob);
+        assert_eq!(other.status, 200, "{listener}");
+        assert_eq!(
+            other.upstream_headers()["x-jwt-sub"],
+            json!(["bob"]),
+            "{listener}"
+        );
+    }
+    // The forwarded payload is padded, as jwt_authn pads it.
+    let ours = get_with_token(scenario.envoy.wasm_port, "/api/orders", &bob).upstream_headers();
+    let native = get_with_token(scenario.envoy.native_port, "/api/orders", &bob).upstream_headers();
+    assert_eq!(ours["x-jwt-payload"], native["x-jwt-payload"]);
+    let payload = ours["x-jwt-payload"][0].as_str().expect("payload header");
+    assert_eq!(payload.len() % 4, 0, "{payload}");
+    // A client's own copy of a claim header never picks the route: this filter drops it, even where no
+    // token is required, and the route is picked again without it.
+    let forged = http_request(
+        scenario.envoy.wasm_port,
+        "/public/page",
+        &[("x-jwt-sub", fixtures::SUBJECT.as_bytes())],
+    );
+    assert_eq!(forged.status, 200);
+    assert_eq!(forged.upstream_headers().get("x-jwt-sub"), None);
+    let native_forged = http_request(
+        scenario.envoy.native_port,
+        "/public/page",
+        &[("x-jwt-sub", fixtures::SUBJECT.as_bytes())],
+    );
+    // jwt_authn leaves the client's copy in place there, and it picks the route (the README says so).
+    assert_eq!(native_forged.body, "routed by claim");
+    scenario.envoy.assert_no_vm_failure();
 }
