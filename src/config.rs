@@ -61,6 +61,9 @@ pub struct FilterConfig {
     pub failure_format: FailureFormat,
     /// Requirement leaves in all rules (each leaf's tokens are tracked separately while a request waits).
     pub leaf_count: usize,
+    /// Start of every metric name: `jwt_authn_wasm`, or `jwt_authn_wasm.<stat_prefix>` (jwt_authn's
+    /// `stat_prefix`, which keeps two filters' counts apart).
+    pub metric_prefix: Rc<str>,
 }
 
 /// How refusal bodies are written.
@@ -207,6 +210,8 @@ struct RawConfig {
     bypass_cors_preflight: bool,
     #[serde(default)]
     strip_failure_response: bool,
+    #[serde(default)]
+    stat_prefix: String,
     // This filter's extension.
     #[serde(default)]
     failure_response_format: Option<String>,
@@ -610,6 +615,24 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
             ))
         }
     };
+    let metric_prefix = if raw.stat_prefix.is_empty() {
+        crate::metrics::PREFIX.to_string()
+    } else if raw.stat_prefix.split('.').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }) {
+        format!("{}.{}", crate::metrics::PREFIX, raw.stat_prefix)
+    } else {
+        return Err(error(
+            "stat_prefix",
+            format!(
+                "\"{}\": use letters, digits, '_' and '-', in segments separated by single dots",
+                raw.stat_prefix.escape_debug()
+            ),
+        ));
+    };
     Ok(FilterConfig {
         providers,
         rules,
@@ -618,6 +641,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         strip_failure_response: raw.strip_failure_response,
         failure_format,
         leaf_count: leaves,
+        metric_prefix: Rc::from(metric_prefix),
     })
 }
 

@@ -1,5 +1,7 @@
 //! The HTTP context: thin glue between Envoy's request callbacks and [`crate::authenticator`].
 
+use std::rc::Rc;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -55,13 +57,16 @@ impl HttpContext for JwtAuthnFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(state) = &self.state else {
             // Envoy refuses a configuration on_configure rejected, so this is a VM without one: fail closed.
-            return self.act_now(Verdict::Deny(LocalReply {
-                reason: "not_configured",
-                status: 500,
-                body: "jwt-authn-wasm has no valid configuration".to_string(),
-                www_authenticate: Some("Bearer".to_string()),
-                content_type: "text/plain",
-            }));
+            return self.act_now(
+                Verdict::Deny(LocalReply {
+                    reason: "not_configured",
+                    status: 500,
+                    body: "jwt-authn-wasm has no valid configuration".to_string(),
+                    www_authenticate: Some("Bearer".to_string()),
+                    content_type: "text/plain",
+                }),
+                &Rc::from(metrics::PREFIX),
+            );
         };
         let header_map = crate::host::request_header_map().unwrap_or_default();
         // A map that does not parse (never seen from Envoy) reads as no headers: no token, refused.
@@ -72,7 +77,7 @@ impl HttpContext for JwtAuthnFilter {
         let pending = match start(&config, &headers, now / 1000, &mut worker.token_caches) {
             Start::Decided(verdict) => {
                 drop(worker);
-                return self.act_now(verdict);
+                return self.act_now(verdict, &config.metric_prefix);
             }
             Start::NeedsKeys(pending) => pending,
         };
@@ -98,10 +103,13 @@ impl HttpContext for JwtAuthnFilter {
                         && pending.has_unknown_kid(provider, &jwks)
                         && ask_for_kid_refetch(
                             remote,
-                            config
-                                .providers
-                                .get(provider)
-                                .map_or("", |p| p.name.as_str()),
+                            &metrics::jwks_unknown_kid_refetch(
+                                &config.metric_prefix,
+                                config
+                                    .providers
+                                    .get(provider)
+                                    .map_or("", |p| p.name.as_str()),
+                            ),
                             now,
                         ) =>
                 {
@@ -131,7 +139,7 @@ impl HttpContext for JwtAuthnFilter {
                 &mut worker.token_caches,
             );
             drop(worker);
-            return self.act_now(verdict);
+            return self.act_now(verdict, &config.metric_prefix);
         };
         worker.waiting.push(WaitingRequest {
             context_id: self.context_id,
@@ -156,16 +164,17 @@ impl HttpContext for JwtAuthnFilter {
 }
 
 impl JwtAuthnFilter {
-    fn act_now(&self, verdict: Verdict) -> Action {
-        apply_verdict(verdict, &self.released, false);
+    fn act_now(&self, verdict: Verdict, metric_prefix: &Rc<str>) -> Action {
+        apply_verdict(verdict, &self.released, false, metric_prefix);
         self.hold_until_released()
     }
 }
 
-/// Asks for a refetch of `remote` because a token named an unknown kid. Returns whether the request
-/// should wait for one: a refetch already asked for since the last fetch, or this one, if the rate
-/// limit allows it and the JWKS is not in a failure back-off.
-fn ask_for_kid_refetch(remote: &RemoteJwks, provider_name: &str, now: u64) -> bool {
+/// Asks for a refetch of `remote` because a token named an unknown kid (counted in `refetch_counter`
+/// when this call asks). Returns whether the request should wait for one: a refetch already asked
+/// for since the last fetch, or this one, if the rate limit allows it and the JWKS is not in a failure
+/// back-off.
+fn ask_for_kid_refetch(remote: &RemoteJwks, refetch_counter: &str, now: u64) -> bool {
     let keys = SharedKeys::for_uri(&remote.uri);
     let Ok((current, cas)) = hostcalls::get_shared_data(&keys.kid_refetch) else {
         return false;
@@ -193,7 +202,7 @@ fn ask_for_kid_refetch(remote: &RemoteJwks, provider_name: &str, now: u64) -> bo
     let asked =
         hostcalls::set_shared_data(&keys.kid_refetch, Some(now.to_string().as_bytes()), cas);
     if asked.is_ok() {
-        count(&metrics::jwks_unknown_kid_refetch(provider_name));
+        count(refetch_counter);
     }
     // A compare-and-swap mismatch means another worker asked at the same moment: wait for that one.
     true

@@ -90,6 +90,12 @@ impl JwksFetcherRoot {
             .unwrap_or_default()
     }
 
+    /// This configuration's metric prefix.
+    fn metric_prefix(&self) -> Rc<str> {
+        self.config()
+            .map_or_else(|| Rc::from(metrics::PREFIX), |c| c.metric_prefix.clone())
+    }
+
     /// Starts a fetch of `remote` if it is due and this worker wins the lease.
     fn maybe_fetch(&mut self, provider: ProviderId, remote: &RemoteJwks, now: u64) {
         if self.in_flight.values().any(|f| f.provider == provider) {
@@ -197,7 +203,11 @@ impl JwksFetcherRoot {
             self.worker_id ^ now,
         );
         let name = self.provider_name(provider);
-        count(&metrics::jwks_fetch_failed(&name, error.reason));
+        count(&metrics::jwks_fetch_failed(
+            &self.metric_prefix(),
+            &name,
+            error.reason,
+        ));
         log::warn!(
             "jwt-authn-wasm: provider {name}: JWKS fetch from {} failed ({} in a row): {}; keeping the last good keys, next try in {} ms",
             remote.uri,
@@ -258,7 +268,7 @@ impl JwksFetcherRoot {
             jwks.keys.len(),
             ttl.as_secs()
         );
-        count(&metrics::jwks_fetch_success(&name));
+        count(&metrics::jwks_fetch_success(&self.metric_prefix(), &name));
         self.store_document(remote, &body, ttl, now);
         Ok(())
     }
@@ -347,7 +357,12 @@ impl JwksFetcherRoot {
                     &mut worker.token_caches,
                 )
             };
-            apply_verdict_to(waiting.context_id, &waiting.released, verdict);
+            apply_verdict_to(
+                waiting.context_id,
+                &waiting.released,
+                verdict,
+                &config.metric_prefix,
+            );
         }
         state.borrow_mut().waiting.extend(still_waiting);
         // Callouts and later host calls must act for the root again, not for the last resumed stream.
@@ -360,7 +375,7 @@ impl JwksFetcherRoot {
         // This VM's linear memory: every worker's VM is alike, so the last one written stands for all.
         let pages = core::arch::wasm32::memory_size(0);
         gauge(
-            metrics::VM_MEMORY_BYTES,
+            &metrics::vm_memory_bytes(&config.metric_prefix),
             u64::try_from(pages).unwrap_or(0).saturating_mul(64 * 1024),
         );
         let worker = state.borrow();
@@ -369,7 +384,7 @@ impl JwksFetcherRoot {
                 .keys_of(provider, now)
                 .map_or(0, |(_, jwks)| jwks.keys.len());
             gauge(
-                &metrics::keys_in_use(&entry.name),
+                &metrics::keys_in_use(&config.metric_prefix, &entry.name),
                 u64::try_from(keys).unwrap_or(u64::MAX),
             );
             if let JwksSource::Remote(remote) = &entry.jwks_source {
@@ -377,7 +392,7 @@ impl JwksFetcherRoot {
                     .and_then(|m| JwksMeta::decode(&m))
                 {
                     gauge(
-                        &metrics::jwks_age_seconds(&entry.name),
+                        &metrics::jwks_age_seconds(&config.metric_prefix, &entry.name),
                         now.saturating_sub(meta.fetched_at_ms) / 1000,
                     );
                 }

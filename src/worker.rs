@@ -188,21 +188,45 @@ fn metric_id(name: &str, gauge: bool) -> Option<u32> {
 }
 
 thread_local! {
-    /// Allowed requests not yet added to the `allowed` counter. Counted here and flushed on the root
-    /// context's tick (every 100 ms): a host call per request measurably slows the hot path.
-    static ALLOWED_PENDING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Allowed requests not yet added to the `allowed` counter, per metric prefix (one per configuration
+    /// in this VM, so a handful at most). Counted here and flushed on a root context's tick (every
+    /// 100 ms): a host call per request measurably slows the hot path.
+    static ALLOWED_PENDING: RefCell<Vec<(Rc<str>, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn count_allowed() {
-    ALLOWED_PENDING.with(|pending| pending.set(pending.get().saturating_add(1)));
+fn count_allowed(metric_prefix: &Rc<str>) {
+    ALLOWED_PENDING.with(|pending| {
+        let Ok(mut pending) = pending.try_borrow_mut() else {
+            return;
+        };
+        // The same configuration passes the same Rc every time: a pointer comparison finds it.
+        match pending
+            .iter_mut()
+            .find(|(prefix, _)| Rc::ptr_eq(prefix, metric_prefix) || prefix == metric_prefix)
+        {
+            Some((_, count)) => *count = count.saturating_add(1),
+            None => pending.push((metric_prefix.clone(), 1)),
+        }
+    });
 }
 
-/// Adds the allowed requests counted since the last flush to the `allowed` counter.
+/// Adds the allowed requests counted since the last flush to each configuration's `allowed` counter.
 pub fn flush_allowed() {
-    let pending = ALLOWED_PENDING.with(|pending| pending.replace(0));
-    if pending > 0 {
-        if let Some(id) = metric_id(metrics::ALLOWED, false) {
-            let _ = hostcalls::increment_metric(id, i64::try_from(pending).unwrap_or(i64::MAX));
+    let pending: Vec<(Rc<str>, u64)> = ALLOWED_PENDING.with(|pending| {
+        pending
+            .try_borrow_mut()
+            .map(|mut pending| {
+                pending
+                    .iter_mut()
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(prefix, count)| (prefix.clone(), std::mem::take(count)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    for (prefix, count) in pending {
+        if let Some(id) = metric_id(&metrics::allowed(&prefix), false) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 }
@@ -224,13 +248,18 @@ pub fn gauge(name: &str, value: u64) {
 /// Applies a verdict to the current (effective) HTTP stream and marks it `released` when allowed.
 /// `resume` is set when the stream was paused and this runs from another callback; a request that is let
 /// through in its own header callback continues by returning `Action::Continue` instead.
-pub fn apply_verdict(verdict: Verdict, released: &Cell<bool>, resume: bool) {
+pub fn apply_verdict(
+    verdict: Verdict,
+    released: &Cell<bool>,
+    resume: bool,
+    metric_prefix: &Rc<str>,
+) {
     match verdict {
         Verdict::Allow(mutations) => {
             released.set(true);
-            count_allowed();
+            count_allowed(metric_prefix);
             for reason in &mutations.would_deny {
-                count(&metrics::would_deny(reason));
+                count(&metrics::would_deny(metric_prefix, reason));
                 log::info!("jwt-authn-wasm: report-only: would refuse ({reason})");
             }
             for name in &mutations.remove_headers {
@@ -260,7 +289,7 @@ pub fn apply_verdict(verdict: Verdict, released: &Cell<bool>, resume: bool) {
             }
         }
         Verdict::Deny(reply) => {
-            count(&metrics::denied(reply.reason));
+            count(&metrics::denied(metric_prefix, reply.reason));
             let mut headers = Vec::with_capacity(2);
             if let Some(challenge) = &reply.www_authenticate {
                 headers.push(("www-authenticate", challenge.as_str()));
@@ -276,8 +305,13 @@ pub fn apply_verdict(verdict: Verdict, released: &Cell<bool>, resume: bool) {
 
 /// Resumes (or refuses) a request paused in another context of this VM. Nothing happens when the
 /// stream is gone (the client went away).
-pub fn apply_verdict_to(context_id: u32, released: &Cell<bool>, verdict: Verdict) {
+pub fn apply_verdict_to(
+    context_id: u32,
+    released: &Cell<bool>,
+    verdict: Verdict,
+    metric_prefix: &Rc<str>,
+) {
     if hostcalls::set_effective_context(context_id).is_ok() {
-        apply_verdict(verdict, released, true);
+        apply_verdict(verdict, released, true, metric_prefix);
     }
 }

@@ -110,6 +110,9 @@ fn every_issue_field_is_read() {
     assert_eq!(config.identity_headers, vec!["x-sub", "x-payload"]);
     assert!(matches!(&config.rules[0].route_match.path, PathMatch::Exact(p) if p == "/exact"));
     assert!(config.rules[1].requirement.is_none());
+    assert_eq!(&*config.metric_prefix, "jwt_authn_wasm");
+    let prefixed = parse(json!({"providers": {}, "stat_prefix": "edge.orders-v2"})).unwrap();
+    assert_eq!(&*prefixed.metric_prefix, "jwt_authn_wasm.edge.orders-v2");
 }
 
 #[test]
@@ -144,6 +147,8 @@ fn refusals_name_the_field() {
          "providers.idp.failed_status_in_metadata: a wasm filter cannot write dynamic metadata"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "normalize_payload_in_metadata": {"space_delimited_claims": ["scope"]}}}}),
          "providers.idp.normalize_payload_in_metadata: a wasm filter cannot write dynamic metadata"),
+        (json!({"providers": {}, "stat_prefix": "a..b"}),
+         "stat_prefix: \"a..b\": use letters, digits, '_' and '-', in segments separated by single dots"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clear_route_cache": "yes"}}}),
          "providers.idp.clear_route_cache: invalid type"),
     ];

@@ -275,3 +275,62 @@ fn clear_route_cache_routes_on_verified_claims_like_jwt_authn_and_pads_the_paylo
     assert_eq!(native_forged.body, "routed by claim");
     scenario.envoy.assert_no_vm_failure();
 }
+
+/// A counter from Envoy's /stats, by its full name.
+fn raw_stat(envoy: &common::envoy::Envoy, name: &str) -> Option<u64> {
+    let (_, body) = common::envoy::admin_get(envoy.admin_port, &format!("/stats?filter=^{name}$"))?;
+    body.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[test]
+fn stat_prefix_puts_the_counters_under_their_own_name_like_jwt_authn() {
+    let scenario = Scenario::start(1, true, |uri| {
+        let mut config = fixture_config(uri);
+        config["stat_prefix"] = json!("orders");
+        config
+    });
+    let token = fixtures::good_token();
+    for port in [scenario.envoy.wasm_port, scenario.envoy.native_port] {
+        assert_eq!(get_with_token(port, "/api/orders", &token).status, 200);
+        assert_eq!(http_request(port, "/api/orders", &[]).status, 401);
+    }
+    // Allowed requests are added to the counter on the next tick (every 100 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while scenario
+        .envoy
+        .stat("jwt_authn_wasm.orders.allowed")
+        .is_none()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        scenario.envoy.stat("jwt_authn_wasm.orders.allowed"),
+        Some(1)
+    );
+    assert_eq!(
+        scenario
+            .envoy
+            .stat("jwt_authn_wasm.orders.denied.jwt_missing"),
+        Some(1)
+    );
+    assert!(
+        scenario
+            .envoy
+            .stat("jwt_authn_wasm.orders.provider.jwt.jwks_fetch_success")
+            .is_some_and(|n| n >= 1),
+        "fetch counted under the prefix"
+    );
+    assert_eq!(scenario.envoy.stat("jwt_authn_wasm.allowed"), None);
+    assert_eq!(
+        raw_stat(&scenario.envoy, "http.native.jwt_authn.orders.allowed"),
+        Some(1)
+    );
+    assert_eq!(
+        raw_stat(&scenario.envoy, "http.native.jwt_authn.orders.denied"),
+        Some(1)
+    );
+    scenario.envoy.assert_no_vm_failure();
+}
