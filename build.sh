@@ -66,7 +66,7 @@ ensure_envoy() {
 
 # The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
 # `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
-# xtask/src/lib.rs; tests/module_exports_test.rs checks the result).
+# xtask/src/lib.rs; tests/envoy/module_exports.rs checks the result).
 strip_unused_exports() {
   cargo xtask strip-exports "$1"
 }
@@ -97,7 +97,7 @@ run_tests() {
   log "tests: the signature verifiers built for wasm32-wasip1, in V8 (node $(node --version))"
   CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/tests/v8/run_wasi.js" \
     cargo test --locked --release --target wasm32-wasip1 \
-    --test rsa_verifier_test --test ec_verifier_test --test verifier_test
+    --test verifiers
 }
 
 demo() {

@@ -1,8 +1,6 @@
 //! A real Envoy for the scenario tests: found the way users find it, started with a generated bootstrap
 //! that puts this filter and Envoy's own jwt_authn side by side, stopped when dropped.
 
-#![allow(dead_code)]
-
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! The proxy-wasm SDK (0.2.5) exports every callback of the ABI, and Envoy enters the VM for each one a
 //! module exports, up to about 1 µs per entry per request. The filter leaves [`UNUSED_EXPORTS`] at the
 //! SDK's defaults (continue, done, no log), which are also what Envoy does when a module does not export
-//! them, so the build removes them from the module's export section. `tests/module_exports_test.rs`
+//! them, so the build removes them from the module's export section. `tests/envoy/module_exports.rs`
 //! reads the same list and checks the built module and that `src/` implements none of them: a removed
 //! export would never run.
 

@@ -1,6 +1,6 @@
 //! Configuration parsing: jwt_authn's shape and defaults, and refusals that name the field.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Real Envoy, this filter and Envoy's own jwt_authn side by side with the same provider configuration:
 //! every fixture token must get the same verdict and status from both, and the body jwt_authn sends.
 
-mod common;
+use crate::common;
 
 use common::fixtures::{self, Expect, Keys};
 use common::servers::{get_with_token, http_request};

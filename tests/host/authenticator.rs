@@ -1,7 +1,7 @@
 //! The per-request steps without a host: rules, missing tokens, identity-header sanitising, claim
 //! headers, token stripping, and the refusal a client sees.
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::auth_error::{AuthError, LocalReply};
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};

@@ -3,7 +3,7 @@
 //! (Envoy then skips those VM entries per request); this checks the module it built, and that no such
 //! callback has since been implemented in src/: a removed export would silently never run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
