@@ -9,6 +9,7 @@ pub mod common;
 mod adversarial;
 mod demo;
 mod extensions;
+mod field_inventory;
 mod jwks;
 mod lifecycle;
 mod module_exports;
