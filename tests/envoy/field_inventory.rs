@@ -234,7 +234,7 @@ fn rows(jwks_file: &Path) -> Vec<Row> {
         ),
         row(
             "claim_to_headers[].claim_path",
-            Refused,
+            Implemented,
             provider(json!({"claim_to_headers": [
                 {"header_name": "x-roles", "claim_path": [{"key": "https://example.com/roles"}]}
             ]})),
