@@ -1,7 +1,7 @@
 //! Configuration pushes under load, the way Istio and Envoy Gateway deliver a policy change: Envoy takes
 //! its listener from a watched LDS file, and the test replaces the filter configuration in it five times
 //! (atomic rename) while a client sends valid-token requests without pause. No valid request may be
-//! refused, each push must take effect, the JWKS must not be fetched again (the keys live in shared data
+//! refused, each push must take effect (a new claim header name each time, a new rule once), the JWKS must not be fetched again (the keys live in shared data
 //! of the same vm_id, which outlives the plugin), and a configuration the filter refuses must be refused
 //! by Envoy while the previous one keeps serving.
 
@@ -17,14 +17,22 @@ use serde_json::{json, Value};
 use common::envoy::{admin_get, free_port, repo_root, Envoy, EnvoySetup, TempDir};
 use common::fixture_config;
 use common::fixtures::{self, Keys};
-use common::servers::{get_with_token, EchoUpstream, JwksServer};
+use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
+
+/// From this push on, a rule opens `/open` to requests without a token.
+const OPEN_RULE_VERSION: usize = 3;
 
 /// Configuration number `version`: the fixture provider, with the subject copied into
-/// `x-sub-v<version>`, so the upstream shows which configuration handled a request.
+/// `x-sub-v<version>`, so the upstream shows which configuration handled a request; from
+/// [`OPEN_RULE_VERSION`] on, also a rule change.
 fn versioned_config(jwks_uri: &str, version: usize) -> Value {
     let mut config = fixture_config(jwks_uri);
     config["providers"]["jwt"]["claim_to_headers"] =
         json!([{"header_name": format!("x-sub-v{version}"), "claim_name": "sub"}]);
+    if version >= OPEN_RULE_VERSION {
+        let rules = config["rules"].as_array_mut().expect("rules");
+        rules.insert(0, json!({"match": {"prefix": "/open"}}));
+    }
     config
 }
 
@@ -186,6 +194,16 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
 
     let mut push_times = Vec::new();
     for version in 1..=5 {
+        let open_without_token = http_request(listener_port, "/open", &[]).status;
+        assert_eq!(
+            open_without_token,
+            if version > OPEN_RULE_VERSION {
+                200
+            } else {
+                401
+            },
+            "/open before push {version}"
+        );
         let before = traffic.sent();
         let started = Instant::now();
         push(
@@ -194,6 +212,14 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
         );
         traffic.wait_for_header(&format!("x-sub-v{version}"), &envoy);
         push_times.push(started.elapsed());
+        if version == OPEN_RULE_VERSION {
+            // The header shows the push reached one worker; every worker serves it shortly after.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while http_request(listener_port, "/open", &[]).status != 200 {
+                assert!(Instant::now() < deadline, "the new rule never took effect");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         // Some requests run on the new configuration before the next push.
         while traffic.sent() < before + 20 {
             std::thread::sleep(Duration::from_millis(10));
@@ -228,6 +254,8 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
         "x-sub-v5",
         "the last good configuration keeps serving"
     );
+    assert_eq!(http_request(listener_port, "/open", &[]).status, 200);
+    assert_eq!(http_request(listener_port, "/api", &[]).status, 401);
 
     let (sent, refused) = traffic.finish();
     println!(
