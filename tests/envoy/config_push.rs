@@ -192,9 +192,18 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
     let fetches_at_start = jwks.requests();
     assert_eq!(fetches_at_start, 1, "one fetch for the process");
 
+    // Requests to /open that the filter let through without a token (counted as allowed too).
+    let opened = std::cell::Cell::new(0u64);
+    let open_status = || {
+        let status = http_request(listener_port, "/open", &[]).status;
+        if status == 200 {
+            opened.set(opened.get() + 1);
+        }
+        status
+    };
     let mut push_times = Vec::new();
     for version in 1..=5 {
-        let open_without_token = http_request(listener_port, "/open", &[]).status;
+        let open_without_token = open_status();
         assert_eq!(
             open_without_token,
             if version > OPEN_RULE_VERSION {
@@ -215,7 +224,7 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
         if version == OPEN_RULE_VERSION {
             // The header shows the push reached one worker; every worker serves it shortly after.
             let deadline = Instant::now() + Duration::from_secs(10);
-            while http_request(listener_port, "/open", &[]).status != 200 {
+            while open_status() != 200 {
                 assert!(Instant::now() < deadline, "the new rule never took effect");
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -254,7 +263,7 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
         "x-sub-v5",
         "the last good configuration keeps serving"
     );
-    assert_eq!(http_request(listener_port, "/open", &[]).status, 200);
+    assert_eq!(open_status(), 200);
     assert_eq!(http_request(listener_port, "/api", &[]).status, 401);
 
     let (sent, refused) = traffic.finish();
@@ -263,6 +272,18 @@ fn five_config_pushes_under_load_refuse_nothing_take_effect_and_fetch_the_jwks_o
         push_times
     );
     assert!(refused.is_empty(), "valid requests refused: {refused:?}");
+    // Allowed requests are added to the counter on a tick; none may be lost when a plugin is replaced.
+    std::thread::sleep(Duration::from_millis(500));
+    let allowed = envoy.stat("jwt_authn_wasm.allowed").unwrap_or(0);
+    println!(
+        "FIGURE allowed counter after the pushes: {allowed} ({sent} valid-token + {} /open requests)",
+        opened.get()
+    );
+    assert_eq!(
+        allowed,
+        sent as u64 + opened.get(),
+        "the allowed counter across pushes"
+    );
     assert_eq!(
         jwks.requests(),
         fetches_at_start,

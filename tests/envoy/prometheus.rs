@@ -98,7 +98,7 @@ fn prometheus_output_carries_our_counters_and_gauges_with_their_types() {
     assert_eq!(get_with_token(port, "/api", &expired).status, 401);
 
     // The scrape goes through the test client, which reads the chunked body the admin endpoint sends.
-    // Counters are flushed to Envoy when a request ends; gauges on the filter's tick (100 ms).
+    // The filter adds up `allowed` and sets its gauges on its 100 ms tick.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let scrape = http_request(scenario.envoy.admin_port, "/stats/prometheus", &[]);
     assert_eq!(scrape.status, 200);
