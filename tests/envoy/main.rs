@@ -7,11 +7,14 @@
 pub mod common;
 
 mod adversarial;
+mod config_push;
 mod demo;
 mod extensions;
 mod field_inventory;
+mod https_jwks;
 mod jwks;
 mod lifecycle;
 mod module_exports;
 mod parity;
+mod prometheus;
 mod requirements;
