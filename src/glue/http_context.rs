@@ -1,4 +1,4 @@
-//! The HTTP context: thin glue between Envoy's request callbacks and [`crate::authenticator`].
+//! The HTTP context: thin glue between Envoy's request callbacks and [`crate::request::authenticator`].
 
 use std::rc::Rc;
 
@@ -6,16 +6,16 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::auth_error::LocalReply;
-use crate::authenticator::{start, Start, Verdict};
 use crate::config::RemoteJwks;
-use crate::extractor::parse_header_pairs;
-use crate::jwks_cache::{kid_refetch_allowed, millis, FetchFailure, JwksMeta, SharedKeys};
-use crate::metrics;
-use crate::worker::{
+use crate::glue::worker::{
     apply_verdict, count, now_ms, remote_of, shared_data, Released, SharedWorkerState, WaitReason,
     WaitingRequest,
 };
+use crate::jwks::{backing_off, kid_refetch_allowed, millis, FetchFailure, JwksMeta, SharedKeys};
+use crate::metrics;
+use crate::request::authenticator::{start, Start, Verdict};
+use crate::request::headers::parse_header_pairs;
+use crate::request::reply::LocalReply;
 
 /// How much longer than the fetch timeout a request waits for a refetch (the fetch starts on the
 /// fetching worker's next tick).
@@ -68,7 +68,7 @@ impl HttpContext for JwtAuthnFilter {
                 &Rc::from(metrics::PREFIX),
             );
         };
-        let header_map = crate::host::request_header_map().unwrap_or_default();
+        let header_map = crate::glue::abi::request_header_map().unwrap_or_default();
         // A map that does not parse (never seen from Envoy) reads as no headers: no token, refused.
         let headers = parse_header_pairs(&header_map).unwrap_or_default();
         let now = now_ms();
@@ -185,7 +185,7 @@ fn ask_for_kid_refetch(remote: &RemoteJwks, refetch_counter: &str, now: u64) -> 
     let meta = shared_data(&keys.meta).and_then(|m| JwksMeta::decode(&m));
     let last_fetch = meta.map_or(0, |m| m.fetched_at_ms);
     let failure = shared_data(&keys.failure).and_then(|f| FetchFailure::decode(&f));
-    if failure.is_some_and(|f| now < f.retry_at_ms && f.failed_at_ms >= last_fetch) {
+    if backing_off(failure.as_ref(), last_fetch, now) {
         return false;
     }
     let wait_limit = millis(remote.timeout).saturating_add(REFETCH_WAIT_SLACK_MS);

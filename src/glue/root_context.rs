@@ -1,6 +1,6 @@
 //! The root context: parses the configuration once, and on every tick keeps each remote JWKS fresh.
 //!
-//! Workers coordinate through shared data (see [`crate::jwks_cache`]): whichever worker first finds a
+//! Workers coordinate through shared data (see [`crate::jwks::shared_data`]): whichever worker first finds a
 //! JWKS due (refresh time, or a refetch asked for by an unknown kid) takes the fetch lease with
 //! compare-and-swap and fetches it through the configured cluster — with `oidc_discovery`, first the
 //! OpenID configuration, then the `jwks_uri` it names. Every worker picks the new version up from shared
@@ -17,18 +17,17 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use crate::config::{split_http_uri, FilterConfig, JwksSource, ProviderId, RemoteJwks};
-use crate::filter::JwtAuthnFilter;
-use crate::host::{call_response_body, call_response_header};
-use crate::jwks::parse_jwks_with_limits;
-use crate::jwks_cache::{
-    discovered_jwks_uri, encode_doc, fetch_due, millis, ttl_for_response, FetchFailure, FetchLease,
-    JwksMeta, SharedKeys,
-};
-use crate::metrics;
-use crate::worker::{
+use crate::glue::abi::{call_response_body, call_response_header};
+use crate::glue::http_context::JwtAuthnFilter;
+use crate::glue::worker::{
     apply_verdict_to, count, flush_allowed, gauge, now_ms, remote_of, shared_data,
     SharedWorkerState, WaitReason, WorkerState,
 };
+use crate::jwks::{
+    discovered_jwks_uri, encode_doc, fetch_due, millis, parse_jwks_with_limits, ttl_for_response,
+    FetchFailure, FetchLease, JwksMeta, SharedKeys,
+};
+use crate::metrics;
 
 /// How often each worker checks shared data for new keys, due fetches and waiting requests.
 const TICK_PERIOD: Duration = Duration::from_millis(100);
@@ -63,16 +62,16 @@ impl FetchError {
     }
 }
 
-pub struct JwksFetcherRoot {
+pub struct FilterRoot {
     context_id: u32,
     worker_id: u64,
     state: Option<SharedWorkerState>,
     in_flight: HashMap<u32, InFlight>,
 }
 
-impl JwksFetcherRoot {
-    pub fn new(context_id: u32) -> JwksFetcherRoot {
-        JwksFetcherRoot {
+impl FilterRoot {
+    pub fn new(context_id: u32) -> FilterRoot {
+        FilterRoot {
             context_id,
             worker_id: 0,
             state: None,
@@ -402,7 +401,7 @@ impl JwksFetcherRoot {
 }
 
 /// The callout's body, refused when there is no response, the status is not 200 or the body is over
-/// `max_bytes`. Read through [`crate::host`]: the SDK's accessors trap the VM on a failed callout.
+/// `max_bytes`. Read through [`crate::glue::abi`]: the SDK's accessors trap the VM on a failed callout.
 fn response_body(
     num_headers: usize,
     body_size: usize,
@@ -432,7 +431,7 @@ fn response_body(
     }
 }
 
-impl Context for JwksFetcherRoot {
+impl Context for FilterRoot {
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -463,7 +462,7 @@ impl Context for JwksFetcherRoot {
     }
 }
 
-impl RootContext for JwksFetcherRoot {
+impl RootContext for FilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let raw = self.get_plugin_configuration().unwrap_or_default();
         let config = match FilterConfig::parse(&raw) {

@@ -2,16 +2,7 @@
 
 use serde_json::{Map, Value};
 
-/// Where a claim is in the payload: jwt_authn's two ways of naming it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimLocation {
-    /// `claim_name`: a dotted path reaches nested objects (`"org.team"`); a claim whose own name has
-    /// dots is found by its whole name first.
-    DottedName(String),
-    /// `claim_path`: one object key per segment, taken literally, so names with dots or slashes
-    /// (`"https://example.com/roles"`) need no escaping.
-    Path(Vec<String>),
-}
+use crate::config::ClaimLocation;
 
 /// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
 /// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`

@@ -1,6 +1,6 @@
 //! Token verification, in jwt_authn's order: parse, issuer, time, audience, then key choice and signature.
 //!
-//! The types carry the trust level: an [`ExtractedToken`](crate::extractor::ExtractedToken) is raw bytes,
+//! The types carry the trust level: an [`ExtractedToken`](crate::request::extract::ExtractedToken) is raw bytes,
 //! a [`CheckedToken`] has parsed and passed the claim checks but is not yet signed off, and only
 //! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
 //! one the key allows, never just what the token says.
@@ -9,18 +9,19 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
-use jwt_compact::{Algorithm, AlgorithmSignature, ParseError, UntrustedToken};
+use jwt_compact::{ParseError, UntrustedToken};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::auth_error::AuthError;
 use crate::config::{normalize_audience, Lifetime, Provider};
-use crate::ec_verifier::{EdDsa, Es256, Es384};
-use crate::extractor::MAX_TOKEN_BYTES;
-use crate::jwks::{Jwks, JwsAlgorithm, KeyMaterial};
-use crate::rsa_verifier::FastRsa;
+use crate::crypto::algorithm::JwsAlgorithm;
+use crate::jwks::key_set::Jwks;
+use crate::verify::error::AuthError;
+
+/// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
+/// the work one request can cause.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
 /// that this filter cannot verify finds no key.
@@ -351,11 +352,6 @@ impl CheckedToken {
         self.kid.as_deref()
     }
 
-    /// The token's `alg` as written in its header (not yet trusted).
-    pub fn alg(&self) -> &str {
-        self.untrusted.algorithm()
-    }
-
     /// Checks the signature against the keys of `jwks` that fit, the way jwt_verify_lib chooses them:
     /// same kid (when both have one) and the key's `alg` (when it has one) equal to the token's. A fitting
     /// key verifies only if its type serves the algorithm (an RSA key never verifies HS256, whatever the
@@ -364,6 +360,9 @@ impl CheckedToken {
     pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
         let token_alg = self.untrusted.algorithm();
         let alg = JwsAlgorithm::from_name(token_alg);
+        // `header.payload`, what the signature covers.
+        let signed_data = self.signed_text.rsplit_once('.').map(|(data, _)| data);
+        let signature = self.untrusted.signature_bytes();
         let mut fitting_keys = 0usize;
         for key in &jwks.keys {
             let kid_fits = match (self.kid.as_deref(), key.kid.as_deref()) {
@@ -379,7 +378,11 @@ impl CheckedToken {
             }
             fitting_keys += 1;
             let Some(alg) = alg else { continue };
-            if key.material.serves(alg) && self.signature_checks(alg, &key.material) {
+            let checks = signed_data.is_some_and(|signed_data| {
+                key.material
+                    .verifies(alg, token_alg, signature, signed_data.as_bytes())
+            });
+            if key.material.serves(alg) && checks {
                 return Ok(VerifiedToken {
                     payload: Rc::clone(&self.payload),
                     payload_segment: self.payload_segment.clone(),
@@ -391,68 +394,5 @@ impl CheckedToken {
         } else {
             Err(AuthError::VerificationFails)
         }
-    }
-}
-
-impl CheckedToken {
-    /// The signature check proper, through jwt-compact's `Algorithm` trait with this filter's fast RSA
-    /// ([`crate::rsa_verifier`]). `alg` was chosen from the key and the algorithms this filter supports,
-    /// never built from the token's text. Claims are not handed to jwt-compact: they were read and
-    /// checked above from the same bytes, and its claim parsing is stricter than jwt_authn's on timestamps.
-    fn signature_checks(&self, alg: JwsAlgorithm, key: &KeyMaterial) -> bool {
-        let Some((signed_data, _)) = self.signed_text.rsplit_once('.') else {
-            return false;
-        };
-        let signature = self.untrusted.signature_bytes();
-        let signed_data = signed_data.as_bytes();
-        let token_alg = self.untrusted.algorithm();
-        match (key, alg) {
-            (KeyMaterial::Rsa(key), _) => {
-                algorithm_checks(FastRsa(alg), key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::P256(key), JwsAlgorithm::Es256) => {
-                algorithm_checks(Es256, key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::P384(key), JwsAlgorithm::Es384) => {
-                algorithm_checks(Es384, key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::Ed25519(key), JwsAlgorithm::EdDsa) => {
-                algorithm_checks(EdDsa, key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs256) => {
-                let key = Hs256Key::new(secret);
-                algorithm_checks(Hs256, &key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs384) => {
-                let key = Hs384Key::new(secret);
-                algorithm_checks(Hs384, &key, token_alg, signature, signed_data)
-            }
-            (KeyMaterial::Hmac(secret), JwsAlgorithm::Hs512) => {
-                let key = Hs512Key::new(secret);
-                algorithm_checks(Hs512, &key, token_alg, signature, signed_data)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// One jwt-compact algorithm's check: the token names exactly this algorithm, the signature has the
-/// algorithm's length and form, and it verifies over `signed_data` with `key`.
-fn algorithm_checks<A: Algorithm>(
-    algorithm: A,
-    key: &A::VerifyingKey,
-    token_alg: &str,
-    signature: &[u8],
-    signed_data: &[u8],
-) -> bool {
-    if algorithm.name() != token_alg {
-        return false;
-    }
-    if A::Signature::LENGTH.is_some_and(|length| length.get() != signature.len()) {
-        return false;
-    }
-    match A::Signature::try_from_slice(signature) {
-        Ok(signature) => algorithm.verify_signature(&signature, key, signed_data),
-        Err(_) => false,
     }
 }

@@ -57,7 +57,7 @@ unsafe fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>>
 }
 
 /// The current request's headers in the host's serialized form, read by
-/// [`crate::extractor::parse_header_pairs`] without a copy per header (the SDK's reader makes a String and
+/// [`crate::request::headers::parse_header_pairs`] without a copy per header (the SDK's reader makes a String and
 /// a Vec of every name and value, which the hot path measurably pays for).
 pub fn request_header_map() -> Option<Vec<u8>> {
     let mut data: *mut u8 = null_mut();

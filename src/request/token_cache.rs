@@ -13,15 +13,10 @@ use serde_json::{Map, Value};
 
 use crate::config::{FilterConfig, ProviderId};
 
-/// jwt_authn's default `jwt_cache_config.jwt_cache_size`.
-pub const DEFAULT_CACHE_SIZE: usize = 100;
-/// jwt_authn's default `jwt_cache_config.jwt_max_token_size`: larger tokens are not cached.
-pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
-
 /// What a verified token contributes to the request: its claim headers, computed once, and its claims
 /// (audiences of a requirement and a rule's authorization are checked against them on every use).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CachedVerdict {
+pub struct VerifiedClaims {
     pub set_headers: Vec<(String, String)>,
     pub payload: Rc<Map<String, Value>>,
     /// `(name, payload JSON)` for the provider's payload_in_filter_state.
@@ -56,7 +51,7 @@ impl Hasher for TokenHasher {
 type TokenMap = HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TokenHasher>>;
 
 struct Entry {
-    verdict: Rc<CachedVerdict>,
+    verdict: Rc<VerifiedClaims>,
     /// Unix seconds; the entry is used while `now <= valid_until`.
     valid_until: u64,
 }
@@ -82,7 +77,7 @@ impl TokenCache {
     }
 
     /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
-    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<CachedVerdict>> {
+    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<VerifiedClaims>> {
         let entry = self.entries.get(token)?;
         if now <= entry.valid_until {
             return Some(entry.verdict.clone());
@@ -92,7 +87,7 @@ impl TokenCache {
     }
 
     /// Remembers a verified token until `valid_until` (Unix seconds).
-    pub fn put(&mut self, token: &[u8], verdict: Rc<CachedVerdict>, valid_until: u64) {
+    pub fn put(&mut self, token: &[u8], verdict: Rc<VerifiedClaims>, valid_until: u64) {
         if self.capacity == 0 || token.len() > self.max_token_bytes {
             return;
         }
@@ -170,7 +165,7 @@ impl TokenCaches {
         provider: ProviderId,
         token: &[u8],
         now: u64,
-    ) -> Option<Rc<CachedVerdict>> {
+    ) -> Option<Rc<VerifiedClaims>> {
         self.per_provider.get_mut(provider)?.get(token, now)
     }
 
@@ -178,7 +173,7 @@ impl TokenCaches {
         &mut self,
         provider: ProviderId,
         token: &[u8],
-        verdict: Rc<CachedVerdict>,
+        verdict: Rc<VerifiedClaims>,
         valid_until: u64,
     ) {
         if let Some(cache) = self.per_provider.get_mut(provider) {

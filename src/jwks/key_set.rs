@@ -8,8 +8,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::ec_verifier::{ed25519_key, p256_key, p384_key};
-use crate::rsa_verifier::PreparedRsaKey;
+use crate::crypto::algorithm::JwsAlgorithm;
+use crate::crypto::ecdsa::{p256_key, p384_key};
+use crate::crypto::eddsa::ed25519_key;
+use crate::crypto::key::KeyMaterial;
+use crate::crypto::rsa::{PreparedRsaKey, MAX_RSA_BITS, MIN_RSA_BITS};
 
 /// Default limit: documents larger than this are refused before parsing.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
@@ -28,120 +31,6 @@ impl Default for JwksLimits {
         JwksLimits {
             max_bytes: MAX_JWKS_BYTES,
             max_keys: MAX_JWKS_KEYS,
-        }
-    }
-}
-/// RSA keys below this many bits are skipped (RFC 7518 §3.3 requires 2048).
-pub const MIN_RSA_BITS: usize = 2048;
-/// The largest RSA modulus accepted, bounding verification cost.
-pub const MAX_RSA_BITS: usize = 4096;
-
-/// The JWS algorithms this filter verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JwsAlgorithm {
-    Rs256,
-    Rs384,
-    Rs512,
-    Ps256,
-    Ps384,
-    Ps512,
-    Es256,
-    Es384,
-    EdDsa,
-    Hs256,
-    Hs384,
-    Hs512,
-}
-
-impl JwsAlgorithm {
-    /// Every algorithm, in the order they are listed in RFC 7518 (EdDSA from RFC 8037 last).
-    pub const ALL: [JwsAlgorithm; 12] = [
-        JwsAlgorithm::Hs256,
-        JwsAlgorithm::Hs384,
-        JwsAlgorithm::Hs512,
-        JwsAlgorithm::Rs256,
-        JwsAlgorithm::Rs384,
-        JwsAlgorithm::Rs512,
-        JwsAlgorithm::Es256,
-        JwsAlgorithm::Es384,
-        JwsAlgorithm::Ps256,
-        JwsAlgorithm::Ps384,
-        JwsAlgorithm::Ps512,
-        JwsAlgorithm::EdDsa,
-    ];
-
-    /// The algorithm with this exact JWS name (names are case-sensitive, RFC 7515 §4.1.1).
-    pub fn from_name(name: &str) -> Option<JwsAlgorithm> {
-        JwsAlgorithm::ALL.into_iter().find(|alg| alg.name() == name)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            JwsAlgorithm::Rs256 => "RS256",
-            JwsAlgorithm::Rs384 => "RS384",
-            JwsAlgorithm::Rs512 => "RS512",
-            JwsAlgorithm::Ps256 => "PS256",
-            JwsAlgorithm::Ps384 => "PS384",
-            JwsAlgorithm::Ps512 => "PS512",
-            JwsAlgorithm::Es256 => "ES256",
-            JwsAlgorithm::Es384 => "ES384",
-            JwsAlgorithm::EdDsa => "EdDSA",
-            JwsAlgorithm::Hs256 => "HS256",
-            JwsAlgorithm::Hs384 => "HS384",
-            JwsAlgorithm::Hs512 => "HS512",
-        }
-    }
-}
-
-/// Public key material of a usable key (or, for `oct` keys from local_jwks, the shared secret).
-#[derive(Clone, PartialEq)]
-pub enum KeyMaterial {
-    /// Prepared once here for fast verification (see [`crate::rsa_verifier`]).
-    Rsa(PreparedRsaKey),
-    /// A point checked to be on P-256, with its verification tables.
-    P256(crate::ec_verifier::P256Key),
-    /// A point checked to be on P-384.
-    P384(crate::ec_verifier::P384Key),
-    /// An Ed25519 point, not of small order.
-    Ed25519(ed25519_dalek::VerifyingKey),
-    /// An HMAC secret; only ever from the filter's own configuration (local_jwks).
-    Hmac(Vec<u8>),
-}
-
-impl std::fmt::Debug for KeyMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeyMaterial::Rsa(key) => write!(f, "Rsa({} bits)", key.modulus_bits()),
-            KeyMaterial::P256(_) => f.write_str("P256"),
-            KeyMaterial::P384(_) => f.write_str("P384"),
-            KeyMaterial::Ed25519(_) => f.write_str("Ed25519"),
-            // Secrets stay out of logs.
-            KeyMaterial::Hmac(secret) => write!(f, "Hmac({} bytes)", secret.len()),
-        }
-    }
-}
-
-impl KeyMaterial {
-    /// Whether this key can verify `alg`: an RSA key serves RS* and PS*, a P-256 key ES256, a P-384 key
-    /// ES384, an Ed25519 key EdDSA, a secret HS*. Nothing else, whatever a token says.
-    pub fn serves(&self, alg: JwsAlgorithm) -> bool {
-        match self {
-            KeyMaterial::Rsa(_) => matches!(
-                alg,
-                JwsAlgorithm::Rs256
-                    | JwsAlgorithm::Rs384
-                    | JwsAlgorithm::Rs512
-                    | JwsAlgorithm::Ps256
-                    | JwsAlgorithm::Ps384
-                    | JwsAlgorithm::Ps512
-            ),
-            KeyMaterial::P256(_) => alg == JwsAlgorithm::Es256,
-            KeyMaterial::P384(_) => alg == JwsAlgorithm::Es384,
-            KeyMaterial::Ed25519(_) => alg == JwsAlgorithm::EdDsa,
-            KeyMaterial::Hmac(_) => matches!(
-                alg,
-                JwsAlgorithm::Hs256 | JwsAlgorithm::Hs384 | JwsAlgorithm::Hs512
-            ),
         }
     }
 }

@@ -21,7 +21,12 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use sha2::digest::{Digest, FixedOutputReset};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::jwks::{JwsAlgorithm, MAX_RSA_BITS};
+use crate::crypto::algorithm::{JwsAlgorithm, NoSigningKey};
+
+/// RSA keys below this many bits are skipped (RFC 7518 §3.3 requires 2048).
+pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus accepted, bounding verification cost.
+pub const MAX_RSA_BITS: usize = 4096;
 
 /// Bits per limb.
 const LIMB_BITS: u32 = 28;
@@ -479,10 +484,6 @@ impl AlgorithmSignature for RsaSignatureBytes {
         Cow::Borrowed(&self.0)
     }
 }
-
-/// This filter only verifies; there is no signing key, so signing cannot even be called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoSigningKey {}
 
 impl Algorithm for FastRsa {
     type SigningKey = NoSigningKey;

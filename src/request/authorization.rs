@@ -1,27 +1,11 @@
 //! Claim-based authorization per rule (this filter's extension; jwt_authn users bolt it on with RBAC or
-//! Lua): a verified token must carry the listed scopes and have allowed values for the listed claims.
-//! A token that fails gets 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
+//! Lua): a verified token must carry the rule's scopes ([`Authorization`]) and have allowed values for
+//! its claims. A token that fails gets 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
 
 use serde_json::{Map, Value};
 
-use crate::claims::lookup;
-
-/// What a rule requires of a verified token's claims.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    /// Every one of these must be among the token's scopes: the space-delimited `scope` claim (RFC 8693)
-    /// or `scp` (a string or a list, as Azure AD and Okta send it).
-    pub scopes: Vec<String>,
-    /// Each claim (dotted path) must have one of its allowed values; for a list claim, one element must.
-    pub claims: Vec<ClaimRequirement>,
-}
-
-/// One claim and the values it may have.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRequirement {
-    pub name: String,
-    pub values: Vec<String>,
-}
+use crate::config::authorization::Authorization;
+use crate::request::claims::lookup;
 
 /// Why a token was not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,12 +102,33 @@ impl StringMatcher {
         })
     }
 
-    /// A full-match regex matcher (Envoy's header `safe_regex_match`).
-    pub fn regex(regex: Regex) -> StringMatcher {
+    /// Case-sensitive matchers of one kind (Envoy's header `exact_match`, `prefix_match`, ...).
+    pub fn exact(value: &str) -> StringMatcher {
+        StringMatcher::case_sensitive(Pattern::Exact(value.to_string()))
+    }
+
+    pub fn prefix(value: &str) -> StringMatcher {
+        StringMatcher::case_sensitive(Pattern::Prefix(value.to_string()))
+    }
+
+    pub fn suffix(value: &str) -> StringMatcher {
+        StringMatcher::case_sensitive(Pattern::Suffix(value.to_string()))
+    }
+
+    pub fn contains(value: &str) -> StringMatcher {
+        StringMatcher::case_sensitive(Pattern::Contains(value.to_string()))
+    }
+
+    fn case_sensitive(pattern: Pattern) -> StringMatcher {
         StringMatcher {
-            pattern: Pattern::Regex(regex),
+            pattern,
             ignore_case: false,
         }
+    }
+
+    /// A full-match regex matcher (Envoy's header `safe_regex_match`).
+    pub fn regex(regex: Regex) -> StringMatcher {
+        StringMatcher::case_sensitive(Pattern::Regex(regex))
     }
 
     pub fn matches(&self, value: &str) -> bool {

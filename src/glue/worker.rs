@@ -9,12 +9,11 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType};
 
-use crate::authenticator::{PendingAuth, Verdict};
 use crate::config::{FilterConfig, JwksSource, ProviderId, RemoteJwks};
-use crate::jwks::{parse_jwks_with_limits, Jwks};
-use crate::jwks_cache::{decode_doc, JwksMeta, SharedKeys, WorkerKeys};
+use crate::jwks::{decode_doc, parse_jwks_with_limits, Jwks, JwksMeta, SharedKeys, WorkerKeys};
 use crate::metrics;
-use crate::token_cache::TokenCaches;
+use crate::request::authenticator::{PendingAuth, Verdict};
+use crate::request::token_cache::TokenCaches;
 
 /// Why a paused request waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +274,7 @@ pub fn apply_verdict(
                 );
             }
             for (name, payload) in &mutations.filter_state {
-                crate::host::set_filter_state(name, payload.as_bytes());
+                crate::glue::abi::set_filter_state(name, payload.as_bytes());
             }
             if let Some(path) = &mutations.new_path {
                 let _ = hostcalls::set_map_value_bytes(

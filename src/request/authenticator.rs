@@ -1,6 +1,6 @@
 //! The per-request steps, free of any host call: pick the rule, find the tokens its requirement asks
 //! for, check them, evaluate the requirement tree, authorize, and say what to do with the request. The
-//! proxy-wasm glue in `filter.rs` only reads headers, waits for keys and applies the verdict.
+//! proxy-wasm glue (`glue/http_context.rs`) only reads headers, waits for keys and applies the verdict.
 //!
 //! A request is evaluated twice at most: first without keys ([`start`]: cached tokens, claim checks),
 //! which decides it whenever the signatures cannot change the outcome; then, if signatures matter, with
@@ -8,18 +8,19 @@
 
 use std::rc::Rc;
 
-use crate::auth_error::{refusal, AuthError, Failure, LocalReply};
-use crate::authorization::Denial;
-use crate::claims::claim_header_value;
+use crate::config::requirement::{LeafId, Requirement};
+use crate::config::rules::Rule;
 use crate::config::{FilterConfig, Provider, ProviderId};
-use crate::extractor::{
-    extract_tokens, path_without_param, HeaderPair, RequestHeaders, TokenSource,
-};
-use crate::jwks::Jwks;
-use crate::rules::{LeafId, RequestView, Requirement, Rule};
-use crate::token_cache::{CachedVerdict, TokenCaches};
-use crate::verifier::{
-    audience_allowed, check_token_for_audiences, unverified_issuer, CheckedToken,
+use crate::jwks::key_set::Jwks;
+use crate::request::claims::claim_header_value;
+use crate::request::extract::{extract_tokens, path_without_param, TokenSource};
+use crate::request::headers::{HeaderPair, RequestHeaders};
+use crate::request::reply::{escape_quoted, refusal, Failure, LocalReply};
+use crate::request::rule_match::RequestView;
+use crate::request::token_cache::{TokenCaches, VerifiedClaims};
+use crate::verify::error::AuthError;
+use crate::verify::token::{
+    audience_allowed, check_token_for_audiences, unverified_issuer, CheckedToken, VerifiedToken,
 };
 
 /// Header changes to make before the request goes upstream, applied in this order: removals, then sets,
@@ -75,7 +76,7 @@ struct Candidate {
 
 #[derive(Debug)]
 enum CandidateState {
-    Verified(Rc<CachedVerdict>),
+    Verified(Rc<VerifiedClaims>),
     Failed(AuthError),
     /// Passed every claim check; the signature is not checked yet.
     Unsigned(Box<CheckedToken>),
@@ -532,7 +533,7 @@ impl Evaluation<'_, '_> {
                 Some(jwks) => match checked.verify_signature(&jwks) {
                     Err(error) => CandidateState::Failed(error),
                     Ok(verified) => {
-                        let verdict = Rc::new(CachedVerdict {
+                        let verdict = Rc::new(VerifiedClaims {
                             set_headers: claim_headers(provider, &verified),
                             filter_state: provider.payload_in_filter_state.as_ref().map(|name| {
                                 let json =
@@ -663,22 +664,8 @@ fn conclude(
     Verdict::Allow(mutations)
 }
 
-impl Failure {
-    /// The metric name of this failure.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Failure::Auth(error) => error.reason(),
-            Failure::Forbidden(Denial::MissingScopes(_)) => "insufficient_scope",
-            Failure::Forbidden(Denial::ClaimNotAllowed(_)) => "claim_not_allowed",
-        }
-    }
-}
-
 /// The headers a verified token sets upstream: its claim_to_headers and forward_payload_header.
-fn claim_headers(
-    provider: &Provider,
-    verified: &crate::verifier::VerifiedToken,
-) -> Vec<(String, String)> {
+fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(String, String)> {
     let mut set_headers = Vec::new();
     for mapping in &provider.claim_to_headers {
         if let Some(value) = claim_header_value(&verified.payload, &mapping.claim) {
@@ -727,20 +714,4 @@ fn realm(headers: &[HeaderPair<'_>]) -> String {
     let path = first_value(headers, ":path");
     raw.extend_from_slice(path.get(..REALM_MAX_PATH_BYTES).unwrap_or(path));
     escape_quoted(&String::from_utf8_lossy(&raw))
-}
-
-/// Escapes `"` and `\` and drops control characters, for a quoted-string header parameter.
-pub fn escape_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
