@@ -7,8 +7,8 @@
 #
 #   --image        the image you pushed (`./build.sh push REF`); an oci:// prefix is accepted
 #   --digest       the manifest digest, 64 hex (a sha256: prefix is accepted)
-#   --digest-file  a file holding it; default target/oci-image/manifest-digest (written by
-#                  `./build.sh image`)
+#   --digest-file  a file holding it; default target/oci-image/manifest-digest (or
+#                  $OCI_IMAGE_DIR/manifest-digest), written by `./build.sh image`
 #   --out          where the copies go; default target/deploy (istio/ and envoy-gateway/ inside)
 #
 # The copies are checked against the CRD schemas when tools/manifest-check is installed
@@ -21,7 +21,7 @@ EXAMPLE_DIGEST="0000000000000000000000000000000000000000000000000000000000000000
 
 die() { echo "render: $*" >&2; exit 1; }
 
-image="" digest="" digest_file="$ROOT/target/oci-image/manifest-digest" out="$ROOT/target/deploy"
+image="" digest="" digest_file="${OCI_IMAGE_DIR:-$ROOT/target/oci-image}/manifest-digest" out="$ROOT/target/deploy"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --image) image="${2:-}"; shift 2 ;;

@@ -59,10 +59,16 @@ function yamlSources(file) {
     return [{ source: file, text, line: 1 }];
   }
   const blocks = [];
-  const fence = /^```ya?ml[^\n]*\n([\s\S]*?)^```/gm;
+  // A fence may be indented (inside a list item); its content is then indented as much.
+  const fence = /^([ \t]*)```ya?ml[^\n]*\n([\s\S]*?)^\1```/gm;
   for (const match of text.matchAll(fence)) {
+    const [, indent, body] = match;
     const line = text.slice(0, match.index).split("\n").length;
-    blocks.push({ source: `${file}:${line}`, text: match[1], line, markdown: true });
+    const dedented = body
+      .split("\n")
+      .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l))
+      .join("\n");
+    blocks.push({ source: `${file}:${line}`, text: dedented, line, markdown: true });
   }
   return blocks;
 }
