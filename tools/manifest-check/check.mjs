@@ -1,6 +1,7 @@
 // Validates Kubernetes manifests against the real CRD schemas: the validators that @kubernetes-models
-// generates from Istio's CRDs (istio 1.29), Envoy Gateway's API types and the Gateway API types, plus the
-// Kubernetes core types (ConfigMap) from kubernetes-models.
+// generates from Istio's CRDs (istio 1.29), Envoy Gateway's API types and the Gateway API types, plus
+// Kubernetes' own types (core, apps, networking, RBAC) from kubernetes-models, so a doc's Deployment or
+// ConfigMap is checked too.
 //
 //   node check.mjs [--json SUMMARY.json] FILE...
 //
@@ -27,7 +28,11 @@ import * as istioSecurityV1 from "@kubernetes-models/istio/security.istio.io/v1"
 import * as envoyGatewayV1alpha1 from "@kubernetes-models/envoy-gateway/gateway.envoyproxy.io/v1alpha1";
 import * as gatewayApiV1 from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
 import * as gatewayApiV1beta1 from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1";
+import * as istioSecurityV1beta1 from "@kubernetes-models/istio/security.istio.io/v1beta1";
 import * as coreV1 from "kubernetes-models/v1";
+import * as appsV1 from "kubernetes-models/apps/v1";
+import * as networkingV1 from "kubernetes-models/networking.k8s.io/v1";
+import * as rbacV1 from "kubernetes-models/rbac.authorization.k8s.io/v1";
 
 // "apiVersion kind" -> model class. Only top-level resources carry static apiVersion and kind.
 const models = new Map();
@@ -37,10 +42,14 @@ for (const group of [
   istioNetworkingV1beta1,
   istioNetworkingV1alpha3,
   istioSecurityV1,
+  istioSecurityV1beta1,
   envoyGatewayV1alpha1,
   gatewayApiV1,
   gatewayApiV1beta1,
   coreV1,
+  appsV1,
+  networkingV1,
+  rbacV1,
 ]) {
   for (const model of Object.values(group)) {
     if (typeof model === "function" && model.apiVersion && model.kind) {
