@@ -9,7 +9,7 @@
 //!   the patched-in cluster;
 //! - `deploy/render.sh` writes copies with a real image and digest that pass the same checks.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
