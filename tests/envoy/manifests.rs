@@ -7,6 +7,8 @@
 //! - the names that tie the pieces together agree (the JWKS cluster the filter calls is the one the
 //!   ServiceEntry/DestinationRule or the EnvoyPatchPolicy creates, with TLS checked), and Envoy accepts
 //!   the patched-in cluster;
+//! - each shipped configuration, handed to the filter in a real Envoy as JSON text with its JWKS cluster
+//!   under the name the manifests give it, answers as docs/istio.md and docs/envoy-gateway.md say;
 //! - `deploy/render.sh` writes copies with a real image and digest that pass the same checks.
 
 use crate::common;
@@ -676,4 +678,124 @@ fn rendered_manifests_carry_the_real_image_and_digest_and_pass_every_check() {
     let (ok, output) = render(&["--digest", &digest, "--out", refused_out.to_str().unwrap()]);
     assert!(!ok, "{output}");
     assert!(!refused_out.exists());
+}
+
+/// The JWKS cluster a platform would create, here pointing at the loopback JWKS server: Istio's
+/// ServiceEntry cluster under its `outbound|443||<host>` name, or Envoy Gateway's patched-in cluster
+/// itself. The TLS the platform adds (DestinationRule / transport_socket) is dropped, as the test's JWKS
+/// server speaks plain HTTP; the cluster name, which the filter must find, is kept.
+fn loopback_jwks_cluster(checked: &Checked, name: &str, port: u16) -> Value {
+    let patched = checked
+        .objects_of_kind("EnvoyPatchPolicy")
+        .flat_map(|p| p["spec"]["jsonPatches"].as_array().unwrap().iter())
+        .map(|p| &p["operation"]["value"])
+        .find(|cluster| cluster["name"] == name);
+    let address = json!({"socket_address": {"address": "127.0.0.1", "port_value": port}});
+    match patched {
+        Some(cluster) => {
+            let mut cluster = cluster.clone();
+            let object = cluster.as_object_mut().unwrap();
+            object.remove("transport_socket");
+            object.insert("type".into(), json!("STATIC"));
+            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] =
+                address;
+            cluster
+        }
+        None => json!({
+            "name": name,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": address}}
+            ]}]}
+        }),
+    }
+}
+
+#[test]
+fn shipped_configurations_authenticate_in_envoy_as_documented() {
+    use common::envoy::{Envoy, EnvoySetup};
+    use common::fixtures::{good_claims, mint, now, Keys, MISSING};
+    use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
+
+    let checked = check_shipped();
+    let deploy = repo_root().join("deploy").display().to_string();
+    let shipped: Vec<(String, Value)> = embedded_configs(checked)
+        .into_iter()
+        .filter(|(place, _)| place.starts_with(&deploy))
+        .collect();
+    assert_eq!(
+        shipped.len(),
+        2,
+        "one configuration per platform: {shipped:?}"
+    );
+    let keys = Keys::load();
+    let user = mint(&keys.rsa2048, "RS256", &good_claims(now()));
+    let mut admin_claims = good_claims(now());
+    admin_claims["roles"] = json!(["ops", "admin"]);
+    let admin = mint(&keys.rsa2048, "RS256", &admin_claims);
+
+    for (place, config) in shipped {
+        let jwks = JwksServer::start(keys.jwks().to_string());
+        let upstream = EchoUpstream::start();
+        let clusters: Vec<Value> = remote_jwks(&config)
+            .iter()
+            .map(|(_, cluster)| loopback_jwks_cluster(checked, cluster, jwks.port))
+            .collect();
+        // The configuration goes in as JSON text, as Istio and Envoy Gateway hand it over.
+        let setup = EnvoySetup {
+            filter_config: config.clone(),
+            native_config: None,
+            upstream_port: upstream.port,
+            jwks_port: jwks.port,
+            native_jwks_port: None,
+            concurrency: 2,
+        };
+        let envoy = Envoy::start_edited(&setup, |bootstrap| {
+            let list = bootstrap["static_resources"]["clusters"]
+                .as_array_mut()
+                .unwrap();
+            list.extend(clusters);
+        });
+
+        let ok = get_with_token(envoy.wasm_port, "/api/orders", &user);
+        assert_eq!(ok.status, 200, "{place}: {ok:?}\n{}", envoy.log_tail());
+        assert_eq!(
+            ok.upstream_headers()["x-jwt-sub"],
+            json!(["alice"]),
+            "{place}"
+        );
+        assert!(
+            ok.upstream_headers().get("authorization").is_none(),
+            "{place}"
+        );
+
+        let missing = http_request(envoy.wasm_port, "/api/orders", &[]);
+        assert_eq!(missing.status, 401, "{place}: {missing:?}");
+        let body: Value = serde_json::from_str(&missing.body)
+            .unwrap_or_else(|_| panic!("{place}: failure_response_format json: {missing:?}"));
+        assert!(body.to_string().contains(MISSING), "{place}: {body}");
+
+        let health = http_request(envoy.wasm_port, "/healthz", &[]);
+        assert_eq!(health.status, 200, "{place}: {health:?}");
+
+        let not_admin = get_with_token(envoy.wasm_port, "/admin/users", &user);
+        assert_eq!(not_admin.status, 403, "{place}: {not_admin:?}");
+        let is_admin = get_with_token(envoy.wasm_port, "/admin/users", &admin);
+        assert_eq!(is_admin.status, 200, "{place}: {is_admin:?}");
+        assert_eq!(
+            is_admin.upstream_headers()["x-jwt-roles"],
+            json!(["ops,admin"]),
+            "{place}"
+        );
+
+        // The keys came through the cluster the manifests name, once.
+        assert!(jwks.requests() >= 1, "{place}");
+        assert!(
+            jwks.paths().iter().all(|p| p == "/.well-known/jwks.json"),
+            "{place}: {:?}",
+            jwks.paths()
+        );
+        envoy.assert_no_vm_failure();
+    }
 }
