@@ -54,7 +54,7 @@ ensure_node() {
 }
 
 # tools/manifest-check: the CRD schema validators (npm, pinned by its package-lock.json) that
-# tests/manifests_test.rs runs over deploy/ and docs/. npm ci runs again only when the lock file changed.
+# tests/envoy/manifests.rs runs over deploy/ and docs/. npm ci runs again only when the lock file changed.
 ensure_manifest_tools() {
   ensure_node
   local dir="$ROOT/tools/manifest-check"
