@@ -11,7 +11,7 @@
 // Prints one line per document and exits 1 when any document fails.
 //
 // --json writes every document as parsed (YAML turned into JSON) with its result, so callers can check
-// what the schema cannot: tests/manifests_test.rs parses each embedded filter configuration with the
+// what the schema cannot: tests/envoy/manifests.rs parses each embedded filter configuration with the
 // filter's own parser and cross-checks cluster names.
 //
 // What the schemas do not cover, as in the API server's OpenAPI validation: CEL rules
