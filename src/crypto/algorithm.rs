@@ -12,6 +12,7 @@ pub enum JwsAlgorithm {
     Ps512,
     Es256,
     Es384,
+    Es512,
     EdDsa,
     Hs256,
     Hs384,
@@ -20,7 +21,7 @@ pub enum JwsAlgorithm {
 
 impl JwsAlgorithm {
     /// Every algorithm, in the order they are listed in RFC 7518 (EdDSA from RFC 8037 last).
-    pub const ALL: [JwsAlgorithm; 12] = [
+    pub const ALL: [JwsAlgorithm; 13] = [
         JwsAlgorithm::Hs256,
         JwsAlgorithm::Hs384,
         JwsAlgorithm::Hs512,
@@ -29,6 +30,7 @@ impl JwsAlgorithm {
         JwsAlgorithm::Rs512,
         JwsAlgorithm::Es256,
         JwsAlgorithm::Es384,
+        JwsAlgorithm::Es512,
         JwsAlgorithm::Ps256,
         JwsAlgorithm::Ps384,
         JwsAlgorithm::Ps512,
@@ -50,6 +52,7 @@ impl JwsAlgorithm {
             JwsAlgorithm::Ps512 => "PS512",
             JwsAlgorithm::Es256 => "ES256",
             JwsAlgorithm::Es384 => "ES384",
+            JwsAlgorithm::Es512 => "ES512",
             JwsAlgorithm::EdDsa => "EdDSA",
             JwsAlgorithm::Hs256 => "HS256",
             JwsAlgorithm::Hs384 => "HS384",

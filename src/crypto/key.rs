@@ -4,7 +4,7 @@ use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
 use crate::crypto::algorithm::JwsAlgorithm;
-use crate::crypto::ecdsa::{Es256, Es384, P256Key, P384Key};
+use crate::crypto::ecdsa::{Es256, Es384, Es512, P256Key, P384Key, P521Key};
 use crate::crypto::eddsa::EdDsa;
 use crate::crypto::rsa::{FastRsa, PreparedRsaKey};
 
@@ -17,6 +17,8 @@ pub enum KeyMaterial {
     P256(P256Key),
     /// A point checked to be on P-384.
     P384(P384Key),
+    /// A point checked to be on P-521.
+    P521(P521Key),
     /// An Ed25519 point, not of small order.
     Ed25519(ed25519_dalek::VerifyingKey),
     /// An HMAC secret; only ever from the filter's own configuration (local_jwks).
@@ -29,6 +31,7 @@ impl std::fmt::Debug for KeyMaterial {
             KeyMaterial::Rsa(key) => write!(f, "Rsa({} bits)", key.modulus_bits()),
             KeyMaterial::P256(_) => f.write_str("P256"),
             KeyMaterial::P384(_) => f.write_str("P384"),
+            KeyMaterial::P521(_) => f.write_str("P521"),
             KeyMaterial::Ed25519(_) => f.write_str("Ed25519"),
             // Secrets stay out of logs.
             KeyMaterial::Hmac(secret) => write!(f, "Hmac({} bytes)", secret.len()),
@@ -38,7 +41,7 @@ impl std::fmt::Debug for KeyMaterial {
 
 impl KeyMaterial {
     /// Whether this key can verify `alg`: an RSA key serves RS* and PS*, a P-256 key ES256, a P-384 key
-    /// ES384, an Ed25519 key EdDSA, a secret HS*. Nothing else, whatever a token says.
+    /// ES384, a P-521 key ES512, an Ed25519 key EdDSA, a secret HS*. Nothing else, whatever a token says.
     pub fn serves(&self, alg: JwsAlgorithm) -> bool {
         match self {
             KeyMaterial::Rsa(_) => matches!(
@@ -52,6 +55,7 @@ impl KeyMaterial {
             ),
             KeyMaterial::P256(_) => alg == JwsAlgorithm::Es256,
             KeyMaterial::P384(_) => alg == JwsAlgorithm::Es384,
+            KeyMaterial::P521(_) => alg == JwsAlgorithm::Es512,
             KeyMaterial::Ed25519(_) => alg == JwsAlgorithm::EdDsa,
             KeyMaterial::Hmac(_) => matches!(
                 alg,
@@ -82,6 +86,9 @@ impl KeyMaterial {
             }
             (KeyMaterial::P384(key), JwsAlgorithm::Es384) => {
                 algorithm_checks(Es384, key, token_alg, signature, signed_data)
+            }
+            (KeyMaterial::P521(key), JwsAlgorithm::Es512) => {
+                algorithm_checks(Es512, key, token_alg, signature, signed_data)
             }
             (KeyMaterial::Ed25519(key), JwsAlgorithm::EdDsa) => {
                 algorithm_checks(EdDsa, key, token_alg, signature, signed_data)

@@ -514,6 +514,7 @@ impl Algorithm for FastRsa {
             // Not an RSA algorithm: an RSA key verifies nothing else.
             JwsAlgorithm::Es256
             | JwsAlgorithm::Es384
+            | JwsAlgorithm::Es512
             | JwsAlgorithm::EdDsa
             | JwsAlgorithm::Hs256
             | JwsAlgorithm::Hs384

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::crypto::algorithm::JwsAlgorithm;
-use crate::crypto::ecdsa::{p256_key, p384_key};
+use crate::crypto::ecdsa::{p256_key, p384_key, p521_key};
 use crate::crypto::eddsa::ed25519_key;
 use crate::crypto::key::KeyMaterial;
 use crate::crypto::rsa::{PreparedRsaKey, MAX_RSA_BITS, MIN_RSA_BITS};
@@ -253,8 +253,11 @@ fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
         Some("P-384") => p384_key(&x, &y)
             .map(KeyMaterial::P384)
             .ok_or_else(|| not_on_curve("P-384")),
+        Some("P-521") => p521_key(&x, &y)
+            .map(KeyMaterial::P521)
+            .ok_or_else(|| not_on_curve("P-521")),
         Some(other) => Err(format!(
-            "EC crv \"{}\" is not supported (P-256 and P-384 are)",
+            "EC crv \"{}\" is not supported (P-256, P-384 and P-521 are)",
             other.escape_debug()
         )),
         None => Err("EC key has no \"crv\"".to_string()),

