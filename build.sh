@@ -11,6 +11,8 @@
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
+#   ./build.sh check FILE…    check jwt-authn-wasm configurations in FILEs (docs/cli.md)
+#   ./build.sh convert FILE   convert a jwt_authn Envoy config or an Istio RequestAuthentication (docs/cli.md)
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -258,5 +260,11 @@ case "${1:-build}" in
     build
     cargo run --locked --release --example compare_jwks_lifecycle
     ;;
-  *) echo "usage: $0 [build|setup|demo|test|compare-jwks|fuzz [SECONDS]]" >&2; exit 2 ;;
+  check|convert)
+    # The CLI (src/bin/jwt-authn-wasm) runs from the caller's directory so relative FILEs resolve; the cd
+    # at the top of this script left that directory in OLDPWD.
+    cargo build --quiet --locked --bin jwt-authn-wasm
+    cd "$OLDPWD" && exec "$ROOT/target/debug/jwt-authn-wasm" "$@"
+    ;;
+  *) echo "usage: $0 [build|setup|demo|test|compare-jwks|fuzz [SECONDS]|check FILE…|convert FILE]" >&2; exit 2 ;;
 esac

@@ -34,7 +34,12 @@ pub fn check(input: &Input, names: &Names) -> Vec<Diagnostic> {
                 }
             };
             if let Err(error) = FilterConfig::parse(&bytes) {
-                diagnostics.push(diagnostic(error.field, Severity::Error, error.reason));
+                let reason = if found.reserialized {
+                    without_position(&error.reason)
+                } else {
+                    error.reason
+                };
+                diagnostics.push(diagnostic(error.field, Severity::Error, reason));
                 continue;
             }
             let Ok(config) = serde_json::from_slice::<Value>(&bytes) else {
@@ -59,6 +64,20 @@ pub fn check(input: &Input, names: &Names) -> Vec<Diagnostic> {
     diagnostics
 }
 
+/// A JSON parser's message without its trailing " at line N column M".
+fn without_position(reason: &str) -> String {
+    if let Some((message, position)) = reason.rsplit_once(" at line ") {
+        let mut parts = position.split(" column ");
+        let numeric = |p: Option<&str>| {
+            p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none() {
+            return message.to_string();
+        }
+    }
+    reason.to_string()
+}
+
 /// Things the filter accepts that are likely mistakes, as (field, message). `config` has passed the
 /// filter's parser.
 pub fn warnings(config: &Value, context: &Context) -> Vec<(String, String)> {
@@ -78,7 +97,10 @@ pub fn warnings(config: &Value, context: &Context) -> Vec<(String, String)> {
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn jwks_warnings(name: &str, provider: &Value, context: &Context, out: &mut Vec<(String, String)>) {
@@ -108,7 +130,8 @@ fn jwks_warnings(name: &str, provider: &Value, context: &Context, out: &mut Vec<
     }
     let mut uri_field = format!("providers.{name}.remote_jwks.http_uri.uri");
     let mut uri = text(provider, "/remote_jwks/http_uri/uri").to_string();
-    if uri.is_empty() && provider.pointer("/remote_jwks/oidc_discovery") == Some(&Value::Bool(true)) {
+    if uri.is_empty() && provider.pointer("/remote_jwks/oidc_discovery") == Some(&Value::Bool(true))
+    {
         uri = text(provider, "/issuer").to_string();
         uri_field = format!("providers.{name}.issuer");
     }
@@ -162,15 +185,20 @@ fn forward_warnings(name: &str, provider: &Value, out: &mut Vec<(String, String)
             .cloned()
             .unwrap_or_default()
     };
-    let (headers, params, cookies) = (list("from_headers"), list("from_params"), list("from_cookies"));
-    let token_headers: Vec<String> = if headers.is_empty() && params.is_empty() && cookies.is_empty() {
-        vec!["Authorization".to_string()]
-    } else {
-        headers
-            .iter()
-            .map(|h| text(h, "/name").to_string())
-            .collect()
-    };
+    let (headers, params, cookies) = (
+        list("from_headers"),
+        list("from_params"),
+        list("from_cookies"),
+    );
+    let token_headers: Vec<String> =
+        if headers.is_empty() && params.is_empty() && cookies.is_empty() {
+            vec!["Authorization".to_string()]
+        } else {
+            headers
+                .iter()
+                .map(|h| text(h, "/name").to_string())
+                .collect()
+        };
     let mut claim_headers: Vec<(String, String)> = list("claim_to_headers")
         .iter()
         .enumerate()
@@ -189,7 +217,10 @@ fn forward_warnings(name: &str, provider: &Value, out: &mut Vec<(String, String)
         ));
     }
     for (field, header) in claim_headers {
-        if let Some(token) = token_headers.iter().find(|t| t.eq_ignore_ascii_case(&header)) {
+        if let Some(token) = token_headers
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(&header))
+        {
             out.push((
                 field,
                 format!(
@@ -238,7 +269,12 @@ fn unused_providers(
 ) {
     let mut names = BTreeSet::new();
     let mut any_provider = false;
-    for rule in config.get("rules").and_then(Value::as_array).into_iter().flatten() {
+    for rule in config
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(requires) = rule.get("requires") {
             referenced(requires, &mut names, &mut any_provider);
         }
@@ -292,7 +328,12 @@ fn rule_match(rule: &Value) -> Option<RuleMatch> {
     } else {
         PathMatch::Regex(text(m, "/safe_regex/regex").to_string())
     };
-    let list = |key: &str| m.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |key: &str| {
+        m.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     Some(RuleMatch {
         path,
         case_sensitive: m.get("case_sensitive") != Some(&Value::Bool(false)),
@@ -325,16 +366,20 @@ fn covers(earlier: &RuleMatch, later: &RuleMatch) -> bool {
             s.to_ascii_lowercase()
         }
     };
-    let separated = |prefix: &str, path: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    let separated =
+        |prefix: &str, path: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     match (&earlier.path, &later.path) {
-        (PathMatch::Prefix(a), PathMatch::Prefix(b) | PathMatch::Path(b) | PathMatch::SeparatedPrefix(b)) => {
-            fold(b).starts_with(&fold(a))
-        }
+        (
+            PathMatch::Prefix(a),
+            PathMatch::Prefix(b) | PathMatch::Path(b) | PathMatch::SeparatedPrefix(b),
+        ) => fold(b).starts_with(&fold(a)),
         (PathMatch::Path(a), PathMatch::Path(b)) => fold(a) == fold(b),
         (PathMatch::SeparatedPrefix(a), PathMatch::Path(b) | PathMatch::SeparatedPrefix(b)) => {
             separated(&fold(a), &fold(b))
         }
-        (PathMatch::SeparatedPrefix(a), PathMatch::Prefix(b)) => fold(b).starts_with(&format!("{}/", fold(a))),
+        (PathMatch::SeparatedPrefix(a), PathMatch::Prefix(b)) => {
+            fold(b).starts_with(&format!("{}/", fold(a)))
+        }
         (PathMatch::Regex(a), PathMatch::Regex(b)) => a == b,
         _ => false,
     }
@@ -368,7 +413,12 @@ fn shadowed_rules(config: &Value, out: &mut Vec<(String, String)>) {
             .iter()
             .take(later_index)
             .enumerate()
-            .find_map(|(i, earlier)| earlier.as_ref().filter(|e| covers(e, later)).map(|e| (i, e)));
+            .find_map(|(i, earlier)| {
+                earlier
+                    .as_ref()
+                    .filter(|e| covers(e, later))
+                    .map(|e| (i, e))
+            });
         if let Some((earlier_index, earlier)) = shadow {
             out.push((
                 format!("rules[{later_index}].match"),

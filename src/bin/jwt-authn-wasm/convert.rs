@@ -165,7 +165,8 @@ impl EnvoyConversion<'_> {
     }
 
     fn note(&mut self, location: &str, text: String) {
-        self.notes.push(format!("{}{location}: {text}", self.prefix));
+        self.notes
+            .push(format!("{}{location}: {text}", self.prefix));
     }
 
     fn connection_manager(&mut self, hcm: &mut Map<String, Value>, path: &str) {
@@ -176,7 +177,12 @@ impl EnvoyConversion<'_> {
             .into_iter()
             .flatten()
             .filter(|f| is_jwt_authn(f))
-            .map(|f| f.get("name").and_then(Value::as_str).unwrap_or(JWT_AUTHN_NAME).to_string())
+            .map(|f| {
+                f.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(JWT_AUTHN_NAME)
+                    .to_string()
+            })
             .collect();
         if names.is_empty() {
             return;
@@ -202,20 +208,31 @@ impl EnvoyConversion<'_> {
                 continue;
             }
             let location = index_path(&filters_path, index);
-            let mut config = filter.get("typed_config").cloned().unwrap_or_else(|| json!({}));
+            let mut config = filter
+                .get("typed_config")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
             if let Some(object) = config.as_object_mut() {
                 object.remove("@type");
             }
             if !route_rules.is_empty() {
                 let mut rules = route_rules.clone();
-                rules.extend(config.get("rules").and_then(Value::as_array).cloned().unwrap_or_default());
-                config["rules"] = Value::Array(rules);
+                rules.extend(
+                    config
+                        .get("rules")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                set(&mut config, "rules", Value::Array(rules));
             }
             match self.carry_over(&mut config, &location) {
                 Ok(()) => {
                     let mut replacement = wasm_filter(&config, &self.options.module);
                     for key in ["disabled", "is_optional"] {
-                        if let (Some(v), Some(object)) = (filter.get(key), replacement.as_object_mut()) {
+                        if let (Some(v), Some(object)) =
+                            (filter.get(key), replacement.as_object_mut())
+                        {
                             object.insert(key.to_string(), v.clone());
                         }
                     }
@@ -229,7 +246,13 @@ impl EnvoyConversion<'_> {
 
     /// Removes jwt_authn's per-route configuration from routes and virtual hosts, turning route-level
     /// configuration into rules.
-    fn per_route(&mut self, value: &mut Value, path: &str, names: &[String], rules: &mut Vec<Value>) {
+    fn per_route(
+        &mut self,
+        value: &mut Value,
+        path: &str,
+        names: &[String],
+        rules: &mut Vec<Value>,
+    ) {
         match value {
             Value::Object(object) => {
                 let per_route = object
@@ -246,7 +269,7 @@ impl EnvoyConversion<'_> {
                         Some(route_match) => {
                             let mut rule = json!({"match": rule_match(route_match)});
                             let what = if let Some(name) = config.get("requirement_name") {
-                                rule["requirement_name"] = name.clone();
+                                set(&mut rule, "requirement_name", name.clone());
                                 format!("requirement_name {name}")
                             } else {
                                 "disabled (no token required)".to_string()
@@ -297,7 +320,8 @@ impl EnvoyConversion<'_> {
             if object.remove("filter_state_rules").is_some() {
                 self.note(
                     &key_path(location, "filter_state_rules"),
-                    "not available to a wasm filter (removed); use rules matching a header instead".to_string(),
+                    "not available to a wasm filter (removed); use rules matching a header instead"
+                        .to_string(),
                 );
             }
         }
@@ -308,7 +332,9 @@ impl EnvoyConversion<'_> {
             .unwrap_or_default();
         for name in provider_names {
             let field = format!("providers.{name}");
-            let Some(provider) = config.pointer_mut(&format!("/providers/{}", pointer_escape(&name))) else {
+            let Some(provider) =
+                config.pointer_mut(&format!("/providers/{}", pointer_escape(&name)))
+            else {
                 continue;
             };
             let mut notes = Vec::new();
@@ -325,6 +351,13 @@ impl EnvoyConversion<'_> {
                 e.field, e.reason
             )
         })
+    }
+}
+
+/// Sets `key` on an object (a no-op on anything else, which these builders never make).
+fn set(object: &mut Value, key: &str, value: Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(key.to_string(), value);
     }
 }
 
@@ -371,7 +404,11 @@ fn carry_over_provider(provider: &mut Value, notes: &mut Vec<(String, String)>) 
         }
     }
     if let Some(local) = object.get_mut("local_jwks").and_then(Value::as_object_mut) {
-        if let Some(file) = local.get("filename").and_then(Value::as_str).map(str::to_string) {
+        if let Some(file) = local
+            .get("filename")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
             match std::fs::read_to_string(&file) {
                 Ok(jwks) => {
                     local.remove("filename");
@@ -431,7 +468,10 @@ fn request_authentication(
     options: &Options,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Value>, String> {
-    let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("request-authentication");
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("request-authentication");
     let namespace = value.pointer("/metadata/namespace").cloned();
     let rules = value
         .pointer("/spec/jwtRules")
@@ -458,14 +498,17 @@ fn request_authentication(
     ];
     for (index, rule) in rules.iter().enumerate() {
         let field = format!("spec.jwtRules[{index}]");
-        let issuer = rule.get("issuer").and_then(Value::as_str).unwrap_or_default();
+        let issuer = rule
+            .get("issuer")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut provider = json!({"issuer": issuer});
         if let Some(audiences) = rule.get("audiences") {
-            provider["audiences"] = audiences.clone();
+            set(&mut provider, "audiences", audiences.clone());
         }
         let timeout = rule.get("timeout").and_then(Value::as_str).unwrap_or("5s");
         if let Some(jwks) = rule.get("jwks").and_then(Value::as_str) {
-            provider["local_jwks"] = json!({"inline_string": jwks});
+            set(&mut provider, "local_jwks", json!({"inline_string": jwks}));
         } else {
             let (uri, discovery) = match rule.get("jwksUri").and_then(Value::as_str) {
                 Some(uri) => (uri.to_string(), false),
@@ -485,42 +528,54 @@ fn request_authentication(
                 "cache_duration": "300s"
             });
             if discovery {
-                remote["oidc_discovery"] = json!(true);
+                set(&mut remote, "oidc_discovery", json!(true));
             }
-            provider["remote_jwks"] = remote;
+            set(&mut provider, "remote_jwks", remote);
         }
         if let Some(headers) = rule.get("fromHeaders").and_then(Value::as_array) {
-            provider["from_headers"] = headers
+            let from_headers = headers
                 .iter()
                 .map(|h| {
                     let mut header = json!({"name": h.get("name").cloned().unwrap_or_default()});
                     if let Some(prefix) = h.get("prefix") {
-                        header["value_prefix"] = prefix.clone();
+                        set(&mut header, "value_prefix", prefix.clone());
                     }
                     header
                 })
                 .collect();
+            set(&mut provider, "from_headers", from_headers);
         }
-        for (from, to) in [("fromParams", "from_params"), ("fromCookies", "from_cookies")] {
+        for (from, to) in [
+            ("fromParams", "from_params"),
+            ("fromCookies", "from_cookies"),
+        ] {
             if let Some(list) = rule.get(from) {
-                provider[to] = list.clone();
+                set(&mut provider, to, list.clone());
             }
         }
         if let Some(header) = rule.get("outputPayloadToHeader") {
-            provider["forward_payload_header"] = header.clone();
+            set(&mut provider, "forward_payload_header", header.clone());
         }
         if let Some(claims) = rule.get("outputClaimToHeaders").and_then(Value::as_array) {
-            provider["claim_to_headers"] = claims
+            let claim_to_headers = claims
                 .iter()
-                .map(|c| json!({"header_name": c.get("header").cloned().unwrap_or_default(), "claim_name": c.get("claim").cloned().unwrap_or_default()}))
+                .map(|c| {
+                    json!({
+                        "header_name": c.get("header").cloned().unwrap_or_default(),
+                        "claim_name": c.get("claim").cloned().unwrap_or_default()
+                    })
+                })
                 .collect();
+            set(&mut provider, "claim_to_headers", claim_to_headers);
         }
         if let Some(forward) = rule.get("forwardOriginalToken") {
-            provider["forward"] = forward.clone();
+            set(&mut provider, "forward", forward.clone());
         }
         for key in rule.as_object().into_iter().flat_map(|o| o.keys()) {
             if !known.contains(&key.as_str()) {
-                notes.push(format!("{field}.{key}: not carried over (no equivalent in this filter)"));
+                notes.push(format!(
+                    "{field}.{key}: not carried over (no equivalent in this filter)"
+                ));
             }
         }
         providers.insert(format!("origins-{index}"), provider);
@@ -545,7 +600,10 @@ fn request_authentication(
         "bypass_cors_preflight": true
     });
     FilterConfig::parse(config.to_string().as_bytes()).map_err(|e| {
-        format!("RequestAuthentication {name}: the converted configuration is refused: {}: {}", e.field, e.reason)
+        format!(
+            "RequestAuthentication {name}: the converted configuration is refused: {}: {}",
+            e.field, e.reason
+        )
     })?;
     notes.push(format!(
         "RequestAuthentication {name}: AuthorizationPolicy requestPrincipals and request.auth.claims read \
@@ -554,7 +612,7 @@ fn request_authentication(
     ));
     let mut metadata = json!({"name": format!("{name}-jwt-authn-wasm")});
     if let Some(ns) = &namespace {
-        metadata["namespace"] = ns.clone();
+        set(&mut metadata, "namespace", ns.clone());
     }
     let mut spec = json!({
         "url": options.url,
@@ -564,11 +622,11 @@ fn request_authentication(
         "pluginConfig": config
     });
     if let Some(sha) = &options.sha256 {
-        spec["sha256"] = json!(sha);
+        set(&mut spec, "sha256", json!(sha));
     }
     for key in ["selector", "targetRef", "targetRefs"] {
         if let Some(v) = value.pointer(&format!("/spec/{key}")) {
-            spec[key] = v.clone();
+            set(&mut spec, key, v.clone());
         }
     }
     let mut objects = vec![json!({
@@ -581,9 +639,13 @@ fn request_authentication(
         let object_name = format!("jwks-{}", host.replace(['.', ':', '[', ']'], "-"));
         let mut metadata = json!({"name": object_name});
         if let Some(ns) = &namespace {
-            metadata["namespace"] = ns.clone();
+            set(&mut metadata, "namespace", ns.clone());
         }
-        let (port_name, protocol) = if https { ("https", "HTTPS") } else { ("http", "HTTP") };
+        let (port_name, protocol) = if https {
+            ("https", "HTTPS")
+        } else {
+            ("http", "HTTP")
+        };
         objects.push(json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",

@@ -38,7 +38,8 @@ impl Input {
 pub fn read(path: &str) -> Result<Input, String> {
     let bytes = if path == "-" {
         let mut buffer = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer).map_err(|e| e.to_string())?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)
+            .map_err(|e| e.to_string())?;
         buffer
     } else {
         std::fs::read(path).map_err(|e| e.to_string())?

@@ -35,6 +35,9 @@ pub struct Found {
     /// The bytes the filter receives, or why Envoy cannot hand the filter JSON from what is written.
     pub config: Result<Vec<u8>, String>,
     pub context: Context,
+    /// The bytes are JSON this tool wrote from YAML (or a Struct), so a parser's line and column refer to
+    /// nothing the user wrote.
+    pub reserialized: bool,
 }
 
 /// The names by which a filter is recognised as this one (root_id, vm_id, pluginName, module path or
@@ -108,6 +111,7 @@ pub fn find(value: &Value, raw_json: Option<&[u8]>, names: &Names) -> Vec<Found>
                 location: "(file)".to_string(),
                 config: Ok(config),
                 context: Context::Alone,
+                reserialized: raw_json.is_none(),
             });
             return found;
         }
@@ -127,7 +131,9 @@ pub fn find(value: &Value, raw_json: Option<&[u8]>, names: &Names) -> Vec<Found>
 /// The cluster names a bootstrap defines, unless clusters can also come from CDS.
 fn static_clusters(bootstrap: &Value) -> Option<BTreeSet<String>> {
     let dynamic = bootstrap.get("dynamic_resources");
-    if dynamic.is_some_and(|d| d.get("cds_config").is_some() || d.get("cds_resources_locator").is_some()) {
+    if dynamic
+        .is_some_and(|d| d.get("cds_config").is_some() || d.get("cds_resources_locator").is_some())
+    {
         return None;
     }
     let clusters = bootstrap
@@ -168,6 +174,7 @@ fn kubernetes(kind: &str, value: &Value, names: &Names, found: &mut Vec<Found>) 
                 location: "spec.pluginConfig".to_string(),
                 config,
                 context: Context::Istio,
+                reserialized: true,
             });
         }
         "EnvoyExtensionPolicy" => {
@@ -196,6 +203,7 @@ fn kubernetes(kind: &str, value: &Value, names: &Names, found: &mut Vec<Found>) 
                     location: format!("spec.wasm[{index}].config"),
                     config,
                     context: Context::EnvoyGateway,
+                    reserialized: true,
                 });
             }
         }
@@ -226,6 +234,7 @@ fn walk(
                             context: Context::Envoy {
                                 clusters: clusters.clone(),
                             },
+                            reserialized: false,
                         });
                     }
                 }
@@ -245,8 +254,16 @@ fn walk(
 }
 
 fn runs_this_module(config: &Value, names: &Names) -> bool {
-    let text = |pointer: &str| config.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
-    names.0.iter().any(|n| text("/root_id") == n || text("/vm_config/vm_id") == n)
+    let text = |pointer: &str| {
+        config
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    names
+        .0
+        .iter()
+        .any(|n| text("/root_id") == n || text("/vm_config/vm_id") == n)
         || names.matches(text("/vm_config/code/local/filename"))
         || names.matches(text("/vm_config/code/remote/http_uri/uri"))
 }

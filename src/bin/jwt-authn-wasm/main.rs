@@ -98,7 +98,9 @@ FILE may be - for standard input. Details: docs/cli.md.
                     Some(name) => names.push(name.clone()),
                     None => return usage_error("--name takes a name"),
                 },
-                flag if flag.starts_with("--") => return usage_error(&format!("unknown option {flag}")),
+                flag if flag.starts_with("--") => {
+                    return usage_error(&format!("unknown option {flag}"))
+                }
                 file => files.push(file.to_string()),
             }
         }
@@ -127,7 +129,12 @@ FILE may be - for standard input. Details: docs/cli.md.
                 println!("{}", diagnostic.text());
             }
         }
-        let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+        let count = |severity| {
+            diagnostics
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
         let (unreadable, errors, warnings) = (
             count(Severity::Unreadable),
             count(Severity::Error),
@@ -172,7 +179,9 @@ FILE may be - for standard input. Details: docs/cli.md.
                     }
                     continue;
                 }
-                flag if flag.starts_with("--") => return usage_error(&format!("unknown option {flag}")),
+                flag if flag.starts_with("--") => {
+                    return usage_error(&format!("unknown option {flag}"))
+                }
                 path => {
                     if file.replace(path.to_string()).is_some() {
                         return usage_error("convert takes one FILE");

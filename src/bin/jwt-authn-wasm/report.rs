@@ -43,7 +43,10 @@ impl Diagnostic {
             &self.field
         };
         match self.severity {
-            Severity::Error => format!("{}: {} → {}: {}", self.file, self.location, field, self.message),
+            Severity::Error => format!(
+                "{}: {} → {}: {}",
+                self.file, self.location, field, self.message
+            ),
             Severity::Warning => format!(
                 "{}: {} → {}: warning: {}",
                 self.file, self.location, field, self.message
