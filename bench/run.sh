@@ -17,7 +17,7 @@
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed (throughput, and Envoy's CPU time per request, which a
 # busy machine disturbs less); then each setup gets the same fixed load (PACED_RATE
-# req/s, paced by tests/measure/paced_load.rs; 0 skips it) for p50/p99 like with like. A measurement
+# req/s, paced by tools/measure/paced_load.rs; 0 skips it) for p50/p99 like with like. A measurement
 # script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1

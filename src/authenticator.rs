@@ -681,7 +681,7 @@ fn claim_headers(
 ) -> Vec<(String, String)> {
     let mut set_headers = Vec::new();
     for mapping in &provider.claim_to_headers {
-        if let Some(value) = claim_header_value(&verified.payload, &mapping.claim_name) {
+        if let Some(value) = claim_header_value(&verified.payload, &mapping.claim) {
             set_headers.push((mapping.header_name.clone(), value));
         }
     }

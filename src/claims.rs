@@ -2,14 +2,29 @@
 
 use serde_json::{Map, Value};
 
-/// The header value for the claim at `dotted_path` (`"a.b"` reaches `{"a": {"b": ..}}`): strings as they
+/// Where a claim is in the payload: jwt_authn's two ways of naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimLocation {
+    /// `claim_name`: a dotted path reaches nested objects (`"org.team"`); a claim whose own name has
+    /// dots is found by its whole name first.
+    DottedName(String),
+    /// `claim_path`: one object key per segment, taken literally, so names with dots or slashes
+    /// (`"https://example.com/roles"`) need no escaping.
+    Path(Vec<String>),
+}
+
+/// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
 /// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`
 /// (jwt_authn drops or encodes lists: envoy #30072, istio #58433; a comma-joined list is what upstreams
 /// parse, as for any repeated header). Objects, null, empty strings and missing claims give no header.
 /// Values with control characters (CR, LF, NUL, ...) give no header either: they could split or
 /// truncate headers on the way upstream.
-pub fn claim_header_value(payload: &Map<String, Value>, dotted_path: &str) -> Option<String> {
-    let text = match lookup(payload, dotted_path)? {
+pub fn claim_header_value(payload: &Map<String, Value>, claim: &ClaimLocation) -> Option<String> {
+    let value = match claim {
+        ClaimLocation::DottedName(dotted_path) => lookup(payload, dotted_path)?,
+        ClaimLocation::Path(keys) => lookup_keys(payload, keys)?,
+    };
+    let text = match value {
         Value::Array(items) => {
             let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
             parts?.join(",")
@@ -41,6 +56,16 @@ pub fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<
     let mut current = payload.get(parts.next()?)?;
     for part in parts {
         current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// The claim reached by taking each key in turn, literally (jwt_authn's `claim_path`).
+pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Option<&'a Value> {
+    let (first, rest) = keys.split_first()?;
+    let mut current = payload.get(first)?;
+    for key in rest {
+        current = current.as_object()?.get(key)?;
     }
     Some(current)
 }

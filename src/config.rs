@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::authorization::{Authorization, ClaimRequirement};
+pub use crate::claims::ClaimLocation;
 use crate::duration::parse_duration;
 use crate::extractor::{HeaderLocation, TokenLocations};
 use crate::jwks::{parse_local_jwks, Jwks, JwksLimits};
@@ -156,11 +157,11 @@ pub struct FetchPolicy {
     pub limits: JwksLimits,
 }
 
-/// Copy one claim (a dotted path reaches nested objects) into a request header.
+/// Copy one claim into a request header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToHeader {
     pub header_name: String,
-    pub claim_name: String,
+    pub claim: ClaimLocation,
 }
 
 /// Audiences compare the way jwt_authn compares them: a leading `http://` or `https://` and a trailing
@@ -381,7 +382,18 @@ struct RawHeaderLocation {
 #[serde(deny_unknown_fields)]
 struct RawClaimToHeader {
     header_name: String,
-    claim_name: String,
+    // Exactly one of these two, as jwt_authn requires.
+    #[serde(default)]
+    claim_name: Option<String>,
+    #[serde(default)]
+    claim_path: Option<Vec<RawClaimPathSegment>>,
+}
+
+/// One segment of jwt_authn's `claim_path`: `{"key": "<object key>"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimPathSegment {
+    key: String,
 }
 
 #[derive(Deserialize)]
@@ -1061,15 +1073,10 @@ fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigEr
         let claim_field = format!("{field}.claim_to_headers[{index}]");
         let header_name =
             checked_header_name(&format!("{claim_field}.header_name"), &claim.header_name)?;
-        if claim.claim_name.is_empty() {
-            return Err(error(
-                format!("{claim_field}.claim_name"),
-                "must not be empty",
-            ));
-        }
+        let claim_location = compile_claim_location(&claim_field, claim)?;
         claim_to_headers.push(ClaimToHeader {
             header_name,
-            claim_name: claim.claim_name,
+            claim: claim_location,
         });
     }
     let cache_config = raw.jwt_cache_config;
@@ -1278,6 +1285,40 @@ fn compile_local_jwks(field: &str, raw: RawDataSource) -> Result<Jwks, ConfigErr
 }
 
 /// Splits `http[s]://host[:port]/path?query` into the callout's `:authority` and `:path`.
+fn compile_claim_location(
+    claim_field: &str,
+    claim: RawClaimToHeader,
+) -> Result<ClaimLocation, ConfigError> {
+    match (claim.claim_name, claim.claim_path) {
+        (Some(name), None) if name.is_empty() => Err(error(
+            format!("{claim_field}.claim_name"),
+            "must not be empty",
+        )),
+        (Some(name), None) => Ok(ClaimLocation::DottedName(name)),
+        (None, Some(path)) if path.is_empty() => Err(error(
+            format!("{claim_field}.claim_path"),
+            "must have at least one segment",
+        )),
+        (None, Some(path)) => {
+            let mut keys = Vec::with_capacity(path.len());
+            for (index, segment) in path.into_iter().enumerate() {
+                if segment.key.is_empty() {
+                    return Err(error(
+                        format!("{claim_field}.claim_path[{index}].key"),
+                        "must not be empty",
+                    ));
+                }
+                keys.push(segment.key);
+            }
+            Ok(ClaimLocation::Path(keys))
+        }
+        _ => Err(error(
+            claim_field.to_string(),
+            "set exactly one of claim_name and claim_path",
+        )),
+    }
+}
+
 pub fn split_http_uri(uri: &str) -> Result<(String, String), String> {
     let rest = uri
         .strip_prefix("https://")

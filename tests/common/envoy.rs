@@ -1,8 +1,6 @@
 //! A real Envoy for the scenario tests: found the way users find it, started with a generated bootstrap
 //! that puts this filter and Envoy's own jwt_authn side by side, stopped when dropped.
 
-#![allow(dead_code)]
-
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,32 +17,11 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The command that runs Envoy: $ENVOY_BIN, the project venv, `envoy` on PATH, or `func-e run`.
-/// Panics with the install command when there is none: these tests fail, they never skip.
+/// The command that runs Envoy: $ENVOY_BIN, the project venv, `envoy` on PATH, or `func-e run` (the
+/// same search as `./build.sh`'s, both in xtask/). Panics with the install command when there is none:
+/// these tests fail, they never skip.
 pub fn envoy_command() -> Vec<String> {
-    if let Ok(bin) = std::env::var("ENVOY_BIN") {
-        if !bin.is_empty() {
-            return vec![bin];
-        }
-    }
-    let venv = repo_root().join(".venv/bin/envoy");
-    if venv.exists() {
-        return vec![venv.display().to_string()];
-    }
-    if let Some(envoy) = on_path("envoy") {
-        return vec![envoy.display().to_string()];
-    }
-    if let Some(func_e) = on_path("func-e") {
-        return vec![func_e.display().to_string(), "run".to_string()];
-    }
-    panic!("{INSTALL_HINT}");
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+    xtask::envoy_command(&repo_root()).unwrap_or_else(|| panic!("{INSTALL_HINT}"))
 }
 
 /// The release module, checked to be newer than every source file so a test never runs stale code.

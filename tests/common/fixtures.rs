@@ -4,8 +4,6 @@
 //! minted at run time so their exp/nbf are relative to now. Each fixture carries what Envoy's jwt_authn
 //! answers for it with [`provider_json`], which this filter must match.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

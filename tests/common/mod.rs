@@ -1,10 +1,11 @@
-//! Test support shared by every test file: the named-token fixture, loopback servers, and a real Envoy.
-
-#![allow(dead_code)]
+//! Test support shared by the test binaries (tests/host, tests/verifiers, tests/envoy): the named-token
+//! fixture, loopback servers, and a real Envoy. Each binary declares it `pub`, so what one binary does
+//! not use is not dead code there.
 
 pub mod envoy;
 pub mod fixtures;
 pub mod servers;
+pub mod tls;
 
 use serde_json::{json, Value};
 

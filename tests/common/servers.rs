@@ -1,8 +1,6 @@
 //! Real servers on 127.0.0.1 for the Envoy tests: a JWKS server the test can fault, and an upstream that
 //! echoes the request it received. Plain std threads and HTTP/1.1 with `Connection: close`.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

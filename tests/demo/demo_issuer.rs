@@ -7,9 +7,9 @@
 //!   GET /token?sub=NAME                     a token for NAME, valid for one hour
 
 #[path = "../common/fixtures.rs"]
-mod fixtures;
+pub mod fixtures;
 #[path = "../common/servers.rs"]
-mod servers;
+pub mod servers;
 
 use std::net::TcpListener;
 

@@ -4,12 +4,12 @@
 //!
 //!   cargo run --release --example compare_jwks_lifecycle      (after ./build.sh)
 
-#[path = "../common/envoy.rs"]
-mod envoy;
-#[path = "../common/fixtures.rs"]
-mod fixtures;
-#[path = "../common/servers.rs"]
-mod servers;
+#[path = "../../tests/common/envoy.rs"]
+pub mod envoy;
+#[path = "../../tests/common/fixtures.rs"]
+pub mod fixtures;
+#[path = "../../tests/common/servers.rs"]
+pub mod servers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

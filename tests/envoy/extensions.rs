@@ -2,7 +2,7 @@
 //! `error="insufficient_scope"`), report-only rules and providers (let through, counted), JSON refusal
 //! bodies, and claims handed on as comma-joined lists.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

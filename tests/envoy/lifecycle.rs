@@ -1,7 +1,7 @@
 //! Real Envoy: the JWKS lifecycle (first fetch, waiting requests, failures, one fetch per process),
 //! local keys, refused configuration, and hostile headers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

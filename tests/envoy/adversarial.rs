@@ -6,7 +6,7 @@
 //! Envoy's own jwt_authn runs beside this filter on the token corpus as a reference: its answers are
 //! printed in the table for comparison, never asserted.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,11 +1,11 @@
 //! The per-request steps without a host: rules, missing tokens, identity-header sanitising, claim
 //! headers, token stripping, and the refusal a client sees.
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::auth_error::{AuthError, LocalReply};
 use jwt_authn_wasm::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::claims::claim_header_value;
+use jwt_authn_wasm::claims::{claim_header_value, ClaimLocation};
 use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::extractor::borrow_header_pairs;
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
@@ -285,7 +285,7 @@ fn claim_values_become_header_text_or_nothing() {
         "crlf": "a\r\nx-admin: true", "nul": "a\u{0}b", "https://example.com/roles": "admin"
     });
     let payload = payload.as_object().unwrap();
-    let get = |path: &str| claim_header_value(payload, path);
+    let get = |path: &str| claim_header_value(payload, &ClaimLocation::DottedName(path.into()));
     assert_eq!(get("s").as_deref(), Some("text"));
     assert_eq!(get("n").as_deref(), Some("42"));
     assert_eq!(get("f").as_deref(), Some("1.5"));
@@ -311,6 +311,41 @@ fn claim_values_become_header_text_or_nothing() {
     ] {
         assert_eq!(get(none), None, "{none}");
     }
+}
+
+#[test]
+fn claim_path_takes_each_key_literally() {
+    let payload: Value = json!({
+        "https://example.com/roles": ["admin", "ops"],
+        "https://example.com": {"tenant": {"id": "t-1"}},
+        "a.b": "whole name", "a": {"b": "nested"}
+    });
+    let payload = payload.as_object().unwrap();
+    let get = |keys: &[&str]| {
+        let path = ClaimLocation::Path(keys.iter().map(|k| k.to_string()).collect());
+        claim_header_value(payload, &path)
+    };
+    assert_eq!(
+        get(&["https://example.com/roles"]).as_deref(),
+        Some("admin,ops")
+    );
+    assert_eq!(
+        get(&["https://example.com", "tenant", "id"]).as_deref(),
+        Some("t-1")
+    );
+    assert_eq!(get(&["a", "b"]).as_deref(), Some("nested"), "segments nest");
+    assert_eq!(
+        get(&["a.b"]).as_deref(),
+        Some("whole name"),
+        "a segment is never split at dots"
+    );
+    assert_eq!(get(&["https:", "", "example.com", "roles"]), None);
+    assert_eq!(
+        get(&["https://example.com", "tenant"]),
+        None,
+        "objects give no header"
+    );
+    assert_eq!(get(&["missing"]), None);
 }
 
 #[test]

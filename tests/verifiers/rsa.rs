@@ -2,7 +2,7 @@
 //! (PKCS#1 v1.5 and PSS with MGF1 over the same hash; 2048/3072/4096-bit; SHA-256/384/512) and against
 //! the `rsa` crate on the fixture keys with random messages.
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::rsa_verifier::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
 use rand::RngCore;

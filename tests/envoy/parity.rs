@@ -1,7 +1,7 @@
 //! Real Envoy, this filter and Envoy's own jwt_authn side by side with the same provider configuration:
 //! every fixture token must get the same verdict and status from both, and the body jwt_authn sends.
 
-mod common;
+use crate::common;
 
 use common::fixtures::{self, Expect, Keys};
 use common::servers::{get_with_token, http_request};
@@ -333,4 +333,41 @@ fn stat_prefix_puts_the_counters_under_their_own_name_like_jwt_authn() {
         Some(1)
     );
     scenario.envoy.assert_no_vm_failure();
+}
+
+#[test]
+fn claim_path_reaches_namespaced_claims_like_jwt_authn() {
+    let headers = json!([
+        {"header_name": "x-tenant", "claim_path": [{"key": "https://example.com/tenant"}]},
+        {"header_name": "x-org-id", "claim_path": [{"key": "https://example.com"}, {"key": "org"}, {"key": "id"}]},
+        {"header_name": "x-dotted", "claim_path": [{"key": "a.b"}]},
+        {"header_name": "x-absent", "claim_path": [{"key": "org"}, {"key": "nope"}]},
+        {"header_name": "x-team", "claim_name": "org.team"}
+    ]);
+    let scenario = Scenario::start(1, true, |uri| {
+        let mut config = fixture_config(uri);
+        config["providers"]["jwt"]["claim_to_headers"] = headers.clone();
+        config
+    });
+    let keys = Keys::load();
+    let mut claims = fixtures::good_claims(fixtures::now());
+    claims["https://example.com/tenant"] = json!("acme");
+    claims["https://example.com"] = json!({"org": {"id": 7}});
+    claims["a.b"] = json!("whole name");
+    claims["a"] = json!({"b": "nested"});
+    let token = fixtures::mint(&keys.rsa2048, "RS256", &claims);
+    let ours = get_with_token(scenario.envoy.wasm_port, "/api/orders", &token);
+    let native = get_with_token(scenario.envoy.native_port, "/api/orders", &token);
+    assert_eq!((ours.status, native.status), (200, 200), "{}", ours.body);
+    let (ours, native) = (ours.upstream_headers(), native.upstream_headers());
+    for (header, expected) in [
+        ("x-tenant", json!(["acme"])),
+        ("x-org-id", json!(["7"])),
+        ("x-dotted", json!(["whole name"])),
+        ("x-team", json!(["payments"])),
+        ("x-absent", Value::Null),
+    ] {
+        assert_eq!(ours[header], expected, "ours: {header}");
+        assert_eq!(native[header], expected, "jwt_authn: {header}");
+    }
 }

@@ -1,7 +1,7 @@
 //! The verifier on the shared fixture: every named token gets the refusal jwt_authn gives it (or passes),
 //! checked without Envoy, plus the claim checks' edges.
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::auth_error::AuthError;
 use jwt_authn_wasm::config::{FilterConfig, Provider};

@@ -1,6 +1,6 @@
 //! Configuration parsing: jwt_authn's shape and defaults, and refusals that name the field.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -140,6 +140,14 @@ fn refusals_name_the_field() {
          "providers.idp.local_jwks.inline_string: JWKS has no usable key"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "bad header", "claim_name": "sub"}]}}}),
          "providers.idp.claim_to_headers[0].header_name: \"bad header\" is not a valid HTTP header name"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "x-a", "claim_name": "a", "claim_path": [{"key": "a"}]}]}}}),
+         "providers.idp.claim_to_headers[0]: set exactly one of claim_name and claim_path"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "x-a"}]}}}),
+         "providers.idp.claim_to_headers[0]: set exactly one of claim_name and claim_path"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "x-a", "claim_path": []}]}}}),
+         "providers.idp.claim_to_headers[0].claim_path: must have at least one segment"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "claim_to_headers": [{"header_name": "x-a", "claim_path": [{"key": "a"}, {"key": ""}]}]}}}),
+         "providers.idp.claim_to_headers[0].claim_path[1].key: must not be empty"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clock_skew_seconds": -1}}}),
          "providers.idp.clock_skew_seconds: invalid value"),
         (json!({"providers": {}, "rulez": []}), "unknown field `rulez`"),

@@ -6,7 +6,7 @@
 //! ES256 / EdDSA / HS256 keys; bypass_cors_preflight and strip_failure_response. Every request must get
 //! the same status and body from both filters, and the same identity headers upstream.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -2,8 +2,8 @@
 //! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
 //! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
 
-#[path = "../common/fixtures.rs"]
-mod fixtures;
+#[path = "../../tests/common/fixtures.rs"]
+pub mod fixtures;
 
 use serde_json::json;
 

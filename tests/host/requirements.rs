@@ -1,7 +1,7 @@
 //! Host tests, one per option of issue 6: requirement trees, rule matching, provider claim options,
 //! authorization, report-only, refusal formats, and the configuration refusals that name each field.
 
-mod common;
+use crate::common;
 
 use std::rc::Rc;
 

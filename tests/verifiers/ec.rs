@@ -3,7 +3,7 @@
 //! going through this filter's JWK parsing; and the JWKs that must be refused (points off the curve,
 //! small-order Ed25519 keys, a crv that does not fit the alg, secrets outside local_jwks, short secrets).
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::auth_error::AuthError;
 use jwt_authn_wasm::config::FilterConfig;

@@ -1,7 +1,7 @@
 //! The README's first command: envoy/envoy.yaml is a valid Envoy config for the built module, and the demo
 //! (issuer, upstream, Envoy with the filter) answers 200 with claims for a minted token and 401 without.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

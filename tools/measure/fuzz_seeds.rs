@@ -1,8 +1,8 @@
 //! Writes the fuzz targets' seed corpora from the shared test fixture: every named token, the fixture
 //! JWKS and variants, configurations, and request shapes. `fuzz_seeds DIR` (DIR/<target>/<n>).
 
-#[path = "../common/fixtures.rs"]
-mod fixtures;
+#[path = "../../tests/common/fixtures.rs"]
+pub mod fixtures;
 
 use std::path::Path;
 

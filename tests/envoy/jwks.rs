@@ -2,7 +2,7 @@
 //! process, no valid request refused while the JWKS fails, new keys picked up at once, unknown-kid floods
 //! rate-limited, OIDC discovery, and the metrics that show all of it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

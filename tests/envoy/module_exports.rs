@@ -1,70 +1,24 @@
-//! The built module exports exactly the proxy-wasm callbacks the filter uses. `build.sh` removes the SDK's
-//! exports for callbacks left at their defaults (Envoy then skips those VM entries per request); this
-//! checks the module it built, and that no such callback has since been implemented in src/ — a removed
-//! export would silently never run.
+//! The built module exports exactly the proxy-wasm callbacks the filter uses. The build (`cargo xtask
+//! strip-exports`, run by `./build.sh`) removes the SDK's exports for callbacks left at their defaults
+//! (Envoy then skips those VM entries per request); this checks the module it built, and that no such
+//! callback has since been implemented in src/: a removed export would silently never run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-/// `UNUSED_EXPORTS` as build.sh declares it.
+/// The exports the build removes (xtask/, which `./build.sh` runs).
 fn unused_exports() -> Vec<String> {
-    let script = std::fs::read_to_string(common::envoy::repo_root().join("build.sh"))
-        .expect("read build.sh");
-    let line = script
-        .lines()
-        .find_map(|l| l.strip_prefix("UNUSED_EXPORTS=\""))
-        .expect("build.sh declares UNUSED_EXPORTS");
-    line.trim_end_matches('"')
-        .split_whitespace()
-        .map(str::to_string)
+    xtask::UNUSED_EXPORTS
+        .iter()
+        .map(|s| s.to_string())
         .collect()
-}
-
-fn read_leb(data: &[u8], at: &mut usize) -> usize {
-    let (mut value, mut shift) = (0usize, 0);
-    loop {
-        let byte = data[*at];
-        *at += 1;
-        value |= usize::from(byte & 0x7f) << shift;
-        shift += 7;
-        if byte < 0x80 {
-            return value;
-        }
-    }
-}
-
-/// The names in a module's export section.
-fn export_names(module: &[u8]) -> Vec<String> {
-    assert_eq!(&module[..8], b"\0asm\x01\0\0\0", "a wasm module");
-    let mut at = 8;
-    while at < module.len() {
-        let id = module[at];
-        at += 1;
-        let size = read_leb(module, &mut at);
-        let body = &module[at..at + size];
-        at += size;
-        if id == 7 {
-            let mut k = 0;
-            let count = read_leb(body, &mut k);
-            return (0..count)
-                .map(|_| {
-                    let len = read_leb(body, &mut k);
-                    let name = String::from_utf8(body[k..k + len].to_vec()).expect("UTF-8 name");
-                    k += len + 1;
-                    read_leb(body, &mut k);
-                    name
-                })
-                .collect();
-        }
-    }
-    Vec::new()
 }
 
 #[test]
 fn the_module_exports_no_callback_left_at_its_default() {
     let module = std::fs::read(common::envoy::wasm_module()).expect("read module");
-    let exports = export_names(&module);
+    let exports = xtask::export_names(&module).expect("a wasm module");
     let unused = unused_exports();
     assert_eq!(unused.len(), 5, "{unused:?}");
     for name in &unused {
@@ -129,8 +83,8 @@ fn no_callback_whose_export_is_removed_is_implemented() {
         for (path, text) in &files {
             assert!(
                 !text.contains(&method),
-                "{path} implements `{method}`, but build.sh removes {export} from the module: \
-                 take {export} out of UNUSED_EXPORTS"
+                "{path} implements `{method}`, but the build removes {export} from the module: \
+                 take {export} out of xtask::UNUSED_EXPORTS"
             );
         }
     }

@@ -1,6 +1,6 @@
 //! JWKS parsing: usable keys kept with kid/alg, unusable ones skipped with a reason, bad sets refused.
 
-mod common;
+use crate::common;
 
 use jwt_authn_wasm::jwks::{
     parse_jwks, parse_jwks_with_limits, JwksError, JwksLimits, MAX_JWKS_BYTES, MAX_JWKS_KEYS,

@@ -1,0 +1,20 @@
+//! Real-Envoy scenarios: this filter in Envoy 1.40, most of them beside Envoy's own jwt_authn answering
+//! the same requests, each asserting status, body and the headers the upstream received; plus the checks
+//! on the built module itself (its exports) and the demo.
+
+// `pub`, so the shared helpers this binary does not use are not dead code.
+#[path = "../common/mod.rs"]
+pub mod common;
+
+mod adversarial;
+mod config_push;
+mod demo;
+mod extensions;
+mod field_inventory;
+mod https_jwks;
+mod jwks;
+mod lifecycle;
+mod module_exports;
+mod parity;
+mod prometheus;
+mod requirements;
