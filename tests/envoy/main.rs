@@ -7,6 +7,7 @@
 pub mod common;
 
 mod adversarial;
+mod cli;
 mod config_push;
 mod demo;
 mod extensions;

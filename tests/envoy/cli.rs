@@ -2,14 +2,12 @@
 //! names the field of every broken one, and `convert` turns a jwt_authn configuration into one that
 //! real Envoy runs with jwt_authn's verdicts.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::envoy::{free_port, repo_root, wasm_module, Envoy, TempDir};
-use common::fixtures::{self, provider_json, Expect, Keys};
-use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
+use crate::common::envoy::{free_port, repo_root, wasm_module, Envoy, TempDir};
+use crate::common::fixtures::{self, provider_json, Expect, Keys};
+use crate::common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
 use serde_json::{json, Value};
 
 struct Run {
@@ -544,7 +542,7 @@ fn converted_jwt_authn_config_runs_in_envoy_with_jwt_authn_verdicts() {
         };
         let same_body =
             ours.status == 200 || fixture.our_body.is_some() || ours.body == theirs.body;
-        let body = |r: &common::servers::HttpResponse| {
+        let body = |r: &crate::common::servers::HttpResponse| {
             if r.status == 200 {
                 String::new()
             } else {
