@@ -206,16 +206,27 @@ fn broken_corpus_lines_name_these_fields() {
     }
 }
 
+/// Each file of the warnings corpus loads (exit 0) with exactly the warnings in its `.expected` file; an
+/// empty one is a configuration with near misses that must raise nothing.
 #[test]
-fn likely_mistakes_are_warnings_with_exit_code_0() {
-    let name = "tests/cli_corpus/warnings/likely_mistakes.yaml";
-    let run = cli(&["check", name]);
+fn warnings_corpus_gives_exactly_the_expected_warnings() {
+    let mut files = Vec::new();
+    files_under(&repo_root().join("tests/cli_corpus/warnings"), &mut files);
+    assert!(files.len() >= 3, "corpus: {files:?}");
+    for path in files {
+        let name = relative(&path);
+        let expected = std::fs::read_to_string(path.with_extension("expected"))
+            .unwrap_or_else(|_| panic!("{name} has no .expected file"));
+        let run = cli(&["check", &name]);
+        assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
+        assert_eq!(run.stdout, expected, "{name}");
+    }
+}
+
+#[test]
+fn likely_mistakes_name_each_field() {
+    let run = cli(&["check", "tests/cli_corpus/warnings/likely_mistakes.yaml"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let expected = std::fs::read_to_string(
-        repo_root().join("tests/cli_corpus/warnings/likely_mistakes.expected"),
-    )
-    .expect("expected file");
-    assert_eq!(run.stdout, expected);
     let fields: Vec<&str> = run
         .stdout
         .lines()
@@ -233,6 +244,52 @@ fn likely_mistakes_are_warnings_with_exit_code_0() {
             "providers.legacy",
             "rules[1].match",
         ]
+    );
+    let shadows = cli(&["check", "tests/cli_corpus/warnings/more_shadows.json"]);
+    let shadowed: Vec<&str> = shadows
+        .stdout
+        .lines()
+        .filter_map(|l| l.split(" → ").nth(1))
+        .filter_map(|l| l.split(": warning: ").next())
+        .collect();
+    assert_eq!(
+        shadowed,
+        ["rules[1].match", "rules[3].match", "rules[5].match"]
+    );
+}
+
+/// A filter under another root_id/vm_id/module name is not checked unless named with --name, and a file
+/// without any configuration of this filter says that nothing was checked.
+#[test]
+fn other_names_are_checked_with_name_flag() {
+    let dir = TempDir::new("cli-name");
+    let source = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).expect("envoy.yaml");
+    let renamed = source
+        .replace("jwt_authn_wasm.wasm", "auth.wasm")
+        .replace("jwt_authn_wasm", "my_auth")
+        .replace(
+            "\"provider_name\": \"demo\"",
+            "\"provider_name\": \"demox\"",
+        );
+    assert!(!renamed.contains("jwt_authn_wasm"));
+    let path = dir.0.join("renamed.yaml");
+    std::fs::write(&path, renamed).expect("write");
+    let file = path.display().to_string();
+    let unnamed = cli(&["check", &file]);
+    assert_eq!(unnamed.code, 0);
+    assert!(
+        unnamed.stdout.contains("nothing checked"),
+        "{}",
+        unnamed.stdout
+    );
+    let named = cli(&["check", "--name", "my_auth", &file]);
+    assert_eq!(named.code, 1, "{}", named.stdout);
+    assert!(
+        named
+            .stdout
+            .contains("→ rules[1].requires.provider_name: no provider named \"demox\""),
+        "{}",
+        named.stdout
     );
 }
 
@@ -507,10 +564,19 @@ fn converted_jwt_authn_config_runs_in_envoy_with_jwt_authn_verdicts() {
         "original.yaml",
         &jwt_authn_bootstrap(native_admin, native_port, upstream.port, &jwks),
     );
-    let to_convert = write_yaml(
-        "to-convert.yaml",
-        &jwt_authn_bootstrap(wasm_admin, wasm_port, upstream.port, &jwks),
-    );
+    // The copy to convert is JSON (JSON in, JSON out), the original YAML: both readers are used.
+    let to_convert = dir.0.join("to-convert.json");
+    std::fs::write(
+        &to_convert,
+        serde_json::to_string_pretty(&jwt_authn_bootstrap(
+            wasm_admin,
+            wasm_port,
+            upstream.port,
+            &jwks,
+        ))
+        .expect("JSON"),
+    )
+    .expect("write");
     let module_arg = module.display().to_string();
     let run = cli(&[
         "convert",
@@ -520,8 +586,10 @@ fn converted_jwt_authn_config_runs_in_envoy_with_jwt_authn_verdicts() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
-    let converted = dir.0.join("converted.yaml");
-    std::fs::write(&converted, &run.stdout).expect("write converted");
+    let converted_json: Value = serde_json::from_str(&run.stdout).expect("JSON in, JSON out");
+    assert!(!run.stdout.contains("jwt_authn.v3"), "{}", run.stdout);
+    let converted = dir.0.join("converted.json");
+    std::fs::write(&converted, converted_json.to_string()).expect("write converted");
     let checked = cli(&["check", &converted.display().to_string()]);
     assert_eq!((checked.code, checked.stdout.as_str()), (0, ""));
 
