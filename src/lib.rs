@@ -2,11 +2,14 @@
 //! jwt_authn.
 //!
 //! The logic is host-independent and tested with plain `cargo test`; the proxy-wasm glue is compiled only
-//! for wasm32. Request path, in file order:
-//! [`config`] (parsed once) → [`rules`] (which requirement) → [`extractor`] (where the tokens are) →
-//! [`verifier`] (claims, key choice, signature) → [`authenticator`] (the verdict) →
-//! [`auth_error`] (the refusal). Keys: [`jwks`] (parse a key set) and [`jwks_cache`] (the shared,
-//! once-per-process fetched copy).
+//! for wasm32. Layers, each using only those listed before it:
+//! - [`metrics`]: metric names;
+//! - [`crypto`]: signature algorithms and key material;
+//! - [`jwks`]: key sets, the shared-data records and the fetch schedule;
+//! - [`config`]: the configuration, parsed and compiled once;
+//! - [`verify`]: one token against one provider (claims, key choice, signature);
+//! - [`request`]: one request (rule, tokens, requirement tree, authorization, the verdict or refusal);
+//! - `glue` (wasm32 only): the proxy-wasm root and HTTP contexts.
 
 #![cfg_attr(
     not(test),
@@ -21,34 +24,18 @@
     )
 )]
 
-pub mod auth_error;
-pub mod authenticator;
-pub mod authorization;
-pub mod claims;
 pub mod config;
-pub mod duration;
-pub mod ec_verifier;
-pub mod extractor;
+pub mod crypto;
 pub mod jwks;
-pub mod jwks_cache;
 pub mod metrics;
-pub mod rsa_verifier;
-pub mod rules;
-pub mod string_matcher;
-pub mod token_cache;
-pub mod verifier;
+pub mod request;
+pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
-#[cfg(target_arch = "wasm32")]
-mod host;
-#[cfg(target_arch = "wasm32")]
-mod jwks_fetcher;
-#[cfg(target_arch = "wasm32")]
-mod worker;
+mod glue;
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
-    proxy_wasm::set_root_context(|context_id| Box::new(jwks_fetcher::JwksFetcherRoot::new(context_id)));
+    proxy_wasm::set_root_context(|context_id| Box::new(glue::root_context::FilterRoot::new(context_id)));
 }}

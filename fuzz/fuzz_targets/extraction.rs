@@ -3,9 +3,9 @@
 //! panic either, and a map that parses holds as many headers as it announces, all inside the buffer.
 #![no_main]
 
-use jwt_authn_wasm::extractor::{
-    extract_tokens, parse_header_pairs, path_without_param, TokenLocations, TokenSource,
-};
+use jwt_authn_wasm::config::TokenLocations;
+use jwt_authn_wasm::request::extract::{extract_tokens, path_without_param, TokenSource};
+use jwt_authn_wasm::request::headers::parse_header_pairs;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

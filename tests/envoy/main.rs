@@ -1,6 +1,7 @@
 //! Real-Envoy scenarios: this filter in Envoy 1.40, most of them beside Envoy's own jwt_authn answering
 //! the same requests, each asserting status, body and the headers the upstream received; plus the checks
-//! on the built module itself (its exports) and the demo.
+//! on the built module itself (its exports), the demo, and the shipped Kubernetes manifests (whose
+//! patched-in cluster Envoy must accept).
 
 // `pub`, so the shared helpers this binary does not use are not dead code.
 #[path = "../common/mod.rs"]
@@ -10,11 +11,13 @@ mod adversarial;
 mod cli;
 mod config_push;
 mod demo;
+mod examples;
 mod extensions;
 mod field_inventory;
 mod https_jwks;
 mod jwks;
 mod lifecycle;
+mod manifests;
 mod module_exports;
 mod parity;
 mod prometheus;

@@ -4,10 +4,11 @@ use crate::common;
 
 use std::time::Duration;
 
+use jwt_authn_wasm::config::duration::parse_duration;
+use jwt_authn_wasm::config::requirement::Requirement;
+use jwt_authn_wasm::config::rules::PathMatch;
+use jwt_authn_wasm::config::TokenLocations;
 use jwt_authn_wasm::config::{FilterConfig, JwksSource};
-use jwt_authn_wasm::duration::parse_duration;
-use jwt_authn_wasm::extractor::TokenLocations;
-use jwt_authn_wasm::rules::{PathMatch, Requirement};
 use serde_json::{json, Value};
 
 use common::fixtures::Keys;

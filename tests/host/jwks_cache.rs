@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use jwt_authn_wasm::config::{FetchPolicy, FilterConfig, JwksSource};
-use jwt_authn_wasm::jwks_cache::{
+use jwt_authn_wasm::jwks::{
     decode_doc, discovered_jwks_uri, encode_doc, fetch_due, kid_refetch_allowed, ttl_for_response,
     FetchFailure, FetchLease, JwksMeta, SharedKeys,
 };

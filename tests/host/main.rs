@@ -12,5 +12,6 @@ mod docs;
 mod extractor;
 mod jwks;
 mod jwks_cache;
+mod layers;
 mod requirements;
 mod token_cache;

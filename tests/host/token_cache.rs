@@ -2,10 +2,10 @@
 
 use std::rc::Rc;
 
-use jwt_authn_wasm::token_cache::{CachedVerdict, TokenCache};
+use jwt_authn_wasm::request::token_cache::{TokenCache, VerifiedClaims};
 
-fn verdict(sub: &str) -> Rc<CachedVerdict> {
-    Rc::new(CachedVerdict {
+fn verdict(sub: &str) -> Rc<VerifiedClaims> {
+    Rc::new(VerifiedClaims {
         set_headers: vec![("x-jwt-sub".into(), sub.into())],
         payload: Rc::new(serde_json::Map::new()),
         filter_state: None,

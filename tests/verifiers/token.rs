@@ -3,10 +3,10 @@
 
 use crate::common;
 
-use jwt_authn_wasm::auth_error::AuthError;
 use jwt_authn_wasm::config::{FilterConfig, Provider};
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
-use jwt_authn_wasm::verifier::check_token;
+use jwt_authn_wasm::verify::error::AuthError;
+use jwt_authn_wasm::verify::token::check_token;
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Expect, Keys, AUDIENCE, ISSUER};

@@ -11,12 +11,12 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use jwt_authn_wasm::authenticator::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::extractor::HeaderPair;
 use jwt_authn_wasm::jwks::parse_local_jwks;
-use jwt_authn_wasm::token_cache::TokenCaches;
-use jwt_authn_wasm::verifier::check_token;
+use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
+use jwt_authn_wasm::request::headers::HeaderPair;
+use jwt_authn_wasm::request::token_cache::TokenCaches;
+use jwt_authn_wasm::verify::token::check_token;
 
 /// One algorithm's key set and tokens, as read from stdin.
 struct TokenSet {

@@ -1,0 +1,210 @@
+//! Filter configuration: the JSON in the wasm plugin's `configuration`, shaped like Envoy's jwt_authn
+//! `JwtAuthentication` (same snake_case field names), so a provider moves from jwt_authn by copying it.
+//!
+//! Parsed and compiled once in on_configure into [`FilterConfig`]. Every error names the field.
+//! [`raw`] is the JSON shape; [`provider`], [`remote_jwks`], [`rules`], [`requirement`] and
+//! [`authorization`] compile their parts of it.
+
+pub mod authorization;
+pub mod duration;
+pub mod provider;
+mod raw;
+pub mod remote_jwks;
+pub mod requirement;
+pub mod rules;
+pub mod string_matcher;
+
+use std::rc::Rc;
+
+pub use crate::jwks::schedule::FetchPolicy;
+use crate::metrics;
+use provider::compile_provider;
+pub use provider::{
+    normalize_audience, ClaimLocation, ClaimToHeader, HeaderLocation, JwksSource, Lifetime,
+    Provider, TokenLocations, DEFAULT_CACHE_SIZE, DEFAULT_CLOCK_SKEW_SECONDS,
+    DEFAULT_MAX_CACHED_TOKEN_BYTES,
+};
+use raw::RawConfig;
+pub use remote_jwks::{
+    split_http_uri, RemoteJwks, DEFAULT_CACHE_DURATION, DEFAULT_FETCH_TIMEOUT,
+    DEFAULT_MAX_CACHE_DURATION, DEFAULT_MAX_STALENESS, DEFAULT_MIN_CACHE_DURATION,
+    DEFAULT_RETRY_INITIAL_INTERVAL, DEFAULT_RETRY_MAX_INTERVAL,
+    DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
+};
+use rules::{compile_requirement_map, compile_rules, Rule};
+
+/// Index of a provider in [`FilterConfig::providers`].
+pub type ProviderId = usize;
+
+/// The whole configuration, compiled: what every request is checked against.
+#[derive(Debug)]
+pub struct FilterConfig {
+    pub providers: Vec<Provider>,
+    pub rules: Vec<Rule>,
+    /// Every header this filter writes from verified claims (claim_to_headers and forward_payload_header,
+    /// of every provider). Client copies are removed from every request so nobody can spoof identity.
+    pub identity_headers: Vec<String>,
+    /// Let CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) through unchecked.
+    pub bypass_cors_preflight: bool,
+    /// Refusals carry no body and no WWW-Authenticate header (jwt_authn's strip_failure_response).
+    pub strip_failure_response: bool,
+    /// Refusal bodies as jwt_authn's plain text, or as JSON.
+    pub failure_format: FailureFormat,
+    /// Requirement leaves in all rules (each leaf's tokens are tracked separately while a request waits).
+    pub leaf_count: usize,
+    /// Start of every metric name: `jwt_authn_wasm`, or `jwt_authn_wasm.<stat_prefix>` (jwt_authn's
+    /// `stat_prefix`, which keeps two filters' counts apart).
+    pub metric_prefix: Rc<str>,
+}
+
+/// How refusal bodies are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureFormat {
+    /// jwt_authn's: the reason as plain text (`Jwt is expired`).
+    #[default]
+    Text,
+    /// `{"error": "invalid_token", "error_description": "Jwt is expired"}` (RFC 6750 error codes).
+    Json,
+}
+
+/// Why a configuration was refused: the field (a dotted path) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+pub(crate) fn error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+impl FilterConfig {
+    /// Parses and checks the plugin configuration. An empty configuration is refused: a filter with no
+    /// providers and no rules would silently let everything through.
+    pub fn parse(json: &[u8]) -> Result<FilterConfig, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Err(error(
+                "",
+                "the plugin configuration is empty; give providers and rules as JSON",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            error(field, e.into_inner().to_string())
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| error("", format!("trailing characters after the JSON: {e}")))?;
+        compile(raw)
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, raw_provider) in raw.providers {
+        providers.push(compile_provider(name, raw_provider)?);
+    }
+    let mut leaves = 0;
+    let requirement_map = compile_requirement_map(&raw.requirement_map, &providers, &mut leaves)?;
+    let rules = compile_rules(raw.rules, &requirement_map, &providers, &mut leaves)?;
+    let identity_headers = identity_headers(&providers);
+    let failure_format = failure_format(raw.failure_response_format.as_deref())?;
+    let metric_prefix = metric_prefix(&raw.stat_prefix)?;
+    Ok(FilterConfig {
+        providers,
+        rules,
+        identity_headers,
+        bypass_cors_preflight: raw.bypass_cors_preflight,
+        strip_failure_response: raw.strip_failure_response,
+        failure_format,
+        leaf_count: leaves,
+        metric_prefix: Rc::from(metric_prefix),
+    })
+}
+
+/// Every header this filter writes from verified claims, of every provider.
+fn identity_headers(providers: &[Provider]) -> Vec<String> {
+    let mut identity_headers: Vec<String> = Vec::new();
+    for provider in providers {
+        let names = provider
+            .claim_to_headers
+            .iter()
+            .map(|c| c.header_name.clone())
+            .chain(provider.forward_payload_header.clone());
+        for name in names {
+            if !identity_headers.contains(&name) {
+                identity_headers.push(name);
+            }
+        }
+    }
+    identity_headers
+}
+
+fn failure_format(raw: Option<&str>) -> Result<FailureFormat, ConfigError> {
+    match raw {
+        None | Some("text") => Ok(FailureFormat::Text),
+        Some("json") => Ok(FailureFormat::Json),
+        Some(other) => Err(error(
+            "failure_response_format",
+            format!(
+                "\"{}\" is neither \"text\" nor \"json\"",
+                other.escape_debug()
+            ),
+        )),
+    }
+}
+
+/// `jwt_authn_wasm`, or `jwt_authn_wasm.<stat_prefix>`.
+fn metric_prefix(stat_prefix: &str) -> Result<String, ConfigError> {
+    if stat_prefix.is_empty() {
+        Ok(metrics::PREFIX.to_string())
+    } else if stat_prefix.split('.').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }) {
+        Ok(format!("{}.{}", metrics::PREFIX, stat_prefix))
+    } else {
+        Err(error(
+            "stat_prefix",
+            format!(
+                "\"{}\": use letters, digits, '_' and '-', in segments separated by single dots",
+                stat_prefix.escape_debug()
+            ),
+        ))
+    }
+}
+
+/// Header names are lower-cased (Envoy's header map is) and must be HTTP tokens.
+pub(crate) fn checked_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(error(
+            field,
+            format!(
+                "\"{}\" is not a valid HTTP header name",
+                name.escape_debug()
+            ),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}

@@ -1,0 +1,62 @@
+//! Verified claims handed to the upstream as headers (claim_to_headers, forward_payload_header).
+
+use serde_json::{Map, Value};
+
+use crate::config::ClaimLocation;
+
+/// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
+/// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`
+/// (jwt_authn drops or encodes lists: envoy #30072, istio #58433; a comma-joined list is what upstreams
+/// parse, as for any repeated header). Objects, null, empty strings and missing claims give no header.
+/// Values with control characters (CR, LF, NUL, ...) give no header either: they could split or
+/// truncate headers on the way upstream.
+pub fn claim_header_value(payload: &Map<String, Value>, claim: &ClaimLocation) -> Option<String> {
+    let value = match claim {
+        ClaimLocation::DottedName(dotted_path) => lookup(payload, dotted_path)?,
+        ClaimLocation::Path(keys) => lookup_keys(payload, keys)?,
+    };
+    let text = match value {
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+            parts?.join(",")
+        }
+        value => scalar_text(value)?,
+    };
+    if text.is_empty() || text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(text)
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// The claim at `dotted_path`.
+pub fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {
+    // A claim whose own name contains dots ("https://example.com/roles") is found before nesting is tried.
+    if let Some(value) = payload.get(dotted_path) {
+        return Some(value);
+    }
+    let mut parts = dotted_path.split('.');
+    let mut current = payload.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// The claim reached by taking each key in turn, literally (jwt_authn's `claim_path`).
+pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Option<&'a Value> {
+    let (first, rest) = keys.split_first()?;
+    let mut current = payload.get(first)?;
+    for key in rest {
+        current = current.as_object()?.get(key)?;
+    }
+    Some(current)
+}

@@ -1,0 +1,177 @@
+//! Reading tokens out of a request at a provider's locations ([`TokenLocations`]), and stripping a
+//! query-parameter token before the upstream.
+
+use crate::config::TokenLocations;
+use crate::request::headers::RequestHeaders;
+
+/// Where a token was found, so it can be removed when the provider does not forward it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Header(String),
+    Param(String),
+    Cookie(String),
+}
+
+/// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractedToken {
+    pub raw: Vec<u8>,
+    pub source: TokenSource,
+}
+
+/// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
+/// value and the token is what follows it, trimmed. Unlike jwt_authn 1.40, the "Bearer" scheme matches
+/// in any case, as RFC 7235 makes auth schemes case-insensitive.
+pub fn extract_tokens(
+    locations: &TokenLocations,
+    headers: &(impl RequestHeaders + ?Sized),
+    path: &[u8],
+) -> Vec<ExtractedToken> {
+    let mut tokens = Vec::new();
+    for location in &locations.headers {
+        for value in headers.values(&location.name) {
+            if let Some(token) = strip_value_prefix(value, &location.value_prefix) {
+                tokens.push(ExtractedToken {
+                    raw: token.to_vec(),
+                    source: TokenSource::Header(location.name.clone()),
+                });
+            }
+        }
+    }
+    for param in &locations.params {
+        // As jwt_authn: the first value of a repeated parameter.
+        if let Some((_, value)) = query_pairs(path).find(|(name, _)| *name == param.as_bytes()) {
+            tokens.push(ExtractedToken {
+                raw: percent_decode(value),
+                source: TokenSource::Param(param.clone()),
+            });
+        }
+    }
+    if !locations.cookies.is_empty() {
+        let cookie_headers = headers.values("cookie");
+        for cookie in &locations.cookies {
+            let found = cookie_headers
+                .iter()
+                .find_map(|value| cookie_value(value, cookie.as_bytes()));
+            if let Some(value) = found.filter(|v| !v.is_empty()) {
+                tokens.push(ExtractedToken {
+                    raw: value.to_vec(),
+                    source: TokenSource::Cookie(cookie.clone()),
+                });
+            }
+        }
+    }
+    tokens
+}
+
+/// The value of cookie `name` in one `Cookie` header, parsed as Envoy does: pairs split on `;`, the name
+/// from its first non-space character to `=`, the value after `=` with one pair of surrounding double
+/// quotes removed; the first pair with the name wins.
+fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let start = pair.iter().position(|&b| b != b' ')?;
+        let pair = pair.get(start..)?;
+        let at = pair.iter().position(|&b| b == b'=')?;
+        if pair.get(..at)? != name {
+            return None;
+        }
+        let value = pair.get(at + 1..)?;
+        match value {
+            [b'"', inner @ .., b'"'] => Some(inner),
+            _ => Some(value),
+        }
+    })
+}
+
+fn strip_value_prefix<'a>(value: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
+    let value = value.trim_ascii();
+    if prefix.is_empty() {
+        return (!value.is_empty()).then_some(value);
+    }
+    let prefix = prefix.as_bytes();
+    let ignore_case = is_bearer_prefix(prefix);
+    let at = value.windows(prefix.len()).position(|window| {
+        if ignore_case {
+            window.eq_ignore_ascii_case(prefix)
+        } else {
+            window == prefix
+        }
+    })?;
+    let token = value.get(at + prefix.len()..)?.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+fn is_bearer_prefix(prefix: &[u8]) -> bool {
+    prefix.trim_ascii_end().eq_ignore_ascii_case(b"bearer")
+}
+
+/// Splits the query string of `path` into raw (name, value) pairs.
+fn query_pairs(path: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let query = match path.iter().position(|&b| b == b'?') {
+        Some(at) => path.get(at + 1..).unwrap_or_default(),
+        None => &[],
+    };
+    let query = match query.iter().position(|&b| b == b'#') {
+        Some(at) => query.get(..at).unwrap_or_default(),
+        None => query,
+    };
+    query
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (
+                pair.get(..at).unwrap_or_default(),
+                pair.get(at + 1..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        })
+}
+
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            if let Some(decoded) = tail.get(..2).and_then(hex_pair) {
+                out.push(decoded);
+                rest = tail.get(2..).unwrap_or_default();
+                continue;
+            }
+        }
+        out.push(if byte == b'+' { b' ' } else { byte });
+        rest = tail;
+    }
+    out
+}
+
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let text = std::str::from_utf8(pair).ok()?;
+    u8::from_str_radix(text, 16).ok()
+}
+
+/// The request path with every query parameter named `param` removed; the rest keeps its order.
+pub fn path_without_param(path: &[u8], param: &str) -> Vec<u8> {
+    let (base, query) = match path.iter().position(|&b| b == b'?') {
+        Some(at) => (
+            path.get(..at).unwrap_or_default(),
+            path.get(at + 1..).unwrap_or_default(),
+        ),
+        None => return path.to_vec(),
+    };
+    let kept: Vec<&[u8]> = query
+        .split(|&b| b == b'&')
+        .filter(|pair| {
+            let name = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => pair.get(..at).unwrap_or_default(),
+                None => pair,
+            };
+            !pair.is_empty() && name != param.as_bytes()
+        })
+        .collect();
+    let mut out = base.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out
+}

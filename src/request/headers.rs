@@ -1,0 +1,74 @@
+//! Request headers as the filter reads them: the host's serialized header map, borrowed pair by pair.
+
+/// Read-only access to the request the filter sees.
+pub trait RequestHeaders {
+    /// Every value of the header `name` (lower case), in order, as raw bytes.
+    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]>;
+}
+
+/// A request header as the host hands it over: (name, raw value), both borrowed from the host's buffer.
+/// Names are lower case (Envoy's codecs see to that); values may hold any bytes.
+pub type HeaderPair<'a> = (&'a [u8], &'a [u8]);
+
+impl RequestHeaders for [HeaderPair<'_>] {
+    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, value)| value)
+            .collect()
+    }
+}
+
+/// Reads the host's serialized header map without copying a header: a little-endian u32 count, then a
+/// (name length, value length) u32 pair per header, then each name and value followed by a NUL (the
+/// proxy-wasm ABI's map format). `None` for a buffer that does not hold what its sizes announce.
+pub fn parse_header_pairs(buffer: &[u8]) -> Option<Vec<HeaderPair<'_>>> {
+    let read_u32 = |at: usize| -> Option<usize> {
+        let bytes = buffer.get(at..at.checked_add(4)?)?;
+        let word = u32::from_le_bytes([
+            *bytes.first()?,
+            *bytes.get(1)?,
+            *bytes.get(2)?,
+            *bytes.get(3)?,
+        ]);
+        usize::try_from(word).ok()
+    };
+    let count = read_u32(0)?;
+    let sizes_end = count.checked_mul(8)?.checked_add(4)?;
+    if sizes_end > buffer.len() {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    let mut at = sizes_end;
+    let mut take = |len: usize| -> Option<&[u8]> {
+        let end = at.checked_add(len)?;
+        let bytes = buffer.get(at..end)?;
+        at = end.checked_add(1)?;
+        Some(bytes)
+    };
+    for index in 0..count {
+        let sizes = index.checked_mul(8)?.checked_add(4)?;
+        let name = take(read_u32(sizes)?)?;
+        let value = take(read_u32(sizes.checked_add(4)?)?)?;
+        pairs.push((name, value));
+    }
+    Some(pairs)
+}
+
+/// Borrows owned (name, value) headers as [`HeaderPair`]s.
+pub fn borrow_header_pairs(headers: &[(String, Vec<u8>)]) -> Vec<HeaderPair<'_>> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_bytes(), value.as_slice()))
+        .collect()
+}
+
+/// Owned (name, raw value) pairs, as tests build them.
+impl RequestHeaders for [(String, Vec<u8>)] {
+    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+        self.iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+            .collect()
+    }
+}

@@ -1,0 +1,13 @@
+//! The per-request steps, free of any host call: read the headers ([`headers`]), pick the rule
+//! ([`rule_match`]), find the tokens ([`extract`]), check them and walk the requirement tree
+//! ([`authenticator`]), remember verified tokens ([`token_cache`]), authorize ([`authorization`]),
+//! forward claims ([`claims`]) and refuse ([`reply`]).
+
+pub mod authenticator;
+pub mod authorization;
+pub mod claims;
+pub mod extract;
+pub mod headers;
+pub mod reply;
+pub mod rule_match;
+pub mod token_cache;

@@ -1,0 +1,194 @@
+//! The verified-token cache: per worker and provider, the tokens whose signature already checked, so a
+//! token seen again skips parsing and RSA. jwt_authn's `jwt_cache_config`, on by default here.
+//!
+//! Safety rules: the key is the whole token (a hash collision can never admit a different token); an
+//! entry ends when its token expires (`exp` plus clock skew); a provider's entries are dropped whenever
+//! its key set changes or goes stale; the cache is bounded and forgets its oldest entries first.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+use crate::config::{FilterConfig, ProviderId};
+
+/// What a verified token contributes to the request: its claim headers, computed once, and its claims
+/// (audiences of a requirement and a rule's authorization are checked against them on every use).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedClaims {
+    pub set_headers: Vec<(String, String)>,
+    pub payload: Rc<Map<String, Value>>,
+    /// `(name, payload JSON)` for the provider's payload_in_filter_state.
+    pub filter_state: Option<(String, String)>,
+}
+
+/// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in
+/// wasm; flooding resistance matters little here because the map is bounded (at most `capacity` entries
+/// can collide) and every hit still compares the whole token.
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type TokenMap = HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TokenHasher>>;
+
+struct Entry {
+    verdict: Rc<VerifiedClaims>,
+    /// Unix seconds; the entry is used while `now <= valid_until`.
+    valid_until: u64,
+}
+
+/// One provider's cache.
+pub struct TokenCache {
+    capacity: usize,
+    max_token_bytes: usize,
+    entries: TokenMap,
+    order: VecDeque<Rc<[u8]>>,
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens of at most `max_token_bytes` each; capacity 0 caches
+    /// nothing.
+    pub fn new(capacity: usize, max_token_bytes: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            max_token_bytes,
+            entries: TokenMap::default(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
+    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<VerifiedClaims>> {
+        let entry = self.entries.get(token)?;
+        if now <= entry.valid_until {
+            return Some(entry.verdict.clone());
+        }
+        self.entries.remove(token);
+        None
+    }
+
+    /// Remembers a verified token until `valid_until` (Unix seconds).
+    pub fn put(&mut self, token: &[u8], verdict: Rc<VerifiedClaims>, valid_until: u64) {
+        if self.capacity == 0 || token.len() > self.max_token_bytes {
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(token) {
+            *entry = Entry {
+                verdict,
+                valid_until,
+            };
+            return;
+        }
+        let key: Rc<[u8]> = Rc::from(token);
+        while self.entries.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.entries.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        // Keys of expired entries may linger in `order`; they are dropped when they reach the front.
+        if self.order.len() >= self.capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
+        }
+        self.order.push_back(key.clone());
+        self.entries.insert(
+            key,
+            Entry {
+                verdict,
+                valid_until,
+            },
+        );
+    }
+
+    /// Forgets every token (the provider's keys changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One [`TokenCache`] per provider, sized by each provider's `jwt_cache_config`.
+pub struct TokenCaches {
+    per_provider: Vec<TokenCache>,
+}
+
+impl TokenCaches {
+    pub fn for_config(config: &FilterConfig) -> TokenCaches {
+        TokenCaches {
+            per_provider: config
+                .providers
+                .iter()
+                .map(|p| TokenCache::new(p.jwt_cache_size, p.jwt_max_cached_token_bytes))
+                .collect(),
+        }
+    }
+
+    /// A cache that never holds anything (for callers that do not cache).
+    pub fn disabled() -> TokenCaches {
+        TokenCaches {
+            per_provider: Vec::new(),
+        }
+    }
+
+    pub fn get(
+        &mut self,
+        provider: ProviderId,
+        token: &[u8],
+        now: u64,
+    ) -> Option<Rc<VerifiedClaims>> {
+        self.per_provider.get_mut(provider)?.get(token, now)
+    }
+
+    pub fn put(
+        &mut self,
+        provider: ProviderId,
+        token: &[u8],
+        verdict: Rc<VerifiedClaims>,
+        valid_until: u64,
+    ) {
+        if let Some(cache) = self.per_provider.get_mut(provider) {
+            cache.put(token, verdict, valid_until);
+        }
+    }
+
+    /// Forgets a provider's tokens: its keys changed or went stale.
+    pub fn clear(&mut self, provider: ProviderId) {
+        if let Some(cache) = self.per_provider.get_mut(provider) {
+            cache.clear();
+        }
+    }
+
+    pub fn len(&self, provider: ProviderId) -> usize {
+        self.per_provider.get(provider).map_or(0, TokenCache::len)
+    }
+}

@@ -1,0 +1,5 @@
+//! Token verification for one provider: parse, claim checks, key choice and signature
+//! ([`token`]), and why a token is refused ([`error`]).
+
+pub mod error;
+pub mod token;

@@ -1,0 +1,398 @@
+//! Token verification, in jwt_authn's order: parse, issuer, time, audience, then key choice and signature.
+//!
+//! The types carry the trust level: an [`ExtractedToken`](crate::request::extract::ExtractedToken) is raw bytes,
+//! a [`CheckedToken`] has parsed and passed the claim checks but is not yet signed off, and only
+//! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
+//! one the key allows, never just what the token says.
+
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::{ParseError, UntrustedToken};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{normalize_audience, Lifetime, Provider};
+use crate::crypto::algorithm::JwsAlgorithm;
+use crate::jwks::key_set::Jwks;
+use crate::verify::error::AuthError;
+
+/// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
+/// the work one request can cause.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
+/// that this filter cannot verify finds no key.
+const KNOWN_ALGORITHMS: [&str; 13] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
+    "HS384", "HS512", "EdDSA",
+];
+
+/// A token that parsed and passed the provider's claim checks; its signature is not checked yet.
+#[derive(Debug, Clone)]
+pub struct CheckedToken {
+    untrusted: UntrustedToken<'static>,
+    /// The token as received; `header.payload` is what the signature covers.
+    signed_text: String,
+    kid: Option<String>,
+    payload: Rc<Map<String, Value>>,
+    payload_segment: String,
+}
+
+/// A token whose signature checked against a key of the provider's JWKS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// The decoded payload (the claims), shared with the checked token it came from.
+    pub payload: Rc<Map<String, Value>>,
+    /// The payload segment exactly as it was in the token (base64url), for forward_payload_header.
+    pub payload_segment: String,
+}
+
+/// Parses `raw` and checks it against `provider` at `now` (Unix seconds), in jwt_authn's order: issuer,
+/// nbf and exp with clock skew, the provider's audiences, subjects, lifetime. Everything that can be
+/// refused without keys is refused here.
+pub fn check_token(raw: &[u8], provider: &Provider, now: u64) -> Result<CheckedToken, AuthError> {
+    check_token_for_audiences(raw, provider, &provider.audiences, now)
+}
+
+/// [`check_token`] with other audiences (normalised) than the provider's: a requirement's
+/// `provider_and_audiences`.
+pub fn check_token_for_audiences(
+    raw: &[u8],
+    provider: &Provider,
+    audiences: &[String],
+    now: u64,
+) -> Result<CheckedToken, AuthError> {
+    let token = parse_token(raw)?;
+    check_claims(&token.payload, provider, audiences, now)?;
+    Ok(token)
+}
+
+fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
+    if raw.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TokenTooLarge);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
+    // Three non-empty segments, as jwt_verify_lib requires (an empty signature is a bad format, so
+    // unsigned `alg: none` tokens never get further than this).
+    let mut segments = text.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(AuthError::BadFormat);
+    };
+    if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
+        return Err(AuthError::BadFormat);
+    }
+
+    let header = decode_json_object(
+        header_b64,
+        AuthError::HeaderBadBase64,
+        AuthError::HeaderBadJson,
+    )?;
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg,
+        _ => return Err(AuthError::HeaderAlgMissing),
+    };
+    if !KNOWN_ALGORITHMS.contains(&alg.as_str()) {
+        return Err(AuthError::HeaderAlgNotImplemented);
+    }
+    // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and this filter implements
+    // none (`b64: false` of RFC 7797 among them), so such a token is refused rather than misread.
+    if header.contains_key("crit") {
+        return Err(AuthError::HeaderCritNotSupported);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(AuthError::HeaderKidNotString),
+    };
+    let payload = decode_json_object(
+        payload_b64,
+        AuthError::PayloadBadBase64,
+        AuthError::PayloadBadJson,
+    )?;
+    check_claim_types(&payload)?;
+    // jwt-compact parses the token for the signature check and decodes the signature segment. Header
+    // and payload already decoded above, so a base64 refusal here is the signature's; a header it
+    // refuses (duplicate fields, an unsupported cty) counts as an invalid header.
+    let untrusted = UntrustedToken::new(text)
+        .map_err(|error| match error {
+            ParseError::InvalidBase64Encoding => AuthError::SignatureBadBase64,
+            _ => AuthError::HeaderBadJson,
+        })?
+        .into_owned();
+    Ok(CheckedToken {
+        untrusted,
+        signed_text: text.to_string(),
+        kid,
+        payload: Rc::new(payload),
+        payload_segment: payload_b64.to_string(),
+    })
+}
+
+fn decode_json_object(
+    segment: &str,
+    bad_base64: AuthError,
+    bad_json: AuthError,
+) -> Result<Map<String, Value>, AuthError> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| bad_base64)?;
+    match serde_json::from_slice::<UniqueKeys>(&bytes) {
+        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
+        _ => Err(bad_json),
+    }
+}
+
+/// A JSON value whose objects, at any depth, never repeat a name. RFC 7519 lets a parser take the last
+/// of two `exp`s or refuse the token; another component reading the same payload may take the first,
+/// so two readings of one token could disagree. Refused, as jwt_authn refuses them.
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        deserializer
+            .deserialize_any(UniqueKeysVisitor)
+            .map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object names")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = entries.next_key::<String>()? {
+            let UniqueKeys(value) = entries.next_value()?;
+            if map.insert(name, value).is_some() {
+                return Err(de::Error::custom("repeated object name"));
+            }
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The registered claims must have the types RFC 7519 gives them; jwt_authn refuses the token otherwise.
+fn check_claim_types(payload: &Map<String, Value>) -> Result<(), AuthError> {
+    let string_claims = [
+        ("iss", AuthError::IssNotString),
+        ("sub", AuthError::SubNotString),
+        ("jti", AuthError::JtiNotString),
+    ];
+    for (name, error) in string_claims {
+        if payload.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(error);
+        }
+    }
+    let time_claims = [
+        ("exp", AuthError::ExpNotInteger, AuthError::ExpOutOfRange),
+        ("nbf", AuthError::NbfNotInteger, AuthError::NbfOutOfRange),
+        ("iat", AuthError::IatNotInteger, AuthError::IatOutOfRange),
+    ];
+    for (name, not_number, out_of_range) in time_claims {
+        if let Some(value) = payload.get(name) {
+            if !value.is_number() {
+                return Err(not_number);
+            }
+            timestamp(value).ok_or(out_of_range)?;
+        }
+    }
+    match payload.get("aud") {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(AuthError::AudNotStringOrArray),
+    }
+}
+
+/// A NumericDate as whole seconds. Like jwt_authn, any number from 0 to 2^64 is taken (a fraction is
+/// dropped: RFC 7519 allows fractional NumericDates); negative or larger numbers are refused.
+fn timestamp(value: &Value) -> Option<u64> {
+    let number = value.as_number()?;
+    if let Some(seconds) = number.as_u64() {
+        return Some(seconds);
+    }
+    let float = number.as_f64()?;
+    let in_range = (0.0..18_446_744_073_709_551_616.0).contains(&float);
+    // Truncation is the intent here: the fraction of a second is dropped.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    in_range.then_some(float as u64)
+}
+
+fn check_claims(
+    payload: &Map<String, Value>,
+    provider: &Provider,
+    audiences: &[String],
+    now: u64,
+) -> Result<(), AuthError> {
+    if let Some(issuer) = &provider.issuer {
+        if payload.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+            return Err(AuthError::UnknownIssuer);
+        }
+    }
+    let skew = provider.clock_skew_seconds;
+    if let Some(nbf) = payload.get("nbf").and_then(timestamp) {
+        if now.saturating_add(skew) < nbf {
+            return Err(AuthError::NotYetValid);
+        }
+    }
+    let exp = payload
+        .get("exp")
+        .and_then(timestamp)
+        .filter(|&exp| exp > 0);
+    if let Some(exp) = exp {
+        if now > exp.saturating_add(skew) {
+            return Err(AuthError::Expired);
+        }
+    }
+    if !audience_allowed(payload, audiences) {
+        return Err(AuthError::AudienceNotAllowed);
+    }
+    if let Some(subjects) = &provider.subjects {
+        let subject = payload.get("sub").and_then(Value::as_str).unwrap_or("");
+        if !subjects.matches(subject) {
+            return Err(AuthError::SubjectNotAllowed);
+        }
+    }
+    let lifetime_ok = match provider.lifetime {
+        Lifetime::Unbounded => true,
+        Lifetime::ExpirationRequired => exp.is_some(),
+        Lifetime::AtMost(max) => exp.is_some_and(|exp| exp.saturating_sub(now) < max),
+    };
+    if !lifetime_ok {
+        return Err(AuthError::LifetimeNotAllowed);
+    }
+    Ok(())
+}
+
+/// Whether the token's `aud` names one of `allowed` (normalised); an empty list allows any token.
+pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let is_allowed = |aud: &str| allowed.iter().any(|a| a == normalize_audience(aud));
+    match payload.get("aud") {
+        Some(Value::String(aud)) => is_allowed(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(is_allowed),
+        _ => false,
+    }
+}
+
+/// The issuer a token names, read without any check (to pick the provider for `allow_missing`
+/// requirements, which look in every provider's locations). `None` for anything that does not parse.
+pub fn unverified_issuer(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let payload_b64 = text.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        #[serde(default)]
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
+}
+
+impl VerifiedToken {
+    /// The token's `exp` in Unix seconds, if it has one.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.payload.get("exp").and_then(timestamp)
+    }
+}
+
+impl CheckedToken {
+    /// The token's `kid`, if it has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Checks the signature against the keys of `jwks` that fit, the way jwt_verify_lib chooses them:
+    /// same kid (when both have one) and the key's `alg` (when it has one) equal to the token's. A fitting
+    /// key verifies only if its type serves the algorithm (an RSA key never verifies HS256, whatever the
+    /// token says). No fitting key is "Jwks doesn't have key to match kid or alg"; fitting keys that all
+    /// fail is "Jwt verification fails".
+    pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
+        let token_alg = self.untrusted.algorithm();
+        let alg = JwsAlgorithm::from_name(token_alg);
+        // `header.payload`, what the signature covers.
+        let signed_data = self.signed_text.rsplit_once('.').map(|(data, _)| data);
+        let signature = self.untrusted.signature_bytes();
+        let mut fitting_keys = 0usize;
+        for key in &jwks.keys {
+            let kid_fits = match (self.kid.as_deref(), key.kid.as_deref()) {
+                (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
+                _ => true,
+            };
+            let alg_fits = key
+                .alg
+                .as_deref()
+                .is_none_or(|key_alg| key_alg == token_alg);
+            if !kid_fits || !alg_fits {
+                continue;
+            }
+            fitting_keys += 1;
+            let Some(alg) = alg else { continue };
+            let checks = signed_data.is_some_and(|signed_data| {
+                key.material
+                    .verifies(alg, token_alg, signature, signed_data.as_bytes())
+            });
+            if key.material.serves(alg) && checks {
+                return Ok(VerifiedToken {
+                    payload: Rc::clone(&self.payload),
+                    payload_segment: self.payload_segment.clone(),
+                });
+            }
+        }
+        if fitting_keys == 0 {
+            Err(AuthError::KidAlgMismatch)
+        } else {
+            Err(AuthError::VerificationFails)
+        }
+    }
+}
