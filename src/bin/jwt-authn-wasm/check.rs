@@ -8,13 +8,25 @@ use jwt_authn_wasm::config::FilterConfig;
 use serde_json::Value;
 
 use crate::input::Input;
-use crate::locate::{self, Context, Names};
+use crate::locate::{self, Context, DocumentKind, Names};
 use crate::report::{Diagnostic, Severity};
 
 pub fn check(input: &Input, names: &Names) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let mut checked = 0;
+    // Whether a configuration of this filter is to be expected here: an Envoy configuration, or a
+    // Kubernetes object that carries Wasm filters. A ServiceEntry or a Gateway on its own is not.
+    let mut expects_config = false;
     for (index, document) in input.documents.iter().enumerate() {
+        expects_config |= match locate::kind(&document.value) {
+            DocumentKind::Kubernetes(kind) => {
+                matches!(
+                    kind.as_str(),
+                    "WasmPlugin" | "EnvoyExtensionPolicy" | "EnvoyFilter"
+                )
+            }
+            _ => true,
+        };
         let prefix = input.document_prefix(index);
         for found in locate::find(&document.value, document.raw_json.as_deref(), names) {
             checked += 1;
@@ -50,14 +62,14 @@ pub fn check(input: &Input, names: &Names) -> Vec<Diagnostic> {
             }
         }
     }
-    if checked == 0 {
+    if checked == 0 && expects_config {
         diagnostics.push(Diagnostic {
             file: input.name.clone(),
             location: "(file)".to_string(),
             field: String::new(),
             severity: Severity::Warning,
             message: "no jwt-authn-wasm configuration found (no Wasm filter, WasmPlugin or \
-                      EnvoyExtensionPolicy running this module); nothing checked"
+                      EnvoyExtensionPolicy running this module; --name adds a name); nothing checked"
                 .to_string(),
         });
     }
