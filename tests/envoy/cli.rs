@@ -370,8 +370,11 @@ fn json_format_is_a_stable_array() {
 
 #[test]
 fn converted_request_authentication_passes_check_with_istio_semantics() {
+    let digest = "0123456789abcdef".repeat(4);
     let run = cli(&[
         "convert",
+        "--sha256",
+        &digest,
         "tests/cli_corpus/convert/request_authentication.yaml",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -383,6 +386,21 @@ fn converted_request_authentication_passes_check_with_istio_semantics() {
         "{}",
         run.stdout
     );
+    // The real CRD schemas (tools/manifest-check, as for deploy/) accept every object.
+    let dir = TempDir::new("cli-istio");
+    let out = dir.0.join("converted.yaml");
+    std::fs::write(&out, &run.stdout).expect("write");
+    let schemas = validate_manifests(&out);
+    assert!(schemas.contains("5 passed, 0 failed"), "{schemas}");
+    // A digest with the "sha256:" prefix is what Istio refuses: so does convert.
+    let prefixed = format!("sha256:{digest}");
+    let refused = cli(&[
+        "convert",
+        "--sha256",
+        &prefixed,
+        "tests/cli_corpus/convert/request_authentication.yaml",
+    ]);
+    assert_eq!(refused.code, 2);
     use serde::Deserialize;
     let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&run.stdout)
         .map(|d| Value::deserialize(d).expect("YAML document"))
@@ -441,16 +459,48 @@ fn converted_request_authentication_passes_check_with_istio_semantics() {
             ]}}
         ]}})
     );
+    assert_eq!(plugin["spec"]["sha256"], json!(digest));
     let rule = &documents[2];
     assert_eq!(rule["spec"]["host"], "keys.partners.example.org");
     assert_eq!(
-        rule["spec"]["trafficPolicy"]["tls"],
-        json!({"mode": "SIMPLE", "sni": "keys.partners.example.org"})
+        rule["spec"]["trafficPolicy"]["portLevelSettings"],
+        json!([{"port": {"number": 8443}, "tls": {
+            "mode": "SIMPLE",
+            "sni": "keys.partners.example.org",
+            "caCertificates": "/etc/ssl/certs/ca-certificates.crt",
+            "subjectAltNames": ["keys.partners.example.org"]
+        }}])
     );
     assert_eq!(
         documents[1]["spec"]["ports"],
         json!([{"number": 8443, "name": "https", "protocol": "HTTPS"}])
     );
+}
+
+/// Runs the CRD schema validators of tools/manifest-check on `file`; panics with the install command when
+/// they are missing, and with the output when a document fails.
+fn validate_manifests(file: &Path) -> String {
+    let tool = repo_root().join("tools/manifest-check");
+    assert!(
+        tool.join("node_modules/@kubernetes-models/istio").is_dir(),
+        "the manifest checker's npm packages are missing: run `./build.sh setup` (npm ci in tools/manifest-check)"
+    );
+    let output = Command::new("node")
+        .arg(tool.join("check.mjs"))
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): run `./build.sh setup`"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "CRD schemas refused {}:\n{text}",
+        file.display()
+    );
+    text
 }
 
 #[test]

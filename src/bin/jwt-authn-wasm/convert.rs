@@ -614,11 +614,15 @@ fn request_authentication(
     if let Some(ns) = &namespace {
         set(&mut metadata, "namespace", ns.clone());
     }
+    // Shaped like deploy/istio/wasmplugin.yaml: inbound requests only (RequestAuthentication's scope on a
+    // sidecar), and refused when the module cannot run.
     let mut spec = json!({
         "url": options.url,
+        "imagePullPolicy": "IfNotPresent",
         "pluginName": "jwt_authn_wasm",
         "phase": "AUTHN",
         "failStrategy": "FAIL_CLOSE",
+        "match": [{"mode": "SERVER"}],
         "pluginConfig": config
     });
     if let Some(sha) = &options.sha256 {
@@ -646,6 +650,8 @@ fn request_authentication(
         } else {
             ("http", "HTTP")
         };
+        // As deploy/istio/jwks-issuer.yaml: the cluster only for this namespace's proxies, TLS origination
+        // on the JWKS port with the certificate checked against the proxy image's CA bundle and the host.
         objects.push(json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
@@ -654,7 +660,8 @@ fn request_authentication(
                 "hosts": [host],
                 "location": "MESH_EXTERNAL",
                 "resolution": "DNS",
-                "ports": [{"number": port, "name": port_name, "protocol": protocol}]
+                "ports": [{"number": port, "name": port_name, "protocol": protocol}],
+                "exportTo": ["."]
             }
         }));
         if https {
@@ -664,12 +671,21 @@ fn request_authentication(
                 "metadata": metadata,
                 "spec": {
                     "host": host,
-                    "trafficPolicy": {"tls": {"mode": "SIMPLE", "sni": host}}
+                    "exportTo": ["."],
+                    "trafficPolicy": {"portLevelSettings": [{
+                        "port": {"number": port},
+                        "tls": {
+                            "mode": "SIMPLE",
+                            "sni": host,
+                            "caCertificates": "/etc/ssl/certs/ca-certificates.crt",
+                            "subjectAltNames": [host]
+                        }
+                    }]}
                 }
             }));
             notes.push(format!(
-                "DestinationRule {object_name}: TLS to {host} is verified against the proxy's system CAs; set \
-                 trafficPolicy.tls.caCertificates (or credentialName) for a private CA"
+                "DestinationRule {object_name}: TLS to {host} is checked against the istio-proxy image's CA \
+                 bundle; for a private CA mount its certificate into the proxy and set caCertificates"
             ));
         } else {
             notes.push(format!(

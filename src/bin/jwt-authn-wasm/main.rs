@@ -173,9 +173,19 @@ FILE may be - for standard input. Details: docs/cli.md.
                 "--module" => &mut options.module,
                 "--url" => &mut options.url,
                 "--sha256" => {
+                    // Istio wants the manifest digest as 64 lowercase hex digits, without "sha256:".
                     match iter.next() {
-                        Some(sha) => options.sha256 = Some(sha.clone()),
-                        None => return usage_error("--sha256 takes a digest"),
+                        Some(sha)
+                            if sha.len() == 64
+                                && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                        {
+                            options.sha256 = Some(sha.clone())
+                        }
+                        _ => {
+                            return usage_error(
+                                "--sha256 takes the image's manifest digest: 64 lowercase hex digits, no \"sha256:\"",
+                            )
+                        }
                     }
                     continue;
                 }
