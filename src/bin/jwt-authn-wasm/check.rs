@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use jwt_authn_wasm::config::FilterConfig;
 use serde_json::Value;
 
-use crate::input::Input;
-use crate::locate::{self, Context, DocumentKind, Names};
-use crate::report::{Diagnostic, Severity};
+use super::input::Input;
+use super::locate::{self, Context, DocumentKind, Names};
+use super::report::{Diagnostic, Severity};
 
 pub fn check(input: &Input, names: &Names) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();

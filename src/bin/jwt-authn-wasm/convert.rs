@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use jwt_authn_wasm::config::FilterConfig;
 use serde_json::{json, Map, Value};
 
-use crate::input::{index_path, key_path, Format, Input};
-use crate::locate::{kind, DocumentKind};
+use super::input::{index_path, key_path, Format, Input};
+use super::locate::{kind, DocumentKind};
 
 const JWT_AUTHN_TYPE: &str = "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
 const JWT_AUTHN_NAME: &str = "envoy.filters.http.jwt_authn";

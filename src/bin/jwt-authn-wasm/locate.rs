@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::input::{index_path, key_path};
+use super::input::{index_path, key_path};
 
 const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
 const STRING_VALUE: &str = "type.googleapis.com/google.protobuf.StringValue";

@@ -20,6 +20,8 @@
     )
 )]
 
+// The modules name each other with `super::`: `crate::` in this binary would read, to the layer check of
+// src/ (tests/host/layers.rs), like a use of the library's modules.
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,9 +56,9 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use crate::locate::Names;
-    use crate::report::{Diagnostic, Severity};
-    use crate::{check, convert, input};
+    use super::locate::Names;
+    use super::report::{Diagnostic, Severity};
+    use super::{check, convert, input};
 
     pub const USAGE: &str = "\
 usage: jwt-authn-wasm check [--format text|json] [--name NAME]... FILE...
