@@ -140,6 +140,9 @@ fn jwks_warnings(name: &str, provider: &Value, context: &Context, out: &mut Vec<
         )),
         _ => {}
     }
+    if *context == Context::Istio {
+        istio_cluster_matches_uri(name, provider, cluster, out);
+    }
     let mut uri_field = format!("providers.{name}.remote_jwks.http_uri.uri");
     let mut uri = text(provider, "/remote_jwks/http_uri/uri").to_string();
     if uri.is_empty() && provider.pointer("/remote_jwks/oidc_discovery") == Some(&Value::Bool(true))
@@ -157,6 +160,47 @@ fn jwks_warnings(name: &str, provider: &Value, context: &Context, out: &mut Vec<
                 ),
             ));
         }
+    }
+}
+
+/// istiod names a ServiceEntry host's cluster `outbound|<port>||<host>`: one for another host or port than
+/// the JWKS URI's sends the fetch to the wrong server (or to none).
+fn istio_cluster_matches_uri(
+    name: &str,
+    provider: &Value,
+    cluster: &str,
+    out: &mut Vec<(String, String)>,
+) {
+    let uri = text(provider, "/remote_jwks/http_uri/uri");
+    let parts: Vec<&str> = cluster.split('|').collect();
+    let (Some(port), Some(host)) = (parts.get(1), parts.get(3)) else {
+        return;
+    };
+    if uri.is_empty() || parts.len() != 4 || parts.first() != Some(&"outbound") {
+        return;
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        "443"
+    } else {
+        "80"
+    };
+    let (uri_host, uri_port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, p),
+        _ => (authority, default_port),
+    };
+    if !uri_host.eq_ignore_ascii_case(host) || uri_port != *port {
+        out.push((
+            format!("providers.{name}.remote_jwks.http_uri.cluster"),
+            format!(
+                "cluster \"{cluster}\" is istiod's for {host}:{port}, but the JWKS URI is on {uri_host}:{uri_port} \
+                 (its cluster is outbound|{uri_port}||{uri_host})"
+            ),
+        ));
     }
 }
 
