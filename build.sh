@@ -14,6 +14,8 @@
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
 #   ./build.sh deploy IMAGE [OUT]  deploy/ manifests with IMAGE and the built image's manifest digest
 #                        (target/oci-image/manifest-digest) written to OUT (default target/deploy)
+#   ./build.sh check FILE…    check jwt-authn-wasm configurations in FILEs (docs/cli.md)
+#   ./build.sh convert FILE   convert a jwt_authn Envoy config or an Istio RequestAuthentication (docs/cli.md)
 #   ./build.sh help      this list
 set -euo pipefail
 
@@ -283,6 +285,12 @@ case "${1:-build}" in
     ensure_envoy
     build
     cargo run --locked --release --example compare_jwks_lifecycle
+    ;;
+  check|convert)
+    # The CLI (src/bin/jwt-authn-wasm) runs from the caller's directory so relative FILEs resolve; the cd
+    # at the top of this script left that directory in OLDPWD.
+    cargo build --quiet --locked --bin jwt-authn-wasm
+    cd "$OLDPWD" && exec "$ROOT/target/debug/jwt-authn-wasm" "$@"
     ;;
   help|-h|--help) usage ;;
   *) usage >&2; exit 2 ;;

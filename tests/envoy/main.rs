@@ -8,6 +8,7 @@
 pub mod common;
 
 mod adversarial;
+mod cli;
 mod config_push;
 mod demo;
 mod examples;

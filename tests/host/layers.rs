@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Bottom to top. A module may use the modules listed before it, never one after it.
-const LAYERS: [&str; 8] = [
-    "metrics", "crypto", "jwks", "config", "verify", "request", "worker", "glue",
+/// Bottom to top. A module may use the modules listed before it, never one after it. `bin` (the
+/// `jwt-authn-wasm` command-line tool, a crate of its own on top of the library) comes last.
+const LAYERS: [&str; 9] = [
+    "metrics", "crypto", "jwks", "config", "verify", "request", "worker", "glue", "bin",
 ];
 
 fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
