@@ -139,7 +139,7 @@ strip_unused_exports() {
 build() {
   ensure_rust_parts
   log "building the release module"
-  cargo build --release --target wasm32-wasip1 --locked
+  cargo build --release --target wasm32-wasip1 --locked --lib
   strip_unused_exports "$MODULE"
   echo "$MODULE ($(stat -c %s "$MODULE") bytes)"
 }
