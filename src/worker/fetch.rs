@@ -274,37 +274,29 @@ impl JwksFetcher {
         else {
             return false;
         };
-        let outcome = match flight.stage {
-            FetchStage::Discovery => self.on_discovery_response(
-                host,
-                flight.provider,
-                remote,
-                num_headers,
-                body_size,
-                now,
-            ),
-            FetchStage::Jwks => {
-                self.on_jwks_response(host, flight.provider, remote, num_headers, body_size, now)
+        let body = response_body(host, num_headers, body_size, remote.policy.limits.max_bytes);
+        let outcome = body.and_then(|body| match flight.stage {
+            FetchStage::Discovery => {
+                self.on_discovery_response(host, flight.provider, remote, &body, now)
             }
-        };
+            FetchStage::Jwks => self.on_jwks_response(host, flight.provider, remote, &body, now),
+        });
         if let Err(error) = outcome {
             self.record_failure(host, flight.provider, remote, now, error);
         }
         true
     }
 
-    /// Handles the JWKS response: validated, stored for every worker, or counted as a failure.
+    /// Handles the JWKS document: validated and stored for every worker, or refused.
     fn on_jwks_response(
         &self,
         host: &dyn Host,
         provider: ProviderId,
         remote: &RemoteJwks,
-        num_headers: usize,
-        body_size: usize,
+        body: &[u8],
         now: u64,
     ) -> Result<(), FetchError> {
-        let body = response_body(host, num_headers, body_size, remote.policy.limits.max_bytes)?;
-        let jwks = parse_jwks_with_limits(&body, remote.policy.limits)
+        let jwks = parse_jwks_with_limits(body, remote.policy.limits)
             .map_err(|e| FetchError::new(e.reason(), e.to_string()))?;
         let name = self.provider_name(provider);
         for skipped in &jwks.skipped {
@@ -329,23 +321,21 @@ impl JwksFetcher {
             &self.config.metric_prefix,
             name,
         ));
-        self.store_document(host, remote, &body, ttl, now);
+        self.store_document(host, remote, body, ttl, now);
         Ok(())
     }
 
-    /// Handles the OpenID configuration: follows its `jwks_uri` through the same cluster.
+    /// Handles the OpenID configuration document: follows its `jwks_uri` through the same cluster.
     fn on_discovery_response(
         &mut self,
         host: &dyn Host,
         provider: ProviderId,
         remote: &RemoteJwks,
-        num_headers: usize,
-        body_size: usize,
+        body: &[u8],
         now: u64,
     ) -> Result<(), FetchError> {
-        let body = response_body(host, num_headers, body_size, remote.policy.limits.max_bytes)?;
         let jwks_uri =
-            discovered_jwks_uri(&body).map_err(|e| FetchError::new("discovery_failed", e))?;
+            discovered_jwks_uri(body).map_err(|e| FetchError::new("discovery_failed", e))?;
         let (authority, path) = split_http_uri(&jwks_uri)
             .map_err(|e| FetchError::new("discovery_failed", format!("jwks_uri: {e}")))?;
         let keys = SharedKeys::for_uri(&remote.uri);

@@ -378,3 +378,38 @@ fn waiting_requests_resume_in_arrival_order_or_are_refused_when_time_runs_out() 
         "Jwks remote fetch is failed"
     );
 }
+
+#[test]
+fn oidc_discovery_follows_the_jwks_uri_under_one_lease() {
+    let process = FakeProcess::new(START_MS);
+    let json = r#"{"providers": {"idp": {"issuer": "https://idp.example", "remote_jwks": {
+        "http_uri": {"cluster": "idp", "timeout": "1s"}, "oidc_discovery": true}}}}"#;
+    let config = Rc::new(FilterConfig::parse(json.as_bytes()).unwrap());
+    let discovery = "https://idp.example/.well-known/openid-configuration";
+    let mut vm = Vm::new(&process, &config, 1);
+    vm.tick();
+    assert_eq!(
+        vm.host.callouts.borrow()[0].path,
+        "/.well-known/openid-configuration"
+    );
+    vm.answer(Some((
+        "200",
+        br#"{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/keys"}"#,
+    )));
+    assert_eq!(vm.callouts(), 2);
+    assert_eq!(vm.host.callouts.borrow()[1].path, "/keys");
+    let lease = SharedKeys::for_uri(discovery).lease;
+    assert!(
+        !process.shared_text(&lease).is_empty(),
+        "the lease is held for the second callout"
+    );
+    vm.answer(Some(("200", &jwks(1, "k1"))));
+    let stored = JwksMeta::decode(
+        process
+            .shared_text(&SharedKeys::for_uri(discovery).meta)
+            .as_bytes(),
+    );
+    assert_eq!(stored.map(|m| m.version), Some(1));
+    assert_eq!(process.shared_text(&lease), "");
+    assert_eq!(vm.host.counter(SUCCESS), 1);
+}
