@@ -9,7 +9,9 @@
 //! - [`config`]: the configuration, parsed and compiled once;
 //! - [`verify`]: one token against one provider (claims, key choice, signature);
 //! - [`request`]: one request (rule, tokens, requirement tree, authorization, the verdict or refusal);
-//! - `glue` (wasm32 only): the proxy-wasm root and HTTP contexts.
+//! - [`worker`]: a worker VM's keys, JWKS fetch lifecycle and waiting requests, over the
+//!   [`worker::host::Host`] trait;
+//! - `glue` (wasm32 only): the proxy-wasm root and HTTP contexts and the `Host` over proxy-wasm.
 
 #![cfg_attr(
     not(test),
@@ -30,6 +32,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod request;
 pub mod verify;
+pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -10,7 +10,7 @@ pub fn allowed(prefix: &str) -> String {
     format!("{prefix}.allowed")
 }
 
-/// Requests refused, by reason ([`crate::auth_error::AuthError::reason`]).
+/// Requests refused, by reason (`AuthError::reason` in `crate::verify::error`).
 pub fn denied(prefix: &str, reason: &str) -> String {
     format!("{prefix}.denied.{reason}")
 }

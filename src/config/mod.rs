@@ -2,7 +2,7 @@
 //! `JwtAuthentication` (same snake_case field names), so a provider moves from jwt_authn by copying it.
 //!
 //! Parsed and compiled once in on_configure into [`FilterConfig`]. Every error names the field.
-//! [`raw`] is the JSON shape; [`provider`], [`remote_jwks`], [`rules`], [`requirement`] and
+//! `raw` is the JSON shape; [`provider`], [`remote_jwks`], [`rules`], [`requirement`] and
 //! [`authorization`] compile their parts of it.
 
 pub mod authorization;

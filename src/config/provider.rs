@@ -131,9 +131,12 @@ pub fn normalize_audience(audience: &str) -> &str {
 /// jwt_authn fields a wasm filter cannot honour: each is refused with a pointer to what to use instead.
 const METADATA_REFUSAL: &str = "a wasm filter cannot write dynamic metadata; use \"payload_in_filter_state\" (read as filter state wasm.<name>)";
 
-pub(super) fn compile_provider(name: String, raw: RawProvider) -> Result<Provider, ConfigError> {
+pub(super) fn compile_provider(
+    name: String,
+    mut raw: RawProvider,
+) -> Result<Provider, ConfigError> {
     let field = format!("providers.{name}");
-    let jwks_source = match (raw.remote_jwks, raw.local_jwks) {
+    let jwks_source = match (raw.remote_jwks.take(), raw.local_jwks.take()) {
         (Some(remote), None) => {
             JwksSource::Remote(Box::new(compile_remote_jwks(&field, &raw.issuer, remote)?))
         }
@@ -145,23 +148,13 @@ pub(super) fn compile_provider(name: String, raw: RawProvider) -> Result<Provide
             ))
         }
     };
-    let locations = compile_locations(&field, raw.from_headers, raw.from_params, raw.from_cookies)?;
-    for (name, present) in [
-        ("payload_in_metadata", raw.payload_in_metadata.is_some()),
-        ("header_in_metadata", raw.header_in_metadata.is_some()),
-        (
-            "failed_status_in_metadata",
-            raw.failed_status_in_metadata.is_some(),
-        ),
-        (
-            "normalize_payload_in_metadata",
-            raw.normalize_payload_in_metadata.is_some(),
-        ),
-    ] {
-        if present {
-            return Err(error(format!("{field}.{name}"), METADATA_REFUSAL));
-        }
-    }
+    let locations = compile_locations(
+        &field,
+        std::mem::take(&mut raw.from_headers),
+        std::mem::take(&mut raw.from_params),
+        std::mem::take(&mut raw.from_cookies),
+    )?;
+    refuse_metadata_fields(&field, &raw)?;
     let payload_in_filter_state = compile_filter_state_name(&field, raw.payload_in_filter_state)?;
     let subjects = match &raw.subjects {
         None => None,
@@ -212,6 +205,27 @@ pub(super) fn compile_provider(name: String, raw: RawProvider) -> Result<Provide
         report_only: raw.report_only,
         payload_in_filter_state,
     })
+}
+
+/// jwt_authn's dynamic-metadata fields, which a wasm filter cannot write.
+fn refuse_metadata_fields(field: &str, raw: &RawProvider) -> Result<(), ConfigError> {
+    for (name, present) in [
+        ("payload_in_metadata", raw.payload_in_metadata.is_some()),
+        ("header_in_metadata", raw.header_in_metadata.is_some()),
+        (
+            "failed_status_in_metadata",
+            raw.failed_status_in_metadata.is_some(),
+        ),
+        (
+            "normalize_payload_in_metadata",
+            raw.normalize_payload_in_metadata.is_some(),
+        ),
+    ] {
+        if present {
+            return Err(error(format!("{field}.{name}"), METADATA_REFUSAL));
+        }
+    }
+    Ok(())
 }
 
 /// from_headers, from_params and from_cookies; jwt_authn's defaults when all three are empty.

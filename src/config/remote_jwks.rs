@@ -71,22 +71,7 @@ pub(super) fn compile_remote_jwks(
 ) -> Result<RemoteJwks, ConfigError> {
     let remote_field = format!("{field}.remote_jwks");
     let uri_field = format!("{remote_field}.http_uri");
-    if raw.http_uri.cluster.is_empty() {
-        return Err(error(
-            format!("{uri_field}.cluster"),
-            "must name the Envoy cluster that reaches the JWKS server",
-        ));
-    }
-    let uri = if raw.http_uri.uri.is_empty() && raw.oidc_discovery && !issuer.is_empty() {
-        format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        )
-    } else {
-        raw.http_uri.uri
-    };
-    let (authority, path) =
-        split_http_uri(&uri).map_err(|reason| error(format!("{uri_field}.uri"), reason))?;
+    let (uri, authority, path) = remote_uri(&uri_field, issuer, &raw)?;
     let durations = Durations {
         remote_field: &remote_field,
     };
@@ -149,6 +134,32 @@ pub(super) fn compile_remote_jwks(
             limits,
         },
     })
+}
+
+/// The URI to fetch (with `oidc_discovery` and no URI, the issuer's OpenID configuration), split into
+/// the callout's `:authority` and `:path`; the cluster must be named.
+fn remote_uri(
+    uri_field: &str,
+    issuer: &str,
+    raw: &RawRemoteJwks,
+) -> Result<(String, String, String), ConfigError> {
+    if raw.http_uri.cluster.is_empty() {
+        return Err(error(
+            format!("{uri_field}.cluster"),
+            "must name the Envoy cluster that reaches the JWKS server",
+        ));
+    }
+    let uri = if raw.http_uri.uri.is_empty() && raw.oidc_discovery && !issuer.is_empty() {
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    } else {
+        raw.http_uri.uri.clone()
+    };
+    let (authority, path) =
+        split_http_uri(&uri).map_err(|reason| error(format!("{uri_field}.uri"), reason))?;
+    Ok((uri, authority, path))
 }
 
 /// The first and the largest retry interval after failed fetches: jwt_authn's

@@ -1,8 +1,8 @@
 //! Requirement trees: jwt_authn's JwtRequirement (`provider_name`, `provider_and_audiences`,
 //! `requires_any`, `requires_all`, `allow_missing`, `allow_missing_or_failed`), compiled with a leaf id
-//! per place that looks for tokens. Evaluating a tree is [`crate::request::evaluation`]'s.
+//! per place that looks for tokens. Evaluating a tree is `request/evaluation.rs`'s.
 
-use crate::config::raw::RawRequirement;
+use crate::config::raw::{RawRequirement, RawRequirementList};
 use crate::config::{error, normalize_audience, ConfigError, Provider, ProviderId};
 
 /// Identifies a requirement leaf, so the tokens it extracted and checked are found again when keys
@@ -107,47 +107,58 @@ pub(super) fn compile_requirement(
     if raw.allow_missing_or_failed.is_some() {
         return Ok(Requirement::AllowMissingOrFailed { leaf: next_leaf() });
     }
-    for (kind, list) in [
-        ("requires_any", &raw.requires_any),
-        ("requires_all", &raw.requires_all),
-    ] {
-        let Some(list) = list else { continue };
-        let list_field = format!("{field}.{kind}.requirements");
-        if list.requirements.len() < 2 {
-            return Err(error(list_field, "needs at least 2 requirements"));
-        }
-        let mut children = Vec::new();
-        let (mut allow_missing, mut allow_missing_or_failed) = (false, false);
-        for (index, child) in list.requirements.iter().enumerate() {
-            let child_field = format!("{list_field}[{index}]");
-            if kind == "requires_any" && child.allow_missing.is_some() {
-                allow_missing = true;
-            } else if kind == "requires_any" && child.allow_missing_or_failed.is_some() {
-                allow_missing_or_failed = true;
-            } else {
-                children.push(compile_requirement(&child_field, child, providers, leaves)?);
-            }
-        }
-        if kind == "requires_all" {
-            return Ok(Requirement::All(children));
-        }
-        // jwt_authn: with only allow_* children, the node is that allowance itself.
-        if children.is_empty() {
-            let leaf = {
-                *leaves += 1;
-                *leaves - 1
-            };
-            return Ok(if allow_missing_or_failed {
-                Requirement::AllowMissingOrFailed { leaf }
-            } else {
-                Requirement::AllowMissing { leaf }
-            });
-        }
-        return Ok(Requirement::Any {
-            children,
-            allow_missing,
-            allow_missing_or_failed,
-        });
+    if let Some(list) = &raw.requires_any {
+        return compile_list(field, "requires_any", list, providers, leaves);
+    }
+    if let Some(list) = &raw.requires_all {
+        return compile_list(field, "requires_all", list, providers, leaves);
     }
     Ok(Requirement::AllowAll)
+}
+
+/// `requires_any` / `requires_all` (`kind`): at least two children. In `requires_any`, allow_missing and
+/// allow_missing_or_failed children become flags of the node.
+fn compile_list(
+    field: &str,
+    kind: &str,
+    list: &RawRequirementList,
+    providers: &[Provider],
+    leaves: &mut usize,
+) -> Result<Requirement, ConfigError> {
+    let list_field = format!("{field}.{kind}.requirements");
+    if list.requirements.len() < 2 {
+        return Err(error(list_field, "needs at least 2 requirements"));
+    }
+    let mut children = Vec::new();
+    let (mut allow_missing, mut allow_missing_or_failed) = (false, false);
+    for (index, child) in list.requirements.iter().enumerate() {
+        let child_field = format!("{list_field}[{index}]");
+        if kind == "requires_any" && child.allow_missing.is_some() {
+            allow_missing = true;
+        } else if kind == "requires_any" && child.allow_missing_or_failed.is_some() {
+            allow_missing_or_failed = true;
+        } else {
+            children.push(compile_requirement(&child_field, child, providers, leaves)?);
+        }
+    }
+    if kind == "requires_all" {
+        return Ok(Requirement::All(children));
+    }
+    // jwt_authn: with only allow_* children, the node is that allowance itself.
+    if children.is_empty() {
+        let leaf = {
+            *leaves += 1;
+            *leaves - 1
+        };
+        return Ok(if allow_missing_or_failed {
+            Requirement::AllowMissingOrFailed { leaf }
+        } else {
+            Requirement::AllowMissing { leaf }
+        });
+    }
+    Ok(Requirement::Any {
+        children,
+        allow_missing,
+        allow_missing_or_failed,
+    })
 }

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use regex_lite::Regex;
 
 use crate::config::authorization::{compile_authorization, Authorization};
-use crate::config::raw::{RawHeaderMatcher, RawRequirement, RawRouteMatch, RawRule};
+use crate::config::raw::{
+    RawHeaderMatcher, RawQueryParameterMatcher, RawRequirement, RawRouteMatch, RawRule,
+};
 use crate::config::requirement::{compile_requirement, Requirement};
 use crate::config::string_matcher::StringMatcher;
 use crate::config::{checked_header_name, error, ConfigError, Provider};
@@ -192,8 +194,22 @@ fn compile_route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, Co
             invert: raw_header.invert_match,
         });
     }
+    let query_parameters = compile_query_parameters(field, raw.query_parameters)?;
+    Ok(RouteMatch {
+        path,
+        case_sensitive: raw.case_sensitive.unwrap_or(true),
+        headers,
+        query_parameters,
+    })
+}
+
+/// A rule's `query_parameters` matchers.
+fn compile_query_parameters(
+    field: &str,
+    raw: Vec<RawQueryParameterMatcher>,
+) -> Result<Vec<QueryParameterMatcher>, ConfigError> {
     let mut query_parameters = Vec::new();
-    for (index, raw_query) in raw.query_parameters.into_iter().enumerate() {
+    for (index, raw_query) in raw.into_iter().enumerate() {
         let query_field = format!("{field}.query_parameters[{index}]");
         if raw_query.name.is_empty() {
             return Err(error(format!("{query_field}.name"), "must not be empty"));
@@ -218,12 +234,7 @@ fn compile_route_match(field: &str, raw: RawRouteMatch) -> Result<RouteMatch, Co
             condition,
         });
     }
-    Ok(RouteMatch {
-        path,
-        case_sensitive: raw.case_sensitive.unwrap_or(true),
-        headers,
-        query_parameters,
-    })
+    Ok(query_parameters)
 }
 
 /// The one condition a header matcher gives, as (field name, compiled condition) candidates.

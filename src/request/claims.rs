@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::ClaimLocation;
+use crate::config::{ClaimLocation, Provider};
+use crate::verify::token::VerifiedToken;
 
 /// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
 /// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`
@@ -59,4 +60,24 @@ pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Opti
         current = current.as_object()?.get(key)?;
     }
     Some(current)
+}
+
+/// The headers a verified token sets upstream: its claim_to_headers and forward_payload_header.
+pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(String, String)> {
+    let mut set_headers = Vec::new();
+    for mapping in &provider.claim_to_headers {
+        if let Some(value) = claim_header_value(verified.payload(), &mapping.claim) {
+            set_headers.push((mapping.header_name.clone(), value));
+        }
+    }
+    if let Some(header) = &provider.forward_payload_header {
+        let mut payload = verified.payload_segment().to_string();
+        if provider.pad_forward_payload_header {
+            // The segment is unpadded base64url (the verifier refuses padding in a token).
+            let padding = (4 - payload.len() % 4) % 4;
+            payload.extend(std::iter::repeat_n('=', padding));
+        }
+        set_headers.push((header.clone(), payload));
+    }
+    set_headers
 }

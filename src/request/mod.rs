@@ -1,11 +1,14 @@
 //! The per-request steps, free of any host call: read the headers ([`headers`]), pick the rule
 //! ([`rule_match`]), find the tokens ([`extract`]), check them and walk the requirement tree
-//! ([`authenticator`]), remember verified tokens ([`token_cache`]), authorize ([`authorization`]),
+//! ([`authenticator`], with `candidates`, `evaluation` and `conclusion`), remember verified tokens ([`token_cache`]), authorize ([`authorization`]),
 //! forward claims ([`claims`]) and refuse ([`reply`]).
 
 pub mod authenticator;
 pub mod authorization;
+mod candidates;
 pub mod claims;
+mod conclusion;
+mod evaluation;
 pub mod extract;
 pub mod headers;
 pub mod reply;

@@ -11,16 +11,49 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::config::{FilterConfig, ProviderId};
+use crate::config::{FilterConfig, Provider, ProviderId};
+use crate::request::claims::claim_headers;
+use crate::verify::token::VerifiedToken;
 
 /// What a verified token contributes to the request: its claim headers, computed once, and its claims
-/// (audiences of a requirement and a rule's authorization are checked against them on every use).
+/// (audiences of a requirement and a rule's authorization are checked against them on every use). Made
+/// only from a [`VerifiedToken`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
-    pub set_headers: Vec<(String, String)>,
-    pub payload: Rc<Map<String, Value>>,
+    set_headers: Vec<(String, String)>,
+    payload: Rc<Map<String, Value>>,
     /// `(name, payload JSON)` for the provider's payload_in_filter_state.
-    pub filter_state: Option<(String, String)>,
+    filter_state: Option<(String, String)>,
+}
+
+impl VerifiedClaims {
+    /// What `verified` contributes under `provider`: its claim_to_headers and forward_payload_header,
+    /// and its payload for payload_in_filter_state.
+    pub fn of(provider: &Provider, verified: &VerifiedToken) -> VerifiedClaims {
+        VerifiedClaims {
+            set_headers: claim_headers(provider, verified),
+            filter_state: provider.payload_in_filter_state.as_ref().map(|name| {
+                let json = serde_json::to_string(&**verified.payload()).unwrap_or_default();
+                (name.clone(), json)
+            }),
+            payload: verified.payload().clone(),
+        }
+    }
+
+    /// The headers to add upstream.
+    pub fn set_headers(&self) -> &[(String, String)] {
+        &self.set_headers
+    }
+
+    /// The verified claims.
+    pub fn payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+
+    /// `(name, payload JSON)` for the provider's payload_in_filter_state.
+    pub fn filter_state(&self) -> Option<&(String, String)> {
+        self.filter_state.as_ref()
+    }
 }
 
 /// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in
@@ -190,5 +223,57 @@ impl TokenCaches {
 
     pub fn len(&self, provider: ProviderId) -> usize {
         self.per_provider.get(provider).map_or(0, TokenCache::len)
+    }
+}
+
+/// Whole-token keys, expiry, bounds, oldest-first eviction. Here rather than in tests/ because a
+/// [`VerifiedClaims`] is made only by verification outside this module.
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::{TokenCache, VerifiedClaims};
+
+    fn verdict(sub: &str) -> Rc<VerifiedClaims> {
+        Rc::new(VerifiedClaims {
+            set_headers: vec![("x-jwt-sub".into(), sub.into())],
+            payload: Rc::new(serde_json::Map::new()),
+            filter_state: None,
+        })
+    }
+
+    #[test]
+    fn hits_need_the_exact_token_and_end_at_valid_until() {
+        let mut cache = TokenCache::new(10, 4096);
+        cache.put(b"a.b.c", verdict("alice"), 100);
+        assert_eq!(cache.get(b"a.b.c", 100).unwrap().set_headers[0].1, "alice");
+        assert!(cache.get(b"a.b.C", 50).is_none());
+        assert!(cache.get(b"a.b.c ", 50).is_none());
+        assert!(cache.get(b"a.b.c", 101).is_none(), "expired");
+        assert!(cache.is_empty(), "expired entries are dropped on lookup");
+    }
+
+    #[test]
+    fn the_oldest_entries_go_first_and_bounds_hold() {
+        let mut cache = TokenCache::new(3, 8);
+        for token in [&b"t1"[..], b"t2", b"t3", b"t4"] {
+            cache.put(token, verdict("x"), u64::MAX);
+        }
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get(b"t1", 0).is_none(), "oldest evicted");
+        assert!(cache.get(b"t4", 0).is_some());
+        cache.put(b"too-long-token", verdict("x"), u64::MAX);
+        assert!(
+            cache.get(b"too-long-token", 0).is_none(),
+            "over jwt_max_token_size"
+        );
+        for i in 0..1000u32 {
+            cache.put(&i.to_be_bytes(), verdict("x"), 0);
+            let _ = cache.get(&i.to_be_bytes(), 1);
+        }
+        assert!(cache.len() <= 3);
+        let mut off = TokenCache::new(0, 4096);
+        off.put(b"t", verdict("x"), u64::MAX);
+        assert!(off.get(b"t", 0).is_none(), "size 0 caches nothing");
     }
 }

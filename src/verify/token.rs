@@ -41,13 +41,14 @@ pub struct CheckedToken {
     payload_segment: String,
 }
 
-/// A token whose signature checked against a key of the provider's JWKS.
+/// A token whose signature checked against a key of the provider's JWKS. Only
+/// [`CheckedToken::verify_signature`] makes one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedToken {
     /// The decoded payload (the claims), shared with the checked token it came from.
-    pub payload: Rc<Map<String, Value>>,
+    payload: Rc<Map<String, Value>>,
     /// The payload segment exactly as it was in the token (base64url), for forward_payload_header.
-    pub payload_segment: String,
+    payload_segment: String,
 }
 
 /// Parses `raw` and checks it against `provider` at `now` (Unix seconds), in jwt_authn's order: issuer,
@@ -340,6 +341,16 @@ pub fn unverified_issuer(raw: &[u8]) -> Option<String> {
 }
 
 impl VerifiedToken {
+    /// The verified claims.
+    pub fn payload(&self) -> &Rc<Map<String, Value>> {
+        &self.payload
+    }
+
+    /// The payload segment exactly as it was in the token (base64url, unpadded).
+    pub fn payload_segment(&self) -> &str {
+        &self.payload_segment
+    }
+
     /// The token's `exp` in Unix seconds, if it has one.
     pub fn expires_at(&self) -> Option<u64> {
         self.payload.get("exp").and_then(timestamp)

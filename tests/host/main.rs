@@ -14,4 +14,3 @@ mod jwks;
 mod jwks_cache;
 mod layers;
 mod requirements;
-mod token_cache;

@@ -71,8 +71,8 @@ fn verified_token_carries_payload_and_its_segment() {
         .unwrap()
         .verify_signature(&jwks)
         .unwrap();
-    assert_eq!(verified.payload["sub"], json!("alice"));
-    assert_eq!(verified.payload_segment, token.split('.').nth(1).unwrap());
+    assert_eq!(verified.payload()["sub"], json!("alice"));
+    assert_eq!(verified.payload_segment(), token.split('.').nth(1).unwrap());
 }
 
 #[test]

@@ -1,0 +1,306 @@
+//! Evaluating a requirement tree over a request's candidates: each leaf's tokens pass, fail or wait
+//! for a signature check; `All` and `Any` combine them as jwt_authn's verifier does. Tokens whose
+//! signature checks here become [`VerifiedClaims`] in the token cache.
+
+use std::rc::Rc;
+
+use crate::config::requirement::{LeafId, Requirement};
+use crate::config::rules::Rule;
+use crate::config::{FilterConfig, Provider, ProviderId};
+use crate::request::authenticator::{KeysOf, Verdict};
+use crate::request::conclusion::{conclude, Conclusion};
+use crate::request::extract::TokenSource;
+use crate::request::headers::HeaderPair;
+use crate::request::token_cache::{TokenCaches, VerifiedClaims};
+use crate::verify::error::AuthError;
+use crate::verify::token::{audience_allowed, CheckedToken};
+
+/// One token as one provider sees it.
+#[derive(Debug)]
+pub(super) struct Candidate {
+    /// `None` when no provider fits the token (an `allow_missing` token naming an unknown issuer).
+    pub(super) provider: Option<ProviderId>,
+    pub(super) raw: Vec<u8>,
+    pub(super) source: TokenSource,
+    pub(super) state: CandidateState,
+}
+
+#[derive(Debug)]
+pub(super) enum CandidateState {
+    Verified(Rc<VerifiedClaims>),
+    Failed(AuthError),
+    /// Passed every claim check; the signature is not checked yet.
+    Unsigned(Box<CheckedToken>),
+}
+
+/// A requirement's outcome so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Pass,
+    Fail(AuthError),
+    /// Depends on a signature not checked yet.
+    Pending,
+}
+
+/// The request on its first look: headers, `:path`, and now (Unix seconds).
+pub(super) type FirstLook<'a> = (&'a [HeaderPair<'a>], &'a [u8], u64);
+
+/// Walks a requirement tree over the request's tokens.
+pub(super) struct Evaluation<'a, 'k> {
+    pub(super) config: &'a FilterConfig,
+    /// Headers, `:path` and now (Unix seconds) on the first look; `None` when finishing, where leaves not
+    /// reached on the first look have no tokens.
+    pub(super) request: Option<FirstLook<'a>>,
+    /// `None` on the first look: unchecked signatures are then [`Outcome::Pending`].
+    pub(super) keys: Option<&'a KeysOf<'k>>,
+    pub(super) caches: &'a mut TokenCaches,
+    pub(super) leaves: Vec<Option<Vec<Candidate>>>,
+    /// Tokens that passed in a passing part of the tree, as (leaf, index): their claims go upstream.
+    pub(super) admitted: Vec<(LeafId, usize)>,
+    pub(super) would_deny: Vec<&'static str>,
+}
+
+impl Evaluation<'_, '_> {
+    /// The verdict for the walk's `outcome`, from what the walk found.
+    pub(super) fn verdict(
+        self,
+        rule: &Rule,
+        outcome: Outcome,
+        path: &[u8],
+        sanitized_headers: Vec<String>,
+        realm: &dyn Fn() -> String,
+    ) -> Verdict {
+        let Evaluation {
+            config,
+            leaves,
+            admitted,
+            would_deny,
+            ..
+        } = self;
+        conclude(
+            config,
+            rule,
+            outcome,
+            Conclusion {
+                leaves: &leaves,
+                admitted: &admitted,
+                would_deny,
+                path,
+                sanitized_headers,
+                realm,
+            },
+        )
+    }
+
+    /// Walks the requirement tree: a leaf looks at its tokens, `All` and `Any` combine their children.
+    pub(super) fn evaluate(&mut self, requirement: &Requirement) -> Outcome {
+        match requirement {
+            Requirement::AllowAll => Outcome::Pass,
+            Requirement::Provider {
+                leaf,
+                provider,
+                audiences,
+            } => self.provider_leaf(*leaf, *provider, audiences.as_deref()),
+            Requirement::AllowMissing { leaf } => self.issuer_leaf(*leaf, false),
+            Requirement::AllowMissingOrFailed { leaf } => self.issuer_leaf(*leaf, true),
+            Requirement::All(children) => self.all(children),
+            Requirement::Any {
+                children,
+                allow_missing,
+                allow_missing_or_failed,
+            } => self.any(children, *allow_missing, *allow_missing_or_failed),
+        }
+    }
+
+    /// `requires_all`: the first failure fails it; otherwise it waits for any pending child.
+    fn all(&mut self, children: &[Requirement]) -> Outcome {
+        let mut pending = false;
+        for child in children {
+            match self.evaluate(child) {
+                Outcome::Pass => {}
+                Outcome::Pending => pending = true,
+                Outcome::Fail(error) => return Outcome::Fail(error),
+            }
+        }
+        if pending {
+            Outcome::Pending
+        } else {
+            Outcome::Pass
+        }
+    }
+
+    /// `requires_any`: the first pass passes it; with no pass and nothing pending, jwt_authn's choice of
+    /// failure, unless its allow_missing / allow_missing_or_failed children let it pass.
+    fn any(
+        &mut self,
+        children: &[Requirement],
+        allow_missing: bool,
+        allow_missing_or_failed: bool,
+    ) -> Outcome {
+        let mut pending = false;
+        let mut failures = Vec::new();
+        for child in children {
+            match self.evaluate(child) {
+                Outcome::Pass => return Outcome::Pass,
+                Outcome::Pending => pending = true,
+                Outcome::Fail(error) => failures.push(error),
+            }
+        }
+        if pending {
+            return Outcome::Pending;
+        }
+        // jwt_authn's choice: the last "real" failure; missing tokens and tokens of another issuer
+        // count only when nothing else failed.
+        let mut last = AuthError::Missing;
+        for error in failures {
+            let soft = matches!(error, AuthError::Missing | AuthError::UnknownIssuer);
+            if !soft || last == AuthError::Missing {
+                last = error;
+            }
+        }
+        if allow_missing_or_failed || (allow_missing && last == AuthError::Missing) {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(last)
+        }
+    }
+
+    /// `provider_name` / `provider_and_audiences`: the provider's tokens, all of which must pass.
+    fn provider_leaf(
+        &mut self,
+        leaf: LeafId,
+        provider_id: ProviderId,
+        audiences: Option<&[String]>,
+    ) -> Outcome {
+        let config = self.config;
+        let Some(provider) = config.providers.get(provider_id) else {
+            return Outcome::Fail(AuthError::VerificationFails);
+        };
+        let audiences = audiences.unwrap_or(&provider.audiences);
+        if self.leaves.get(leaf).is_some_and(Option::is_none) {
+            let candidates = match self.request {
+                Some((headers, path, now)) => {
+                    self.provider_candidates(provider_id, provider, audiences, headers, path, now)
+                }
+                None => Vec::new(),
+            };
+            if let Some(slot) = self.leaves.get_mut(leaf) {
+                *slot = Some(candidates);
+            }
+        }
+        let count = self.leaf_len(leaf);
+        if count == 0 {
+            return self.reported(provider, Outcome::Fail(AuthError::Missing));
+        }
+        let mut outcome = Outcome::Pass;
+        let mut passed = Vec::new();
+        for index in 0..count {
+            match self.resolve(leaf, index, Some(audiences)) {
+                Outcome::Pass => passed.push((leaf, index)),
+                Outcome::Fail(error) => {
+                    outcome = Outcome::Fail(error);
+                    break;
+                }
+                Outcome::Pending => outcome = Outcome::Pending,
+            }
+        }
+        if outcome == Outcome::Pass || provider.report_only {
+            self.admitted.extend(passed);
+        }
+        self.reported(provider, outcome)
+    }
+
+    /// A report-only provider's failure is recorded and passes.
+    fn reported(&mut self, provider: &Provider, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Fail(error) if provider.report_only => {
+                self.would_deny.push(error.reason());
+                Outcome::Pass
+            }
+            other => other,
+        }
+    }
+
+    /// `allow_missing` / `allow_missing_or_failed`: tokens in any provider's locations, each judged by
+    /// the provider whose issuer it names. With `failures_pass`, only the verified ones matter (for their
+    /// claims); otherwise every token found must pass (jwt_authn reports only its last token here;
+    /// this filter refuses if any fails).
+    fn issuer_leaf(&mut self, leaf: LeafId, failures_pass: bool) -> Outcome {
+        if self.leaves.get(leaf).is_some_and(Option::is_none) {
+            let candidates = match self.request {
+                Some((headers, path, now)) => self.issuer_candidates(headers, path, now),
+                None => Vec::new(),
+            };
+            if let Some(slot) = self.leaves.get_mut(leaf) {
+                *slot = Some(candidates);
+            }
+        }
+        let mut outcome = Outcome::Pass;
+        for index in 0..self.leaf_len(leaf) {
+            match self.resolve(leaf, index, None) {
+                Outcome::Pass => self.admitted.push((leaf, index)),
+                Outcome::Pending if outcome == Outcome::Pass => outcome = Outcome::Pending,
+                Outcome::Fail(error) if !failures_pass && !matches!(outcome, Outcome::Fail(_)) => {
+                    outcome = Outcome::Fail(error);
+                }
+                Outcome::Pending | Outcome::Fail(_) => {}
+            }
+        }
+        outcome
+    }
+
+    pub(super) fn leaf_len(&self, leaf: LeafId) -> usize {
+        self.leaves
+            .get(leaf)
+            .and_then(Option::as_ref)
+            .map_or(0, Vec::len)
+    }
+
+    /// One token's outcome, checking its signature if keys are at hand. `audiences` are re-checked on
+    /// cached tokens (another requirement may have cached the token under other audiences).
+    fn resolve(&mut self, leaf: LeafId, index: usize, audiences: Option<&[String]>) -> Outcome {
+        let config = self.config;
+        let keys = self.keys;
+        let Some(candidate) = self
+            .leaves
+            .get_mut(leaf)
+            .and_then(Option::as_mut)
+            .and_then(|c| c.get_mut(index))
+        else {
+            return Outcome::Fail(AuthError::Missing);
+        };
+        let provider_id = candidate.provider;
+        let provider = provider_id.and_then(|p| config.providers.get(p));
+        if let (CandidateState::Unsigned(checked), Some(keys), Some(p), Some(provider)) =
+            (&candidate.state, keys, provider_id, provider)
+        {
+            candidate.state = match keys(p) {
+                None => CandidateState::Failed(AuthError::JwksFetchFailed),
+                Some(jwks) => match checked.verify_signature(&jwks) {
+                    Err(error) => CandidateState::Failed(error),
+                    Ok(verified) => {
+                        let verdict = Rc::new(VerifiedClaims::of(provider, &verified));
+                        let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
+                            exp.saturating_add(provider.clock_skew_seconds)
+                        });
+                        self.caches
+                            .put(p, &candidate.raw, verdict.clone(), valid_until);
+                        CandidateState::Verified(verdict)
+                    }
+                },
+            };
+        }
+        match &candidate.state {
+            CandidateState::Failed(error) => Outcome::Fail(*error),
+            CandidateState::Unsigned(_) => Outcome::Pending,
+            CandidateState::Verified(verdict) => {
+                let audiences = audiences.or(provider.map(|p| p.audiences.as_slice()));
+                if audiences.is_some_and(|a| !audience_allowed(verdict.payload(), a)) {
+                    Outcome::Fail(AuthError::AudienceNotAllowed)
+                } else {
+                    Outcome::Pass
+                }
+            }
+        }
+    }
+}
