@@ -165,7 +165,7 @@ run_tests() {
   cargo clippy --locked --release --target wasm32-wasip1 --lib -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
   cargo test --locked --workspace --no-fail-fast -- --test-threads 2
-  # The wasm build computes RSA's column sums with wasm SIMD (src/rsa_verifier.rs), code a host build does
+  # The wasm build computes RSA's column sums with wasm SIMD (src/crypto/rsa.rs), code a host build does
   # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
   # in V8 through Node's WASI.
   log "tests: the signature verifiers built for wasm32-wasip1, in V8 (node $(node --version))"

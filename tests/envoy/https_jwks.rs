@@ -255,6 +255,11 @@ fn right_ca_and_name_fetch_the_jwks_over_tls_and_valid_tokens_pass() {
     );
     assert_eq!(scenario.provider_stat("jwks_fetch_success"), 1);
     assert_eq!(scenario.fetch_failures(), 0, "{}", scenario.fetch_report());
+    // Gauges are published on the filter's 100 ms tick, so the first may not have run yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while scenario.provider_stat("keys_in_use") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(scenario.provider_stat("keys_in_use") > 0);
     assert!(scenario.envoy_stat(&format!("cluster.{CLUSTER}.ssl.handshake")) >= 1);
     assert_eq!(
