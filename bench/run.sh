@@ -13,6 +13,8 @@
 #   wasm_ceiling  bench/ceiling_filter: only the host calls a cached-token request needs (read the headers
 #                 and the clock, remove authorization, add the claim header), on the raw ABI with one VM
 #                 entry per request and no check at all: the most any proxy-wasm filter can reach here
+#   wasm_before   with BEFORE_MODULE=PATH (another build of this filter, e.g. from an earlier commit):
+#                 the same configuration as wasm, so a change is measured against its base in one run
 # Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ES384 / EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed (throughput, and Envoy's CPU time per request, which a
@@ -49,9 +51,9 @@ MINT="$ROOT/target/release/examples/mint_bench_tokens"
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" <<'PY'
+python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" <<'PY'
 import json, sys
-out, module, jwks, empty_module, ceiling_module = sys.argv[1:6]
+out, module, jwks, empty_module, ceiling_module, before_module = sys.argv[1:7]
 provider = {
     "issuer": "https://issuer.example.com",
     "audiences": ["api.example.com"],
@@ -69,13 +71,14 @@ router = {"name": "envoy.filters.http.router",
 def native(cache):
     c = authn(cache); c["@type"] = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
     return [{"name": "envoy.filters.http.jwt_authn", "typed_config": c}, router]
-def wasm(floor):
+def wasm(floor, filename=module, suffix=""):
+    suffix = suffix or ("_floor" if floor else "")
     return [{"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": "jwt_authn_wasm" + ("_floor" if floor else ""), "root_id": "jwt_authn_wasm",
-                   "vm_config": {"vm_id": "jwt_authn_wasm" + ("_floor" if floor else ""),
+        "config": {"name": "jwt_authn_wasm" + suffix, "root_id": "jwt_authn_wasm",
+                   "vm_config": {"vm_id": "jwt_authn_wasm" + suffix,
                                  "runtime": "envoy.wasm.runtime.v8",
-                                 "code": {"local": {"filename": module}}},
+                                 "code": {"local": {"filename": filename}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(authn(False, floor))}}}}, router]
 def bare(name, filename):
@@ -87,6 +90,8 @@ setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
           "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, bare("empty", empty_module)),
           "wasm_ceiling": (18006, bare("ceiling", ceiling_module))}
+if before_module:
+    setups["wasm_before"] = (18007, wasm(False, before_module, "_before"))
 listeners = []
 for name, (port, filters) in setups.items():
     listeners.append({"name": name,
@@ -120,7 +125,7 @@ for port in 18001 18002 18003; do
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006)
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007)
 read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
 # Envoy's CPU time in clock ticks (the process and its children: `func-e run` starts Envoy as a child).
 envoy_cpu_ticks() {
@@ -183,10 +188,13 @@ rows = [l.split() for l in open(sys.argv[1])]
 def med(mode, setup, col):
     vals = [float(r[col]) for r in rows if r[0] == mode and r[1] == setup]
     return statistics.median(vals) if vals else float("nan")
+SHOWN = ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]
+if any(r[1] == "wasm_before" for r in rows):
+    SHOWN.append("wasm_before")
 print()
 print(f"| setup | hot req/s | hot p50 / p99 ms | hot Envoy CPU µs/req | cold req/s | cold p50 / p99 ms | cold Envoy CPU µs/req |")
 print(f"|---|---|---|---|---|---|---|")
-for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]:
+for s in SHOWN:
     print(f"| {s} | {med('hot', s, 2):,.0f} | {med('hot', s, 3):.2f} / {med('hot', s, 4):.2f} | {med('hot', s, 6):.1f} "
           f"| {med('cold', s, 2):,.0f} | {med('cold', s, 3):.2f} / {med('cold', s, 4):.2f} | {med('cold', s, 6):.1f} |")
 hot = med("hot", "wasm", 2) / med("hot", "native_cache", 2)
@@ -206,6 +214,11 @@ print(f"empty: wasm_empty / native_cache = {empty:.2f}x  (an SDK filter doing no
 ceiling = med("hot", "wasm_ceiling", 2) / med("hot", "native_cache", 2)
 ceiling_cpu = med("hot", "native_cache", 6) / med("hot", "wasm_ceiling", 6)
 print(f"ceiling: wasm_ceiling / native_cache = {ceiling:.2f}x  (only the hot path's host calls, raw ABI, no check: the most proxy-wasm allows; by CPU {ceiling_cpu:.2f}x)")
+if "wasm_before" in SHOWN:
+    for mode, base in [("hot", "native_cache"), ("cold", "native")]:
+        now, before = med(mode, "wasm", 2) / med(mode, base, 2), med(mode, "wasm_before", 2) / med(mode, base, 2)
+        print(f"before/after ({mode}): wasm_before / {base} = {before:.2f}x, wasm / {base} = {now:.2f}x  "
+              f"(by CPU {med(mode, base, 6) / med(mode, 'wasm_before', 6):.2f}x and {med(mode, base, 6) / med(mode, 'wasm', 6):.2f}x)")
 import os
 if os.path.exists(sys.argv[5]):
     paced = {(r[0], r[1]): r for r in (l.split() for l in open(sys.argv[5]))}
@@ -214,7 +227,7 @@ if os.path.exists(sys.argv[5]):
     print()
     print("| setup | hot | cold |")
     print("|---|---|---|")
-    for s in ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]:
+    for s in SHOWN:
         cells = [f"{paced[(m, s)][2]} / {paced[(m, s)][3]}" if (m, s) in paced else "-" for m in ["hot", "cold"]]
         print(f"| {s} | {cells[0]} | {cells[1]} |")
 print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
