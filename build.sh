@@ -179,16 +179,24 @@ run_tests() {
     --test verifiers
 }
 
+# The demo issuer is its own crate (tools/demo-issuer: rsa, serde_json, base64), built into its own target
+# directory: an example of the main crate would compile the filter's library and every test dependency.
+DEMO_ISSUER="$ROOT/tools/demo-issuer/target/debug/demo-issuer"
+build_demo_issuer() {
+  cargo build --quiet --locked --manifest-path "$ROOT/tools/demo-issuer/Cargo.toml" \
+    --target-dir "$ROOT/tools/demo-issuer/target"
+}
+
 demo() {
   ensure_envoy
   build
-  cargo build --locked --example demo
+  build_demo_issuer
   local envoy pids=()
   envoy="$(envoy_command)"
   cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
   trap cleanup EXIT INT TERM
   mkdir -p "$ROOT/.demo"
-  "$ROOT/target/debug/examples/demo" >"$ROOT/.demo/issuer.log" 2>&1 &
+  "$DEMO_ISSUER" >"$ROOT/.demo/issuer.log" 2>&1 &
   pids+=($!)
   # shellcheck disable=SC2086 # "func-e run" is two words
   $envoy -c "$ROOT/envoy/envoy.yaml" --concurrency 2 --disable-hot-restart --log-level info \
