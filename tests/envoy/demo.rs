@@ -34,12 +34,7 @@ fn demo_serves_200_with_claims_and_401_without_a_token() {
     wasm_module();
     let (issuer_port, upstream_port, listener_port, admin_port) =
         (free_port(), free_port(), free_port(), free_port());
-    let demo_binary = repo_root().join("target/debug/examples/demo");
-    assert!(
-        demo_binary.exists(),
-        "cargo test builds the demo example; missing {}",
-        demo_binary.display()
-    );
+    let demo_binary = build_demo_issuer();
     let _demo = KillOnDrop(
         Command::new(&demo_binary)
             .env("DEMO_ISSUER_PORT", issuer_port.to_string())
@@ -85,6 +80,28 @@ fn demo_serves_200_with_claims_and_401_without_a_token() {
     let public = http_request(listener_port, "/public/hello", &[]);
     assert_eq!(public.status, 200);
     envoy.assert_no_vm_failure();
+}
+
+/// Builds tools/demo-issuer as `./build.sh demo` does (its own crate and target directory) and returns the
+/// binary.
+fn build_demo_issuer() -> std::path::PathBuf {
+    let crate_dir = repo_root().join("tools/demo-issuer");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = Command::new(cargo)
+        .args(["build", "--quiet", "--locked", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(crate_dir.join("target"))
+        .output()
+        .expect("run cargo build for tools/demo-issuer");
+    assert!(
+        output.status.success(),
+        "building tools/demo-issuer failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let binary = crate_dir.join("target/debug/demo-issuer");
+    assert!(binary.is_file(), "missing {}", binary.display());
+    binary
 }
 
 fn fetch_token(issuer_port: u16) -> String {

@@ -19,6 +19,7 @@ mod jwks;
 mod lifecycle;
 mod manifests;
 mod module_exports;
+mod oci_image;
 mod parity;
 mod prometheus;
 mod requirements;

@@ -6,14 +6,25 @@
 //!   GET /.well-known/openid-configuration   issuer metadata pointing at the JWKS
 //!   GET /token?sub=NAME                     a token for NAME, valid for one hour
 
-#[path = "../common/fixtures.rs"]
-pub mod fixtures;
-#[path = "../common/servers.rs"]
+// The same loopback servers the tests use (std and serde_json only).
+#[path = "../../../tests/common/servers.rs"]
 pub mod servers;
 
 use std::net::TcpListener;
 
-use serde_json::json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::sha2::Sha256;
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+
+/// The fixture key tests/common/fixtures.rs calls `rsa2048`, published under the same kid.
+const KEY_PEM: &str = include_str!("../../../tests/fixtures/keys/rsa2048.pem");
+const KID: &str = "k2048";
 
 const DEMO_ISSUER: &str = "http://127.0.0.1:9000";
 
@@ -28,8 +39,8 @@ fn main() {
     let issuer_port = port_from_env("DEMO_ISSUER_PORT", 9000);
     let upstream_port = port_from_env("DEMO_UPSTREAM_PORT", 9001);
     let upstream = servers::EchoUpstream::start_on(upstream_port);
-    let keys = fixtures::Keys::load();
-    let jwks = json!({"keys": [keys.rsa2048.jwk(Some("RS256"))]}).to_string();
+    let key = RsaPrivateKey::from_pkcs8_pem(KEY_PEM).expect("the fixture key parses");
+    let jwks = json!({"keys": [jwk(&key)]}).to_string();
     let listener = TcpListener::bind(("127.0.0.1", issuer_port))
         .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{issuer_port}: {e}"));
     println!(
@@ -67,7 +78,7 @@ fn main() {
                     .find_map(|pair| pair.strip_prefix("sub="))
                     .filter(|s| !s.is_empty())
                     .unwrap_or("alice");
-                let now = fixtures::now();
+                let now = now();
                 let claims = json!({
                     "iss": DEMO_ISSUER,
                     "sub": subject,
@@ -77,10 +88,44 @@ fn main() {
                     "scope": "read write",
                     "org": {"team": "payments"},
                 });
-                let token = fixtures::mint(&keys.rsa2048, "RS256", &claims);
+                let token = mint_rs256(&key, &claims);
                 servers::write_response(stream, 200, "text/plain", token.as_bytes())
             }
             _ => servers::write_response(stream, 404, "text/plain", b"not found"),
         }
     }
+}
+
+/// The public JWK, as the fixture publishes it with `"alg": "RS256"`.
+fn jwk(key: &RsaPrivateKey) -> Value {
+    json!({
+        "kty": "RSA",
+        "kid": KID,
+        "use": "sig",
+        "alg": "RS256",
+        "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+    })
+}
+
+/// A compact JWS: header {alg, typ, kid}, the claims, an RS256 signature.
+fn mint_rs256(key: &RsaPrivateKey, claims: &Value) -> String {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = SigningKey::<Sha256>::new(key.clone()).sign(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.to_vec())
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
