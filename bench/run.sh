@@ -189,8 +189,9 @@ def med(mode, setup, col):
     vals = [float(r[col]) for r in rows if r[0] == mode and r[1] == setup]
     return statistics.median(vals) if vals else float("nan")
 SHOWN = ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]
-if any(r[1] == "wasm_before" for r in rows):
-    SHOWN.append("wasm_before")
+SHOWN.append("wasm_before")
+# Only the setups this run measured (SETUPS may narrow it).
+SHOWN = [s for s in SHOWN if any(r[1] == s for r in rows)]
 print()
 print(f"| setup | hot req/s | hot p50 / p99 ms | hot Envoy CPU µs/req | cold req/s | cold p50 / p99 ms | cold Envoy CPU µs/req |")
 print(f"|---|---|---|---|---|---|---|")

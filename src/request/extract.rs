@@ -20,8 +20,9 @@ pub struct ExtractedToken {
 }
 
 /// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
-/// value and the token is what follows it, trimmed. Unlike jwt_authn 1.40, the "Bearer" scheme matches
-/// in any case, as RFC 7235 makes auth schemes case-insensitive.
+/// value, and the token is what follows it from the first character that can start a JWT (see
+/// [`token_after`]). Unlike jwt_authn 1.40, the "Bearer" scheme matches in any case, as RFC 7235 makes
+/// auth schemes case-insensitive.
 pub fn extract_tokens(
     locations: &TokenLocations,
     headers: &(impl RequestHeaders + ?Sized),
@@ -97,8 +98,21 @@ fn strip_value_prefix<'a>(value: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
             window == prefix
         }
     })?;
-    let token = value.get(at + prefix.len()..)?.trim_ascii();
+    let token = token_after(value, at + prefix.len());
     (!token.is_empty()).then_some(token)
+}
+
+/// What jwt_authn 1.40 takes as the token after a value prefix ending at `after`: characters that
+/// cannot start a JWT are skipped (`Bearer =<jwt>`, `Token "<jwt>`), and the token is everything from
+/// the first base64url character or dot on (trailing text stays, and fails verification there too).
+/// With no such character, the whole value is the token, as jwt_authn does, and it fails as malformed.
+fn token_after(value: &[u8], after: usize) -> &[u8] {
+    let is_jwt_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let rest = value.get(after..).unwrap_or_default();
+    match rest.iter().position(is_jwt_char) {
+        Some(start) => rest.get(start..).unwrap_or_default().trim_ascii_end(),
+        None => value,
+    }
 }
 
 fn is_bearer_prefix(prefix: &[u8]) -> bool {

@@ -580,10 +580,11 @@ pub fn fixtures(keys: &Keys, now: u64) -> Vec<Fixture> {
         Fixture {
             name: "bad_base64_header",
             token: format!("!!!{}", &good_token[3..]),
-            // jwt_authn's base64 decoder (absl) skips characters it does not know and then fails on the
-            // JSON; this filter's decoder refuses them. Same 401, a more precise reason.
+            // After "Bearer ", characters that cannot start a JWT are skipped (jwt_authn 1.40's
+            // extraction, which this filter matches), so the token read is the good one less its first
+            // three characters, whose header is no longer JSON.
             expect: deny("Jwt header is an invalid JSON"),
-            our_body: Some("Jwt header is an invalid Base64url encoded"),
+            our_body: None,
         },
         fixture(
             "payload_not_json",

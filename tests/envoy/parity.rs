@@ -144,6 +144,9 @@ fn authorization_header_forms_match_jwt_authn_except_scheme_case() {
         ),
         ("prefix only", "Bearer ".to_string(), 401, 401),
         ("trailing text", format!("Bearer {token} extra"), 401, 401),
+        ("quoted", format!("Bearer \"{token}\""), 401, 401),
+        ("after =", format!("Bearer ={token}"), 200, 200),
+        ("after a comma", format!("Bearer ,{token}"), 200, 200),
         ("lower-case scheme", format!("bearer {token}"), 200, 401),
         ("upper-case scheme", format!("BEARER {token}"), 200, 401),
     ];

@@ -89,9 +89,37 @@ fn every_copy_of_a_header_is_a_token_and_non_utf8_bytes_pass_through_untouched()
         ("authorization", b"Bearer one"),
         ("authorization", b"Bearer \xff\xfe"),
     ]);
+    // Nothing JWT-like follows the prefix, so (as jwt_authn) the whole value is the token.
     assert_eq!(
         raw_tokens(&defaults, &h, "/"),
-        vec![b"one".to_vec(), b"\xff\xfe".to_vec()]
+        vec![b"one".to_vec(), b"Bearer \xff\xfe".to_vec()]
+    );
+}
+
+#[test]
+fn after_the_prefix_characters_that_cannot_start_a_jwt_are_skipped_as_in_jwt_authn() {
+    let locations = TokenLocations {
+        headers: vec![
+            HeaderLocation {
+                name: "x-quoted".into(),
+                value_prefix: "Token ".into(),
+            },
+            HeaderLocation {
+                name: "x-eq".into(),
+                value_prefix: "Bearer".into(),
+            },
+        ],
+        params: vec![],
+        cookies: vec![],
+    };
+    let h = headers(&[
+        ("x-quoted", b"Token \"aa.bb.cc\""),
+        ("x-eq", b"Bearer=aa.bb-_.cc, other"),
+    ]);
+    assert_eq!(
+        raw_tokens(&locations, &h, "/"),
+        vec![b"aa.bb.cc\"".to_vec(), b"aa.bb-_.cc, other".to_vec()],
+        "what follows the token stays part of it, as in jwt_authn 1.40"
     );
 }
 
