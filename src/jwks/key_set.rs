@@ -160,8 +160,14 @@ fn parse_document(
             limit: limits.max_bytes,
         });
     }
-    let parsed: JwksDocument =
-        serde_json::from_slice(document).map_err(|e| JwksError::InvalidJson(e.to_string()))?;
+    let parsed: JwksDocument = match serde_json::from_slice(document) {
+        Ok(parsed) => parsed,
+        // jwt_authn reads JWKS documents with a trailing comma before `]` or `}` (Envoy's own test
+        // key set has one, and users copy it); read them too, and nothing else that is not JSON.
+        Err(error) => without_trailing_commas(document)
+            .and_then(|fixed| serde_json::from_slice(&fixed).ok())
+            .ok_or_else(|| JwksError::InvalidJson(error.to_string()))?,
+    };
     if parsed.keys.len() > limits.max_keys {
         return Err(JwksError::TooManyKeys {
             count: parsed.keys.len(),
@@ -181,6 +187,35 @@ fn parse_document(
         });
     }
     Ok(jwks)
+}
+
+/// The document with every comma that directly precedes (white space aside) a `]` or `}` removed,
+/// outside strings; `None` when there is no such comma.
+fn without_trailing_commas(document: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(document.len());
+    let (mut in_string, mut escaped, mut removed) = (false, false, false);
+    for (index, &byte) in document.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte == b',' {
+            let next = document
+                .get(index + 1..)
+                .and_then(|rest| rest.iter().find(|b| !b.is_ascii_whitespace()));
+            if matches!(next, Some(b']' | b'}')) {
+                removed = true;
+                continue;
+            }
+        }
+        out.push(byte);
+    }
+    removed.then_some(out)
 }
 
 fn parse_key(value: serde_json::Value, secrets: Secrets) -> Result<JwksKey, String> {
@@ -246,7 +281,16 @@ fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
     let x = member("EC", "x", &fields.x)?;
     let y = member("EC", "y", &fields.y)?;
     let not_on_curve = |crv: &str| format!("EC point (x, y) is not a point of {crv}");
-    match fields.crv.as_deref() {
+    // Without "crv", the curve follows from "alg" when it names an ECDSA algorithm, as jwt_authn reads
+    // such keys: ES256 is only ever P-256, ES384 P-384, ES512 P-521. The point is still checked to lie
+    // on that curve.
+    let crv = fields.crv.as_deref().or(match fields.alg.as_deref() {
+        Some("ES256") => Some("P-256"),
+        Some("ES384") => Some("P-384"),
+        Some("ES512") => Some("P-521"),
+        _ => None,
+    });
+    match crv {
         Some("P-256") => p256_key(&x, &y)
             .map(KeyMaterial::P256)
             .ok_or_else(|| not_on_curve("P-256")),
@@ -260,7 +304,7 @@ fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
             "EC crv \"{}\" is not supported (P-256, P-384 and P-521 are)",
             other.escape_debug()
         )),
-        None => Err("EC key has no \"crv\"".to_string()),
+        None => Err("EC key has no \"crv\" (and no ECDSA \"alg\" to take it from)".to_string()),
     }
 }
 

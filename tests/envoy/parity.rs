@@ -419,3 +419,33 @@ fn es512_tokens_verify_like_jwt_authn() {
     let ours = get_with_token(scenario.envoy.wasm_port, "/api", &good).upstream_headers();
     assert_eq!(ours["x-jwt-sub"], json!([fixtures::SUBJECT]));
 }
+
+#[test]
+fn lenient_jwks_forms_jwt_authn_reads_are_read_here_too() {
+    let keys = Keys::load();
+    let mut p384 = keys.ec.p384_jwk();
+    p384.as_object_mut().expect("object").remove("crv");
+    // A trailing comma in the key list and a P-384 key known only by its alg, as jwt_authn reads them.
+    let jwks = format!("{{\"keys\": [{}, {},]}}", keys.rsa2048.jwk(None), p384);
+    let scenario = Scenario::start(1, true, |_| {
+        json!({
+            "providers": {"jwt": {
+                "issuer": fixtures::ISSUER,
+                "local_jwks": {"inline_string": jwks.clone()}
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "jwt"}}]
+        })
+    });
+    let claims = fixtures::good_claims(fixtures::now());
+    for token in [fixtures::good_token(), keys.ec.mint("ES384", &claims)] {
+        let ours = get_with_token(scenario.envoy.wasm_port, "/api", &token);
+        let native = get_with_token(scenario.envoy.native_port, "/api", &token);
+        assert_eq!(
+            (ours.status, native.status),
+            (200, 200),
+            "{} | {}",
+            ours.body,
+            native.body
+        );
+    }
+}

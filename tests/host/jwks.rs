@@ -140,3 +140,54 @@ fn bad_documents_are_refused_with_the_reason() {
         Err(JwksError::InvalidJson(_))
     ));
 }
+
+#[test]
+fn trailing_commas_are_read_as_jwt_authn_reads_them_and_nothing_else_is() {
+    let keys = Keys::load();
+    let key = keys.rsa2048.jwk(None).to_string();
+    // A comma before `]` and before `}`, with white space between.
+    let lenient = format!("{{\"keys\": [{key} ,\n ] , }}");
+    let jwks = parse_jwks(lenient.as_bytes()).expect("trailing commas are read");
+    assert_eq!(jwks.keys.len(), 1);
+    // A comma inside a string is data, not syntax: the kid keeps it.
+    let mut odd_kid = keys.rsa2048.jwk(None);
+    odd_kid["kid"] = json!("a,]");
+    let jwks = parse_jwks(format!("{{\"keys\": [{odd_kid},]}}").as_bytes()).unwrap();
+    assert_eq!(jwks.keys[0].kid.as_deref(), Some("a,]"));
+    // Other broken JSON is still refused.
+    for broken in [
+        format!("{{\"keys\": [{key},,]}}"),
+        format!("{{\"keys\": [,{key}]}}"),
+        format!("{{\"keys\": [{key}]"),
+    ] {
+        assert!(
+            matches!(
+                parse_jwks(broken.as_bytes()),
+                Err(JwksError::InvalidJson(_))
+            ),
+            "{broken}"
+        );
+    }
+}
+
+#[test]
+fn an_ec_key_without_crv_takes_its_curve_from_alg() {
+    let keys = Keys::load();
+    let mut p384 = keys.ec.p384_jwk();
+    p384.as_object_mut().unwrap().remove("crv");
+    let jwks = parse_jwks(json!({"keys": [p384.clone()]}).to_string().as_bytes()).unwrap();
+    assert_eq!(format!("{:?}", jwks.keys[0].material), "P384");
+    // Without alg there is nothing to take it from.
+    p384.as_object_mut().unwrap().remove("alg");
+    let refused = parse_jwks(json!({"keys": [p384]}).to_string().as_bytes()).unwrap_err();
+    assert!(format!("{refused}").contains("no \"crv\""), "{refused}");
+    // The point must still lie on the curve alg names: a P-384 point read as P-256 is refused.
+    let mut wrong = keys.ec.p384_jwk();
+    wrong.as_object_mut().unwrap().remove("crv");
+    wrong["alg"] = json!("ES256");
+    let refused = parse_jwks(json!({"keys": [wrong]}).to_string().as_bytes()).unwrap_err();
+    assert!(
+        format!("{refused}").contains("not a point of P-256"),
+        "{refused}"
+    );
+}
