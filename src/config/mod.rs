@@ -14,6 +14,7 @@ pub mod requirement;
 pub mod rules;
 pub mod string_matcher;
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub use crate::jwks::schedule::FetchPolicy;
@@ -31,7 +32,7 @@ pub use remote_jwks::{
     DEFAULT_RETRY_INITIAL_INTERVAL, DEFAULT_RETRY_MAX_INTERVAL,
     DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
 };
-use rules::{compile_requirement_map, compile_rules, Rule};
+use rules::{compile_per_route, compile_requirement_map, compile_rules, Rule};
 
 /// Index of a provider in [`FilterConfig::providers`].
 pub type ProviderId = usize;
@@ -40,7 +41,14 @@ pub type ProviderId = usize;
 #[derive(Debug)]
 pub struct FilterConfig {
     pub providers: Vec<Provider>,
+    /// `rules`, then one rule per `per_route_config` entry (see [`FilterConfig::route_rule`]); only the
+    /// first `path_rule_count` are matched against requests.
     pub rules: Vec<Rule>,
+    pub path_rule_count: usize,
+    /// Envoy route name → index in `rules` of the rule that replaces `rules` on that route (this
+    /// filter's `per_route_config`, jwt_authn's `PerRouteConfig` keyed by route name). Empty: the route
+    /// name is never read.
+    pub route_rules: BTreeMap<String, usize>,
     /// Every header this filter writes from verified claims (claim_to_headers and forward_payload_header,
     /// of every provider). Client copies are removed from every request so nobody can spoof identity.
     pub identity_headers: Vec<String>,
@@ -92,6 +100,11 @@ pub(crate) fn error(field: impl Into<String>, reason: impl Into<String>) -> Conf
 }
 
 impl FilterConfig {
+    /// Whether requests need their Envoy route's name (only then is it read from the host).
+    pub fn uses_route_names(&self) -> bool {
+        !self.route_rules.is_empty()
+    }
+
     /// Parses and checks the plugin configuration. An empty configuration is refused: a filter with no
     /// providers and no rules would silently let everything through.
     pub fn parse(json: &[u8]) -> Result<FilterConfig, ConfigError> {
@@ -121,13 +134,21 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     }
     let mut leaves = 0;
     let requirement_map = compile_requirement_map(&raw.requirement_map, &providers, &mut leaves)?;
-    let rules = compile_rules(raw.rules, &requirement_map, &providers, &mut leaves)?;
+    let mut rules = compile_rules(raw.rules, &requirement_map, &providers, &mut leaves)?;
+    let path_rule_count = rules.len();
+    let mut route_rules = BTreeMap::new();
+    for (route, rule) in compile_per_route(raw.per_route_config, &requirement_map)? {
+        route_rules.insert(route, rules.len());
+        rules.push(rule);
+    }
     let identity_headers = identity_headers(&providers);
     let failure_format = failure_format(raw.failure_response_format.as_deref())?;
     let metric_prefix = metric_prefix(&raw.stat_prefix)?;
     Ok(FilterConfig {
         providers,
         rules,
+        path_rule_count,
+        route_rules,
         identity_headers,
         bypass_cors_preflight: raw.bypass_cors_preflight,
         strip_failure_response: raw.strip_failure_response,

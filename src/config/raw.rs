@@ -22,9 +22,21 @@ pub(super) struct RawConfig {
     pub(super) strip_failure_response: bool,
     #[serde(default)]
     pub(super) stat_prefix: String,
-    // This filter's extension.
+    // This filter's extensions.
     #[serde(default)]
     pub(super) failure_response_format: Option<String>,
+    #[serde(default)]
+    pub(super) per_route_config: BTreeMap<String, RawPerRouteConfig>,
+}
+
+/// jwt_authn's `PerRouteConfig`, keyed here by the Envoy route's `name`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerRouteConfig {
+    #[serde(default)]
+    pub(super) disabled: Option<bool>,
+    #[serde(default)]
+    pub(super) requirement_name: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,8 @@ use regex_lite::Regex;
 
 use crate::config::authorization::{compile_authorization, Authorization};
 use crate::config::raw::{
-    RawHeaderMatcher, RawQueryParameterMatcher, RawRequirement, RawRouteMatch, RawRule,
+    RawHeaderMatcher, RawPerRouteConfig, RawQueryParameterMatcher, RawRequirement, RawRouteMatch,
+    RawRule,
 };
 use crate::config::requirement::{compile_requirement, Requirement};
 use crate::config::string_matcher::StringMatcher;
@@ -75,6 +76,61 @@ pub struct Rule {
     pub authorization: Option<Authorization>,
     /// Verify, log and count, but let the request through whatever the verdict (this filter's extension).
     pub report_only: bool,
+}
+
+/// `per_route_config`: for each Envoy route name, the rule that replaces `rules` on that route, as
+/// jwt_authn's `PerRouteConfig` replaces them (`disabled`: a rule that requires nothing;
+/// `requirement_name`: a rule with that requirement). Their match is never consulted.
+pub(super) fn compile_per_route(
+    raw: BTreeMap<String, RawPerRouteConfig>,
+    requirement_map: &BTreeMap<String, Rc<Requirement>>,
+) -> Result<Vec<(String, Rule)>, ConfigError> {
+    let mut per_route = Vec::with_capacity(raw.len());
+    for (route, entry) in raw {
+        let field = format!("per_route_config.{route}");
+        if route.is_empty() {
+            return Err(error(field, "the route name must not be empty"));
+        }
+        let requirement = match (entry.disabled, entry.requirement_name) {
+            (Some(true), None) => None,
+            (Some(false), None) => {
+                return Err(error(
+                    format!("{field}.disabled"),
+                    "must be true (leave the route out to keep the rules)",
+                ))
+            }
+            (None, Some(name)) => Some(requirement_map.get(&name).cloned().ok_or_else(|| {
+                error(
+                    format!("{field}.requirement_name"),
+                    format!(
+                        "no requirement named \"{}\" in requirement_map",
+                        name.escape_debug()
+                    ),
+                )
+            })?),
+            _ => {
+                return Err(error(
+                    field,
+                    "give exactly one of \"disabled\" or \"requirement_name\"",
+                ))
+            }
+        };
+        per_route.push((
+            route,
+            Rule {
+                route_match: RouteMatch {
+                    path: PathMatch::Prefix(String::new()),
+                    case_sensitive: true,
+                    headers: Vec::new(),
+                    query_parameters: Vec::new(),
+                },
+                requirement,
+                authorization: None,
+                report_only: false,
+            },
+        ));
+    }
+    Ok(per_route)
 }
 
 /// `rules`, with the named requirements of `requirement_map` they may refer to. `leaves` counts the

@@ -37,6 +37,12 @@ extern "C" {
         return_buffer_data: *mut *mut u8,
         return_buffer_size: *mut usize,
     ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_set_property(
         path_data: *const u8,
         path_size: usize,
@@ -107,5 +113,19 @@ pub fn set_filter_state(name: &str, value: &[u8]) {
         unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status != OK {
         log::warn!("jwt-authn-wasm: filter state wasm.{name} not set (status {status})");
+    }
+}
+
+/// The name of the Envoy route the current request matched (`xds.route_name`); `None` when the route
+/// has no name, the request matched no route, or the host has no such property.
+pub fn route_name() -> Option<Vec<u8>> {
+    // A property path is its segments joined by NUL.
+    const PATH: &[u8] = b"xds\0route_name";
+    let mut data: *mut u8 = null_mut();
+    let mut size = 0usize;
+    // SAFETY: as for `call_response_header`; the path is a live slice with its length.
+    unsafe {
+        let status = proxy_get_property(PATH.as_ptr(), PATH.len(), &mut data, &mut size);
+        host_bytes(status, data, size)
     }
 }

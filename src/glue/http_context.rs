@@ -8,7 +8,7 @@ use proxy_wasm::types::Action;
 
 use crate::glue::proxy_host::{apply_verdict, ProxyHost};
 use crate::metrics;
-use crate::request::authenticator::{start, Start, Verdict};
+use crate::request::authenticator::{start_on_route, Start, Verdict};
 use crate::request::headers::parse_header_pairs;
 use crate::request::reply::LocalReply;
 use crate::worker::host::Host;
@@ -69,7 +69,18 @@ impl HttpContext for JwtAuthnFilter {
         let now = host.now_ms();
         let mut worker = state.borrow_mut();
         let config = worker.config.clone();
-        let pending = match start(&config, &headers, now / 1000, &mut worker.token_caches) {
+        // The route's name costs a host call, so it is read only when per_route_config names routes.
+        let route = config
+            .uses_route_names()
+            .then(crate::glue::abi::route_name)
+            .flatten();
+        let pending = match start_on_route(
+            &config,
+            &headers,
+            route.as_deref(),
+            now / 1000,
+            &mut worker.token_caches,
+        ) {
             Start::Decided(verdict) => {
                 drop(worker);
                 return self.act_now(verdict, &config.metric_prefix);

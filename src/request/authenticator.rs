@@ -71,6 +71,19 @@ pub fn start(
     now: u64,
     caches: &mut TokenCaches,
 ) -> Start {
+    start_on_route(config, headers, None, now, caches)
+}
+
+/// [`start`] for a request on the Envoy route named `route` (`xds.route_name`; `None` when the host
+/// gives none). A route named in `per_route_config` gets that entry's rule instead of `rules`, as
+/// jwt_authn's `PerRouteConfig` replaces them; any other route goes by `rules`.
+pub fn start_on_route(
+    config: &FilterConfig,
+    headers: &[HeaderPair<'_>],
+    route: Option<&[u8]>,
+    now: u64,
+    caches: &mut TokenCaches,
+) -> Start {
     let full_path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
     let sanitized_headers: Vec<String> = config
@@ -89,12 +102,18 @@ pub fn start(
         return pass_through();
     }
     let request = RequestView::new(full_path, headers);
-    let Some((rule_index, rule)) = config
-        .rules
-        .iter()
-        .enumerate()
-        .find(|(_, rule)| rule.route_match.matches(&request))
-    else {
+    let route_rule = route
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .and_then(|name| config.route_rules.get(name))
+        .and_then(|&index| Some((index, config.rules.get(index)?)));
+    let Some((rule_index, rule)) = route_rule.or_else(|| {
+        config
+            .rules
+            .iter()
+            .take(config.path_rule_count)
+            .enumerate()
+            .find(|(_, rule)| rule.route_match.matches(&request))
+    }) else {
         return pass_through();
     };
     let Some(requirement) = &rule.requirement else {

@@ -21,5 +21,6 @@ mod manifests;
 mod module_exports;
 mod oci_image;
 mod parity;
+mod per_route;
 mod prometheus;
 mod requirements;
