@@ -579,11 +579,10 @@ pub fn fixtures(keys: &Keys, now: u64) -> Vec<Fixture> {
         ),
         Fixture {
             name: "bad_base64_header",
-            token: format!("!!!{}", &good_token[3..]),
-            // After "Bearer ", characters that cannot start a JWT are skipped (jwt_authn 1.40's
-            // extraction, which this filter matches), so the token read is the good one less its first
-            // three characters, whose header is no longer JSON.
-            expect: deny("Jwt header is an invalid JSON"),
+            // Characters outside base64url inside the header segment: both filters refuse the
+            // encoding (at the very start they would be skipped by the extraction after "Bearer ").
+            token: format!("{}!!!{}", &good_token[..3], &good_token[6..]),
+            expect: deny("Jwt header is an invalid Base64url encoded"),
             our_body: None,
         },
         fixture(
