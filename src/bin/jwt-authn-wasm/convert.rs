@@ -2,6 +2,9 @@
 //! each jwt_authn filter's place; an Istio RequestAuthentication becomes a WasmPlugin with the equivalent
 //! configuration, plus the ServiceEntry and DestinationRule that make its JWKS cluster exist. What cannot
 //! carry over is said, with what to use instead.
+//!
+//! Both conversions stay in this one file (about 700 lines) because they share the output rendering, the
+//! notes and the JSON helpers (`set`, `uri_host_port`); split it by source if a third one arrives.
 
 use std::collections::BTreeMap;
 
