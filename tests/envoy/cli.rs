@@ -574,6 +574,10 @@ fn jwt_authn_bootstrap(admin: u16, listener: u16, upstream: u16, jwks: &JwksServ
                                  "typed_per_filter_config": {"envoy.filters.http.jwt_authn": {
                                      "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
                                      "disabled": true}}},
+                                {"name": "health", "match": {"prefix": "/health"}, "route": {"cluster": "upstream"},
+                                 "typed_per_filter_config": {"envoy.filters.http.jwt_authn": {
+                                     "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+                                     "disabled": true}}},
                                 {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}
                             ]
                         }]},
@@ -633,7 +637,12 @@ fn converted_jwt_authn_config_runs_in_envoy_with_jwt_authn_verdicts() {
         &to_convert.display().to_string(),
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("became per_route_config.health"),
+        "{}",
+        run.stderr
+    );
     let converted_json: Value = serde_json::from_str(&run.stdout).expect("JSON in, JSON out");
     assert!(!run.stdout.contains("jwt_authn.v3"), "{}", run.stdout);
     let converted = dir.0.join("converted.json");
@@ -687,9 +696,11 @@ fn converted_jwt_authn_config_runs_in_envoy_with_jwt_authn_verdicts() {
             assert_eq!(mine["x-jwt-sub"], json!([fixtures::SUBJECT]));
         }
     }
-    // The per-route `disabled` became a rule: /public needs no token in either.
+    // The per-route `disabled` became a rule on the unnamed route, and per_route_config on the named
+    // one: /public and /health need no token in either.
     for port in [wasm_port, native_port] {
         assert_eq!(http_request(port, "/public/page", &[]).status, 200);
+        assert_eq!(http_request(port, "/health/live", &[]).status, 200);
         let missing = http_request(port, "/api/orders", &[]);
         assert_eq!(
             (missing.status, missing.body.as_str()),

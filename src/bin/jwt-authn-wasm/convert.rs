@@ -192,9 +192,16 @@ impl EnvoyConversion<'_> {
         }
         // Per-route jwt_authn configuration becomes rules in front of the filter's own.
         let mut route_rules = Vec::new();
+        let mut named_routes = Map::new();
         if let Some(route_config) = hcm.get_mut("route_config") {
             let location = key_path(path, "route_config");
-            self.per_route(route_config, &location, &names, &mut route_rules);
+            self.per_route(
+                route_config,
+                &location,
+                &names,
+                &mut route_rules,
+                &mut named_routes,
+            );
         } else if hcm.contains_key("rds") {
             self.note(
                 path,
@@ -217,6 +224,13 @@ impl EnvoyConversion<'_> {
                 .unwrap_or_else(|| json!({}));
             if let Some(object) = config.as_object_mut() {
                 object.remove("@type");
+            }
+            if !named_routes.is_empty() {
+                set(
+                    &mut config,
+                    "per_route_config",
+                    Value::Object(named_routes.clone()),
+                );
             }
             if !route_rules.is_empty() {
                 let mut rules = route_rules.clone();
@@ -247,14 +261,16 @@ impl EnvoyConversion<'_> {
         }
     }
 
-    /// Removes jwt_authn's per-route configuration from routes and virtual hosts, turning route-level
-    /// configuration into rules.
+    /// Removes jwt_authn's per-route configuration from routes and virtual hosts: on a route with a
+    /// name it becomes this filter's `per_route_config` entry for that name (the same semantics); on an
+    /// unnamed route, a rule with the route's match.
     fn per_route(
         &mut self,
         value: &mut Value,
         path: &str,
         names: &[String],
         rules: &mut Vec<Value>,
+        named: &mut Map<String, Value>,
     ) {
         match value {
             Value::Object(object) => {
@@ -268,8 +284,27 @@ impl EnvoyConversion<'_> {
                     });
                 if let Some((key, Some(config))) = per_route {
                     let location = key_path(&key_path(path, "typed_per_filter_config"), &key);
-                    match object.get("match") {
-                        Some(route_match) => {
+                    let route_name = object
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string);
+                    match (object.get("match"), route_name) {
+                        (Some(_), Some(route_name)) => {
+                            let entry = match config.get("requirement_name") {
+                                Some(name) => json!({"requirement_name": name}),
+                                None => json!({"disabled": true}),
+                            };
+                            self.note(
+                                &location,
+                                format!(
+                                    "per-route config became per_route_config.{route_name} (this filter reads the \
+                                     route's name; same meaning)"
+                                ),
+                            );
+                            named.insert(route_name, entry);
+                        }
+                        (Some(route_match), None) => {
                             let mut rule = json!({"match": rule_match(route_match)});
                             let what = if let Some(name) = config.get("requirement_name") {
                                 set(&mut rule, "requirement_name", name.clone());
@@ -288,7 +323,7 @@ impl EnvoyConversion<'_> {
                             );
                             rules.push(rule);
                         }
-                        None => self.note(
+                        (None, _) => self.note(
                             &location,
                             "per-virtual-host config is not available to a wasm filter and was removed; express it \
                              as rules (match on the :authority header for a virtual host's domains)"
@@ -304,12 +339,12 @@ impl EnvoyConversion<'_> {
                     }
                 }
                 for (key, child) in object.iter_mut() {
-                    self.per_route(child, &key_path(path, key), names, rules);
+                    self.per_route(child, &key_path(path, key), names, rules, named);
                 }
             }
             Value::Array(items) => {
                 for (index, child) in items.iter_mut().enumerate() {
-                    self.per_route(child, &index_path(path, index), names, rules);
+                    self.per_route(child, &index_path(path, index), names, rules, named);
                 }
             }
             _ => {}
