@@ -172,12 +172,11 @@ run_tests() {
   cargo test --locked --workspace --no-fail-fast -- --test-threads 2
   # The wasm build computes RSA's column sums with wasm SIMD (src/crypto/rsa.rs), code a host build does
   # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
-  # in V8 through Node's WASI. In a target dir of its own: built beside the release module (panic=abort)
-  # in the same directory, its test build sometimes picked up the module build's copies of the lib's
-  # dependencies and failed to compile ("multiple different versions of crate jwt_compact").
+  # in V8 through Node's WASI. Without the `cli` feature, so the command-line tool is not built beside
+  # them (see Cargo.toml's [features]).
   log "tests: the signature verifiers built for wasm32-wasip1, in V8 (node $(node --version))"
   CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/tests/v8/run_wasi.js" \
-    cargo test --locked --release --target wasm32-wasip1 --target-dir "$ROOT/target/v8" \
+    cargo test --locked --release --target wasm32-wasip1 --no-default-features \
     --test verifiers
 }
 
