@@ -78,6 +78,23 @@ pub struct Rule {
     pub report_only: bool,
 }
 
+/// The requirement `name` of `requirement_map`, which `{field}.requirement_name` refers to.
+fn named_requirement(
+    field: &str,
+    requirement_map: &BTreeMap<String, Rc<Requirement>>,
+    name: &str,
+) -> Result<Rc<Requirement>, ConfigError> {
+    requirement_map.get(name).cloned().ok_or_else(|| {
+        error(
+            format!("{field}.requirement_name"),
+            format!(
+                "no requirement named \"{}\" in requirement_map",
+                name.escape_debug()
+            ),
+        )
+    })
+}
+
 /// `per_route_config`: for each Envoy route name, the rule that replaces `rules` on that route, as
 /// jwt_authn's `PerRouteConfig` replaces them (`disabled`: a rule that requires nothing;
 /// `requirement_name`: a rule with that requirement). Their match is never consulted.
@@ -99,15 +116,7 @@ pub(super) fn compile_per_route(
                     "must be true (leave the route out to keep the rules)",
                 ))
             }
-            (None, Some(name)) => Some(requirement_map.get(&name).cloned().ok_or_else(|| {
-                error(
-                    format!("{field}.requirement_name"),
-                    format!(
-                        "no requirement named \"{}\" in requirement_map",
-                        name.escape_debug()
-                    ),
-                )
-            })?),
+            (None, Some(name)) => Some(named_requirement(&field, requirement_map, &name)?),
             _ => {
                 return Err(error(
                     field,
@@ -158,15 +167,7 @@ pub(super) fn compile_rules(
                 providers,
                 leaves,
             )?)),
-            (None, Some(name)) => Some(requirement_map.get(&name).cloned().ok_or_else(|| {
-                error(
-                    format!("{field}.requirement_name"),
-                    format!(
-                        "no requirement named \"{}\" in requirement_map",
-                        name.escape_debug()
-                    ),
-                )
-            })?),
+            (None, Some(name)) => Some(named_requirement(&field, requirement_map, &name)?),
             (None, None) => None,
         };
         let authorization = match raw_rule.authorization {

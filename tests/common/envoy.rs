@@ -367,10 +367,26 @@ impl Envoy {
     /// A counter or gauge this filter defines, by its name without Envoy's `wasmcustom.` prefix
     /// (`jwt_authn_wasm.allowed`); `None` while it has not been defined.
     pub fn stat(&self, name: &str) -> Option<u64> {
-        let full = format!("wasmcustom.{name}");
-        let (_, body) = admin_get(self.admin_port, &format!("/stats?filter={full}"))?;
+        self.envoy_stat(&format!("wasmcustom.{name}"))
+    }
+
+    /// Any of Envoy's stats by its full name (`cluster.upstream.ssl.handshake`,
+    /// `listener_manager.lds.update_success`); `None` while it has not been defined.
+    pub fn envoy_stat(&self, name: &str) -> Option<u64> {
+        // Envoy reads the filter as a regex: anchor it and escape every punctuation character.
+        let escaped: String = name
+            .chars()
+            .flat_map(|c| {
+                (c.is_ascii_punctuation() && c != '_')
+                    .then_some('\\')
+                    .into_iter()
+                    .chain([c])
+            })
+            .collect();
+        let filter = format!("/stats?filter=^{escaped}$");
+        let (_, body) = admin_get(self.admin_port, &filter)?;
         body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{full}: ")))
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             .and_then(|v| v.trim().parse().ok())
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::envoy::{admin_get, free_port, repo_root, Envoy, EnvoySetup, TempDir};
+use common::envoy::{free_port, repo_root, Envoy, EnvoySetup, TempDir};
 use common::fixture_config;
 use common::fixtures::{self, Keys};
 use common::servers::{get_with_token, http_request, EchoUpstream, JwksServer};
@@ -54,15 +54,7 @@ fn push(dir: &Path, document: &Value) {
 
 /// One of Envoy's own counters by full name, 0 while undefined.
 fn envoy_counter(envoy: &Envoy, name: &str) -> u64 {
-    let (_, body) = admin_get(
-        envoy.admin_port,
-        &format!("/stats?filter=^{}$", name.replace('.', "\\.")),
-    )
-    .unwrap_or_default();
-    body.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    envoy.envoy_stat(name).unwrap_or(0)
 }
 
 /// A client sending valid-token requests one after another (no sleep) until stopped or `limit` is

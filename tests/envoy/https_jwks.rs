@@ -154,15 +154,7 @@ impl HttpsScenario {
     /// One of Envoy's own stats by its full name (`cluster.issuer_example_com.ssl.handshake`), 0 while
     /// undefined.
     fn envoy_stat(&self, name: &str) -> u64 {
-        let (_, body) = admin_get(
-            self.envoy.admin_port,
-            &format!("/stats?filter=^{}$", name.replace('.', "\\.")),
-        )
-        .unwrap_or_default();
-        body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        self.envoy.envoy_stat(name).unwrap_or(0)
     }
 
     /// Every stat that tells how JWKS fetches went, for failure messages.

@@ -280,13 +280,6 @@ fn clear_route_cache_routes_on_verified_claims_like_jwt_authn_and_pads_the_paylo
 }
 
 /// A counter from Envoy's /stats, by its full name.
-fn raw_stat(envoy: &common::envoy::Envoy, name: &str) -> Option<u64> {
-    let (_, body) = common::envoy::admin_get(envoy.admin_port, &format!("/stats?filter=^{name}$"))?;
-    body.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-        .and_then(|value| value.trim().parse().ok())
-}
-
 #[test]
 fn stat_prefix_puts_the_counters_under_their_own_name_like_jwt_authn() {
     let scenario = Scenario::start(1, true, |uri| {
@@ -328,11 +321,15 @@ fn stat_prefix_puts_the_counters_under_their_own_name_like_jwt_authn() {
     );
     assert_eq!(scenario.envoy.stat("jwt_authn_wasm.allowed"), None);
     assert_eq!(
-        raw_stat(&scenario.envoy, "http.native.jwt_authn.orders.allowed"),
+        scenario
+            .envoy
+            .envoy_stat("http.native.jwt_authn.orders.allowed"),
         Some(1)
     );
     assert_eq!(
-        raw_stat(&scenario.envoy, "http.native.jwt_authn.orders.denied"),
+        scenario
+            .envoy
+            .envoy_stat("http.native.jwt_authn.orders.denied"),
         Some(1)
     );
     scenario.envoy.assert_no_vm_failure();
