@@ -110,7 +110,7 @@ fn token_after(value: &[u8], after: usize) -> &[u8] {
     let is_jwt_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
     let rest = value.get(after..).unwrap_or_default();
     match rest.iter().position(is_jwt_char) {
-        Some(start) => rest.get(start..).unwrap_or_default().trim_ascii_end(),
+        Some(start) => rest.get(start..).unwrap_or_default(),
         None => value,
     }
 }
