@@ -47,6 +47,8 @@ pub struct Provider {
     /// Verified payloads (JSON) go into Envoy's filter state under `wasm.<name>`, for later filters
     /// (RBAC's filter_state matcher, Lua, access logs) (this filter's extension).
     pub payload_in_filter_state: Option<String>,
+    /// Tokens sender-constrained with DPoP (RFC 9449; this filter's extension).
+    pub dpop: Option<crate::config::dpop::DpopConfig>,
 }
 
 /// jwt_authn's `require_expiration` and `max_lifetime`.
@@ -148,12 +150,22 @@ pub(super) fn compile_provider(
             ))
         }
     };
-    let locations = compile_locations(
+    let dpop = match raw.dpop.take() {
+        Some(dpop) => Some(crate::config::dpop::compile_dpop(
+            &format!("{field}.dpop"),
+            dpop,
+        )?),
+        None => None,
+    };
+    let mut locations = compile_locations(
         &field,
         std::mem::take(&mut raw.from_headers),
         std::mem::take(&mut raw.from_params),
         std::mem::take(&mut raw.from_cookies),
     )?;
+    if dpop.is_some() {
+        crate::config::dpop::add_dpop_location(&mut locations);
+    }
     refuse_metadata_fields(&field, &raw)?;
     let payload_in_filter_state = compile_filter_state_name(&field, raw.payload_in_filter_state)?;
     let subjects = match &raw.subjects {
@@ -204,6 +216,7 @@ pub(super) fn compile_provider(
         lifetime,
         report_only: raw.report_only,
         payload_in_filter_state,
+        dpop,
     })
 }
 

@@ -84,6 +84,8 @@ pub(super) struct RawProvider {
     pub(super) report_only: bool,
     #[serde(default)]
     pub(super) payload_in_filter_state: Option<String>,
+    #[serde(default)]
+    pub(super) dpop: Option<crate::config::dpop::RawDpop>,
     // jwt_authn fields a wasm filter cannot honour: refused with a pointer to what to use instead.
     #[serde(default)]
     pub(super) payload_in_metadata: Option<String>,

@@ -11,6 +11,7 @@ use crate::metrics;
 use crate::request::authenticator::{start_on_route, Start, Verdict};
 use crate::request::headers::parse_header_pairs;
 use crate::request::reply::LocalReply;
+use crate::worker::dpop::check_proofs;
 use crate::worker::host::Host;
 use crate::worker::state::{Released, SharedWorkerState};
 use crate::worker::wait::judge_or_wait;
@@ -58,6 +59,7 @@ impl HttpContext for JwtAuthnFilter {
                     body: "jwt-authn-wasm has no valid configuration".to_string(),
                     www_authenticate: Some("Bearer".to_string()),
                     content_type: "text/plain",
+                    dpop_nonce: None,
                 }),
                 &Rc::from(metrics::PREFIX),
             );
@@ -83,6 +85,7 @@ impl HttpContext for JwtAuthnFilter {
         ) {
             Start::Decided(verdict) => {
                 drop(worker);
+                let verdict = check_proofs(&host, &config, verdict, now);
                 return self.act_now(verdict, &config.metric_prefix);
             }
             Start::NeedsKeys(pending) => pending,
@@ -97,6 +100,7 @@ impl HttpContext for JwtAuthnFilter {
         ) {
             Some(verdict) => {
                 drop(worker);
+                let verdict = check_proofs(&host, &config, verdict, now);
                 self.act_now(verdict, &config.metric_prefix)
             }
             None => Action::Pause,

@@ -200,6 +200,9 @@ pub fn apply_verdict(
             if !reply.body.is_empty() {
                 headers.push(("content-type", reply.content_type));
             }
+            if let Some(nonce) = &reply.dpop_nonce {
+                headers.push(("dpop-nonce", nonce.as_str()));
+            }
             let _ =
                 hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
         }

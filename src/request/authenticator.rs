@@ -30,6 +30,9 @@ pub struct RequestMutations {
     pub would_deny: Vec<&'static str>,
     /// Filter state to set for later filters: (name, verified payload JSON).
     pub filter_state: Vec<(String, String)>,
+    /// DPoP proofs of the admitted tokens, whose `jti` (and nonce) the worker checks before the request
+    /// goes on.
+    pub dpop_proofs: Vec<crate::request::dpop::ProofRecord>,
 }
 
 /// What becomes of a request.

@@ -28,6 +28,7 @@ impl Evaluation<'_, '_> {
                     raw: token.raw,
                     source: token.source,
                     state,
+                    proof: None,
                 }
             })
             .collect()
@@ -85,6 +86,7 @@ impl Evaluation<'_, '_> {
                     raw: token.raw,
                     source: token.source,
                     state,
+                    proof: None,
                 });
             }
         }

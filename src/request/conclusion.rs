@@ -96,6 +96,9 @@ fn admit(
     let CandidateState::Verified(verdict) = &candidate.state else {
         return;
     };
+    if let Some(proof) = &candidate.proof {
+        mutations.dpop_proofs.push(proof.clone());
+    }
     for header in verdict.set_headers() {
         if !mutations.set_headers.contains(header) {
             mutations.set_headers.push(header.clone());

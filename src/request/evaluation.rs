@@ -23,6 +23,8 @@ pub(super) struct Candidate {
     pub(super) raw: Vec<u8>,
     pub(super) source: TokenSource,
     pub(super) state: CandidateState,
+    /// A DPoP-scheme token's proof, to be checked for replay before the request goes on.
+    pub(super) proof: Option<crate::request::dpop::ProofRecord>,
 }
 
 #[derive(Debug)]
@@ -180,7 +182,16 @@ impl Evaluation<'_, '_> {
         if self.leaves.get(leaf).is_some_and(Option::is_none) {
             let candidates = match self.request {
                 Some((headers, path, now)) => {
-                    self.provider_candidates(provider_id, provider, audiences, headers, path, now)
+                    let mut candidates = self.provider_candidates(
+                        provider_id,
+                        provider,
+                        audiences,
+                        headers,
+                        path,
+                        now,
+                    );
+                    crate::request::dpop::check_candidates(config, &mut candidates, headers, now);
+                    candidates
                 }
                 None => Vec::new(),
             };
@@ -228,7 +239,16 @@ impl Evaluation<'_, '_> {
     fn issuer_leaf(&mut self, leaf: LeafId, failures_pass: bool) -> Outcome {
         if self.leaves.get(leaf).is_some_and(Option::is_none) {
             let candidates = match self.request {
-                Some((headers, path, now)) => self.issuer_candidates(headers, path, now),
+                Some((headers, path, now)) => {
+                    let mut candidates = self.issuer_candidates(headers, path, now);
+                    crate::request::dpop::check_candidates(
+                        self.config,
+                        &mut candidates,
+                        headers,
+                        now,
+                    );
+                    candidates
+                }
                 None => Vec::new(),
             };
             if let Some(slot) = self.leaves.get_mut(leaf) {

@@ -115,8 +115,10 @@ fn token_after(value: &[u8], after: usize) -> &[u8] {
     }
 }
 
+/// Auth schemes are case-insensitive (RFC 7235): `Bearer`, and `DPoP` (RFC 9449) for DPoP providers.
 fn is_bearer_prefix(prefix: &[u8]) -> bool {
-    prefix.trim_ascii_end().eq_ignore_ascii_case(b"bearer")
+    let scheme = prefix.trim_ascii_end();
+    scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"dpop")
 }
 
 /// Splits the query string of `path` into raw (name, value) pairs.

@@ -8,6 +8,7 @@ pub mod authorization;
 mod candidates;
 pub mod claims;
 mod conclusion;
+pub mod dpop;
 mod evaluation;
 pub mod extract;
 pub mod headers;

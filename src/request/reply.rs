@@ -3,6 +3,7 @@
 
 use crate::config::{FailureFormat, FilterConfig};
 use crate::request::authorization::Denial;
+use crate::verify::dpop_error::DpopError;
 use crate::verify::error::AuthError;
 
 /// Why a request is refused: its tokens (401, or 403 for audiences), or a rule's authorization (403).
@@ -22,6 +23,8 @@ pub struct LocalReply {
     /// `None` with strip_failure_response.
     pub www_authenticate: Option<String>,
     pub content_type: &'static str,
+    /// A fresh server nonce for a `DPoP-Nonce` header (RFC 9449 §8), with `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
 }
 
 impl LocalReply {
@@ -40,6 +43,7 @@ impl LocalReply {
             body: error.message().to_string(),
             www_authenticate: Some(www_authenticate),
             content_type: "text/plain",
+            dpop_nonce: None,
         }
     }
 }
@@ -69,12 +73,17 @@ pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalRep
                     "Bearer realm=\"{realm}\", error=\"insufficient_scope\"{scope}"
                 )),
                 content_type: "text/plain",
+                dpop_nonce: None,
             }
         }
     };
+    if let Failure::Auth(AuthError::Dpop(error)) = &failure {
+        reply.www_authenticate = Some(dpop_challenge(config, *error));
+    }
     if config.failure_format == FailureFormat::Json {
         let code = match &failure {
             Failure::Auth(AuthError::Missing) => "missing_token",
+            Failure::Auth(AuthError::Dpop(error)) => error.challenge_error(),
             Failure::Auth(_) => "invalid_token",
             Failure::Forbidden(_) => "insufficient_scope",
         };
@@ -98,6 +107,25 @@ impl Failure {
             Failure::Forbidden(Denial::ClaimNotAllowed(_)) => "claim_not_allowed",
         }
     }
+}
+
+/// The `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1) for a DPoP refusal: its error code and text,
+/// and the algorithms the DPoP providers accept.
+fn dpop_challenge(config: &FilterConfig, error: DpopError) -> String {
+    let mut algs: Vec<&str> = Vec::new();
+    for dpop in config.providers.iter().filter_map(|p| p.dpop.as_ref()) {
+        for alg in &dpop.allowed_algs {
+            if !algs.contains(&alg.name()) {
+                algs.push(alg.name());
+            }
+        }
+    }
+    format!(
+        "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+        error.challenge_error(),
+        escape_quoted(error.message()),
+        algs.join(" ")
+    )
 }
 
 /// Escapes `"` and `\` and drops control characters, for a quoted-string header parameter.

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::verify::dpop_error::DpopError;
+
 /// A reason to refuse a request. Every variant maps to one status code and one body text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
@@ -71,6 +73,8 @@ pub enum AuthError {
     /// No `exp` under `require_expiration` / `max_lifetime`, or `exp` further away than `max_lifetime`
     /// (jwt_authn answers "Jwt verification fails").
     LifetimeNotAllowed,
+    /// A DPoP check (RFC 9449) failed: the proof, its replay or nonce, or the token's binding to it.
+    Dpop(DpopError),
 }
 
 impl AuthError {
@@ -123,6 +127,7 @@ impl AuthError {
             AuthError::SubjectNotAllowed | AuthError::LifetimeNotAllowed => {
                 "Jwt verification fails"
             }
+            AuthError::Dpop(error) => error.message(),
         }
     }
 }
@@ -162,6 +167,7 @@ impl AuthError {
             | AuthError::IatOutOfRange
             | AuthError::JtiNotString => "jwt_bad_payload",
             AuthError::SignatureBadBase64 => "jwt_bad_signature_encoding",
+            AuthError::Dpop(error) => error.reason(),
         }
     }
 }

@@ -358,6 +358,14 @@ impl VerifiedToken {
 }
 
 impl CheckedToken {
+    /// The claims, not yet covered by a checked signature: for checks that must also hold once it is
+    /// (DPoP's `cnf.jkt`, checked before the signature and admitted only with it).
+    pub fn unverified_payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+}
+
+impl CheckedToken {
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()

@@ -4,6 +4,7 @@
 //! whether a request waits for keys and which waiting requests to resume or refuse. The glue calls the
 //! entry points below from its callbacks and applies the [`wait::Resolution`]s they return.
 
+pub mod dpop;
 pub mod fetch;
 pub mod host;
 pub mod records;

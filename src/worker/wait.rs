@@ -214,6 +214,7 @@ pub fn settle_waiting(host: &dyn Host, worker: &mut WorkerState, now: u64) -> Ve
             &|p| keys.get(p).cloned().flatten(),
             &mut worker.token_caches,
         );
+        let verdict = crate::worker::dpop::check_proofs(host, &config, verdict, now);
         resolutions.push(Resolution {
             context_id: waiting.context_id,
             released: waiting.released,
