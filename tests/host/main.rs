@@ -9,6 +9,7 @@ pub mod common;
 mod authenticator;
 mod config;
 mod docs;
+mod dpop;
 mod extractor;
 mod jwks;
 mod jwks_cache;
