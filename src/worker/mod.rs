@@ -12,6 +12,8 @@ pub mod state;
 pub mod wait;
 
 #[cfg(test)]
+mod dpop_tests;
+#[cfg(test)]
 mod fake_host;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,9 @@ use base64::Engine as _;
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
+/// HMAC-SHA256's output length.
+const MAC_BYTES: usize = 32;
+
 /// What the mac covers besides the slot, so the secret signs nothing else by accident.
 const CONTEXT: &[u8] = b"jwt-authn-wasm dpop nonce ";
 
@@ -41,6 +44,10 @@ pub fn nonce_accepted(secret: &[u8], lifetime_seconds: u64, now: u64, nonce: &st
     let Ok(presented) = URL_SAFE_NO_PAD.decode(mac_text) else {
         return false;
     };
+    // jwt-compact's HMAC signature type panics on a slice of another length.
+    if presented.len() != MAC_BYTES {
+        return false;
+    }
     let Ok(signature) = <Hs256 as Algorithm>::Signature::try_from_slice(&presented) else {
         return false;
     };
