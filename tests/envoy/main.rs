@@ -11,6 +11,7 @@ mod adversarial;
 mod cli;
 mod config_push;
 mod demo;
+mod dpop;
 mod examples;
 mod extensions;
 mod field_inventory;

@@ -86,4 +86,28 @@ fn main() {
         b"/report\0GET\0Bearer a.b.c\0\0\0\0\0\0\0\0root".to_vec(),
     ];
     write(dir, "request", &requests);
+    write(dir, "dpop", &dpop_seeds(&keys));
+}
+
+/// DPoP fuzz seeds: valid proofs (the fixture's P-256 key, minted for the target's fixed clock) with the
+/// request they fit, and a few near misses. Layout: proof, method, URI, token, NUL-separated.
+fn dpop_seeds(keys: &fixtures::Keys) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJjbmYiOnt9fQ.c2ln";
+    let ath = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token));
+    let mut jwk = keys.ec.p256_jwk();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let claims = json!({"jti": "seed-1", "htm": "POST", "htu": "https://api.test/orders",
+                        "iat": 1_700_000_000u64, "ath": ath});
+    let proof = keys.ec.sign("ES256", &header, &claims);
+    let ed_header = json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": keys.ec.ed25519_jwk()});
+    let ed_proof = keys.ec.sign("EdDSA", &ed_header, &claims);
+    vec![
+        format!("{proof}\0POST\0https://api.test/orders?x=1\0{token}").into_bytes(),
+        format!("{ed_proof}\0POST\0HTTPS://API.TEST:443/./orders\0{token}").into_bytes(),
+        format!("{proof}\0GET\0https://api.test/orders\0{token}").into_bytes(),
+        format!("{proof}\0POST\0https://api.test/%6Frders/../orders\0other").into_bytes(),
+    ]
 }
