@@ -177,7 +177,7 @@ fn nonces_are_issued_and_accepted_by_every_worker_of_the_process() {
     assert_ne!(reply.dpop_nonce.as_deref(), Some(nonce.as_str()));
     // One secret for the process.
     assert_eq!(nonce_secret(&worker_a), nonce_secret(&worker_b));
-    assert_eq!(process.shared_text(NONCE_SECRET_KEY).len() > 0, true);
+    assert!(!process.shared_text(NONCE_SECRET_KEY).is_empty());
 }
 
 #[test]

@@ -35,6 +35,9 @@ fn dpop_config(jwks_uri: &str) -> Value {
     })
 }
 
+/// (name, request headers, body, challenge error).
+type Case<'a> = (&'a str, Vec<(&'static str, String)>, &'a str, &'a str);
+
 fn send(port: u16, method: &str, path: &str, headers: &[(&str, String)]) -> HttpResponse {
     let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
     http_request_with_method(port, method, path, &raw)
@@ -122,7 +125,7 @@ fn dpop_proofs_pass_and_each_check_fails_on_its_own() {
         h.push(("dpop", valid()));
         h
     };
-    let cases: Vec<(&str, Vec<(&str, String)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "wrong htm",
             with_dpop(&token, &with_claim("htm", json!("GET"))),

@@ -87,6 +87,9 @@ fn refused(verdict: Verdict) -> LocalReply {
     }
 }
 
+/// (name, request headers, body, challenge error).
+type Case<'a> = (&'a str, Vec<(String, Vec<u8>)>, &'a str, &'a str);
+
 fn dpop_headers(token: &str, proof: &str) -> Vec<(String, Vec<u8>)> {
     request(&[
         ("authorization", format!("DPoP {token}")),
@@ -242,7 +245,7 @@ fn each_proof_check_fails_on_its_own() {
     let mut tampered = valid.clone();
     tampered.pop();
     tampered.push(if valid.ends_with('A') { 'B' } else { 'A' });
-    let cases: Vec<(&str, Vec<(String, Vec<u8>)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "wrong htm",
             dpop_headers(&token, &with_claim("htm", json!("GET"))),
