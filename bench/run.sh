@@ -13,6 +13,10 @@
 #   wasm_ceiling  bench/ceiling_filter: only the host calls a cached-token request needs (read the headers
 #                 and the clock, remove authorization, add the claim header), on the raw ABI with one VM
 #                 entry per request and no check at all: the most any proxy-wasm filter can reach here
+#   dpop_es256,   with DPOP=1 (the default; DPOP=0 skips them): this filter with a `dpop` provider, each
+#   dpop_eddsa    request a cached bound access token and a fresh proof (ES256 or EdDSA), measured after
+#                 the main runs against `wasm` hot (a cached Bearer token) in the same rounds: the
+#                 difference is the per-request cost of a DPoP proof
 #   wasm_before   with BEFORE_MODULE=PATH (another build of this filter, e.g. from an earlier commit):
 #                 the same configuration as wasm, so a change is measured against its base in one run
 # Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ES384 / EdDSA). wrk runs "hot" (one token repeated) and "cold"
@@ -92,6 +96,24 @@ setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "wasm_ceiling": (18006, bare("ceiling", ceiling_module))}
 if before_module:
     setups["wasm_before"] = (18007, wasm(False, before_module, "_before"))
+import os
+if os.environ.get("DPOP", "1") != "0":
+    # Proofs live an hour so the pre-minted files stay valid; the replay cache holds every proof of a run.
+    def dpop_filters(name):
+        p = dict(provider)
+        p["dpop"] = {"allowed_algs": ["ES256", "EdDSA"], "max_proof_age": "3600s", "clock_skew": "60s",
+                     "replay_cache_size": 1000000}
+        config = {"providers": {"bench": p},
+                  "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
+        return [{"name": "envoy.filters.http.wasm", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {"name": name, "root_id": "jwt_authn_wasm",
+                       "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
+                                     "code": {"local": {"filename": module}}},
+                       "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                         "value": json.dumps(config)}}}}, router]
+    setups["dpop_es256"] = (18010, dpop_filters("dpop_es256"))
+    setups["dpop_eddsa"] = (18011, dpop_filters("dpop_eddsa"))
 listeners = []
 for name, (port, filters) in setups.items():
     listeners.append({"name": name,
@@ -125,7 +147,7 @@ for port in 18001 18002 18003; do
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007)
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [dpop_es256]=18010 [dpop_eddsa]=18011)
 read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
 # Envoy's CPU time in clock ticks (the process and its children: `func-e run` starts Envoy as a child).
 envoy_cpu_ticks() {
@@ -172,6 +194,45 @@ if [[ "${PACED_RATE:-2000}" != 0 ]]; then
       echo "$mode $setup $p50 $p99 $achieved $bad" >>"$PACED"
       printf 'paced %-4s %-12s p50 %6s ms  p99 %6s ms  at %s req/s  non-2xx %s\n' \
         "$mode" "$setup" "$p50" "$p99" "$achieved" "$bad" >&2
+    done
+  done
+fi
+
+# The DPoP dimension: per round, `wasm` hot (a cached Bearer token) and the two DPoP setups (a cached
+# bound token and a fresh proof per request, minted just before the run: DPOP_PROOFS of them, more than
+# a run sends, or the repeats show as non-2xx replays). Envoy CPU per request, minus wasm's, is the cost
+# of checking a proof.
+DPOP_RESULTS="$WORK/dpop.txt"
+if [[ "${DPOP:-1}" != 0 ]]; then
+  DPOP_PROOFS="${DPOP_PROOFS:-40000}"
+  for setup in dpop_es256 dpop_eddsa; do
+    alg="ES256"; [[ $setup == dpop_eddsa ]] && alg="EdDSA"
+    read -r token proof < <("$MINT" dpop "$alg" 1 "http://127.0.0.1:${PORT[$setup]}/bench")
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: DPoP $token" -H "DPoP: $proof" "http://127.0.0.1:${PORT[$setup]}/bench")"
+    [[ "$code" == 200 ]] || { echo "$setup answered $code to a valid DPoP request" >&2; exit 1; }
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    for setup in wasm dpop_es256 dpop_eddsa; do
+      script="$ROOT/bench/tokens.lua" file="$WORK/hot.txt"
+      if [[ $setup != wasm ]]; then
+        alg="ES256"; [[ $setup == dpop_eddsa ]] && alg="EdDSA"
+        "$MINT" dpop "$alg" "$DPOP_PROOFS" "http://127.0.0.1:${PORT[$setup]}/bench" >"$WORK/$setup.txt"
+        script="$ROOT/bench/dpop.lua" file="$WORK/$setup.txt"
+      fi
+      ticks_before="$(envoy_cpu_ticks)"
+      # shellcheck disable=SC2086
+      out="$(TOKENS_FILE="$file" $CLIENT_PIN wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+        -s "$script" "http://127.0.0.1:${PORT[$setup]}/bench")"
+      ticks="$(( $(envoy_cpu_ticks) - ticks_before ))"
+      requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
+      cpu_us="$(awk -v t="$ticks" -v hz="$TICKS_PER_SECOND" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
+      rps="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
+      p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
+      p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+      non2xx="$(awk '/Non-2xx/ { print $NF }' <<<"$out")"
+      echo "$setup $rps $p50 $p99 ${non2xx:-0} $cpu_us" >>"$DPOP_RESULTS"
+      printf 'round %s dpop %-12s %10s req/s  p50 %6s ms  p99 %6s ms  Envoy CPU %6s µs/req  non-2xx %s\n' \
+        "$round" "$setup" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}" >&2
     done
   done
 fi
@@ -234,3 +295,20 @@ if os.path.exists(sys.argv[5]):
 print(f"module: {int(sys.argv[2]):,} bytes; one worker VM's linear memory: {int(sys.argv[4] or 0) / 1048576:.1f} MiB; "
       f"Envoy RSS after the runs (all listeners in one process): {int(sys.argv[3]) / 1024:.0f} MiB")
 PY
+if [[ -s "$DPOP_RESULTS" ]]; then
+  python3 - "$DPOP_RESULTS" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+def med(setup, col):
+    vals = [float(r[col]) for r in rows if r[0] == setup]
+    return statistics.median(vals) if vals else float("nan")
+print()
+print("DPoP: a cached bound token and a fresh proof per request, against a cached Bearer token (hot):")
+print()
+print("| setup | req/s | p50 / p99 ms | Envoy CPU µs/req | proof cost µs/req | non-2xx |")
+print("|---|---|---|---|---|---|")
+for s in ["wasm", "dpop_es256", "dpop_eddsa"]:
+    cost = "-" if s == "wasm" else f"{med(s, 5) - med('wasm', 5):.1f}"
+    print(f"| {s} | {med(s, 1):,.0f} | {med(s, 2):.2f} / {med(s, 3):.2f} | {med(s, 5):.1f} | {cost} | {med(s, 4):.0f} |")
+PY
+fi

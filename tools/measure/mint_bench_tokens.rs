@@ -1,6 +1,9 @@
 //! Prints N distinct valid tokens (one per line) for the benchmark's cold runs, and the JWKS they verify
 //! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
 //! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
+//! `mint_bench_tokens dpop PROOF_ALG N HTU` writes N lines "<access token> <DPoP proof>" for the DPoP
+//! setups: one access token (ALG, bound to a fixed client key) and N proofs for `GET HTU` by that key
+//! (PROOF_ALG ES256 or EdDSA), each with its own jti, issued now.
 
 #[path = "../../tests/common/fixtures.rs"]
 pub mod fixtures;
@@ -22,6 +25,14 @@ fn main() {
         println!("{}", json!({ "keys": [jwk] }));
         return;
     }
+    if arg == "dpop" {
+        let mut args = std::env::args().skip(2);
+        let proof_alg = args.next().expect("a proof algorithm");
+        let count: usize = args.next().and_then(|n| n.parse().ok()).expect("a proof count");
+        let htu = args.next().expect("an htu");
+        dpop_lines(&keys, &alg, &proof_alg, count, &htu);
+        return;
+    }
     let count: usize = arg.parse().expect("a token count");
     let now = fixtures::now();
     for i in 0..count {
@@ -34,4 +45,56 @@ fn main() {
         };
         println!("{token}");
     }
+}
+
+/// The DPoP setups' requests: one bound access token, `count` proofs.
+fn dpop_lines(keys: &fixtures::Keys, alg: &str, proof_alg: &str, count: usize, htu: &str) {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    use sha2::Digest as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let p256_key = p256::ecdsa::SigningKey::from_slice(&[0x44; 32]).expect("P-256 scalar");
+    let ed_key = ed25519_dalek::SigningKey::from_bytes(&[0x55; 32]);
+    let (jwk, canonical) = match proof_alg {
+        "ES256" => {
+            let point = p256_key.verifying_key().to_encoded_point(false);
+            let (x, y) = (b64(point.x().expect("x")), b64(point.y().expect("y")));
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+            )
+        }
+        "EdDSA" => {
+            let x = b64(ed_key.verifying_key().as_bytes());
+            (
+                json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
+            )
+        }
+        other => panic!("proof alg {other}: use ES256 or EdDSA"),
+    };
+    let now = fixtures::now();
+    let mut claims = fixtures::good_claims(now);
+    claims["exp"] = json!(now + 4 * 3600);
+    claims["cnf"] = json!({"jkt": b64(&sha2::Sha256::digest(canonical.as_bytes()))});
+    let token = match alg {
+        "RS256" => fixtures::mint(&keys.rsa2048, "RS256", &claims),
+        other => keys.ec.mint(other, &claims),
+    };
+    let ath = b64(&sha2::Sha256::digest(token.as_bytes()));
+    let header = json!({"typ": "dpop+jwt", "alg": proof_alg, "jwk": jwk});
+    let mut out = String::new();
+    for i in 0..count {
+        let proof_claims = json!({"jti": format!("bench-{now}-{i}"), "htm": "GET", "htu": htu, "iat": now, "ath": ath});
+        let input = fixtures::signing_input(&header, &proof_claims);
+        let signature = match proof_alg {
+            "ES256" => {
+                let s: p256::ecdsa::Signature = p256_key.sign(input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+            _ => ed_key.sign(input.as_bytes()).to_bytes().to_vec(),
+        };
+        out.push_str(&format!("{token} {input}.{}\n", b64(&signature)));
+    }
+    print!("{out}");
 }
