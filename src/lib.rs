@@ -13,19 +13,6 @@
 //!   [`worker::host::Host`] trait;
 //! - `glue` (wasm32 only): the proxy-wasm root and HTTP contexts and the `Host` over proxy-wasm.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::unreachable,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 pub mod config;
 pub mod crypto;
 pub mod jwks;

@@ -2,6 +2,10 @@
 //! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
 //! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
 
+// Measurement code may unwrap, panic and index (a failed step stops with its message): the restriction lints
+// Cargo.toml denies are for the filter.
+#![allow(clippy::restriction)]
+
 #[path = "../../tests/common/fixtures.rs"]
 pub mod fixtures;
 
