@@ -1,5 +1,8 @@
 //! Token verification for one provider: parse, claim checks, key choice and signature
-//! ([`token`]), and why a token is refused ([`error`]).
+//! (`token`), and why a token is refused (`error`).
 
-pub mod error;
-pub mod token;
+pub(crate) mod error;
+pub(crate) mod token;
+
+pub use error::AuthError;
+pub use token::check_token;

@@ -17,10 +17,10 @@ use std::time::Instant;
 
 use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::jwks::parse_local_jwks;
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::request::headers::HeaderPair;
-use jwt_authn_wasm::request::token_cache::TokenCaches;
-use jwt_authn_wasm::verify::token::check_token;
+use jwt_authn_wasm::request::HeaderPair;
+use jwt_authn_wasm::request::TokenCaches;
+use jwt_authn_wasm::request::{start, Start, Verdict};
+use jwt_authn_wasm::verify::check_token;
 
 /// One algorithm's key set and tokens, as read from stdin.
 struct TokenSet {
