@@ -6,15 +6,27 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_authn_wasm::config::dpop::{DpopConfig, DpopMode};
-use jwt_authn_wasm::crypto::algorithm::JwsAlgorithm;
-use jwt_authn_wasm::request::dpop::htu::normalize_htu;
-use jwt_authn_wasm::request::dpop::proof::{check_proof, ProofContext};
+use jwt_authn_wasm::config::DpopConfig;
+use jwt_authn_wasm::request::{check_proof, normalize_htu, ProofContext};
+use jwt_authn_wasm::FilterConfig;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
 /// The clock the seeds' proofs were minted for.
 const NOW: u64 = 1_700_000_000;
+
+/// The `dpop` settings the target checks under: every asymmetric algorithm the filter reads, the
+/// default window. Parsed from a configuration, as the filter gets them.
+fn dpop_config() -> &'static DpopConfig {
+    static CONFIG: std::sync::OnceLock<DpopConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let json = r#"{"providers": {"p": {"issuer": "https://issuer.example.com",
+            "local_jwks": {"inline_string": "{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}"},
+            "dpop": {"allowed_algs": ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"]}}}}"#;
+        let config = FilterConfig::parse(json.as_bytes()).expect("the fuzz configuration parses");
+        config.providers[0].dpop.clone().expect("a dpop provider")
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |&b| b == 0);
@@ -26,29 +38,14 @@ fuzz_target!(|data: &[u8]| {
     if let Some(normal) = &htu {
         assert_eq!(normalize_htu(normal).as_ref(), Some(normal), "normalising twice changes {uri:?}");
     }
-    let config = DpopConfig {
-        mode: DpopMode::Required,
-        max_proof_age_seconds: 60,
-        clock_skew_seconds: 5,
-        allowed_algs: vec![
-            JwsAlgorithm::Es256,
-            JwsAlgorithm::Es384,
-            JwsAlgorithm::Es512,
-            JwsAlgorithm::EdDsa,
-            JwsAlgorithm::Rs256,
-            JwsAlgorithm::Ps256,
-        ],
-        algs_text: String::new(),
-        nonce_lifetime_seconds: None,
-        replay_cache_size: 100,
-    };
+    let config = dpop_config();
     let context = ProofContext {
         method,
         htu: htu.as_deref(),
         access_token: token,
         now: NOW,
     };
-    if let Ok(checked) = check_proof(proof, &config, &context) {
+    if let Ok(checked) = check_proof(proof, config, &context) {
         assert!(checked.iat + 65 >= NOW && checked.iat <= NOW + 5, "iat out of the window");
         let payload_b64 = proof.split(|&b| b == b'.').nth(1).unwrap();
         let payload: serde_json::Value =

@@ -4,8 +4,8 @@
 #![no_main]
 
 use jwt_authn_wasm::config::TokenLocations;
-use jwt_authn_wasm::request::extract::{extract_tokens, path_without_param, TokenSource};
-use jwt_authn_wasm::request::headers::parse_header_pairs;
+use jwt_authn_wasm::request::{extract_tokens, path_without_param, TokenSource};
+use jwt_authn_wasm::request::parse_header_pairs;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,11 +6,11 @@
 
 use std::rc::Rc;
 
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
+use jwt_authn_wasm::request::{start, Start, Verdict};
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::request::headers::borrow_header_pairs;
+use jwt_authn_wasm::request::borrow_header_pairs;
 use jwt_authn_wasm::jwks::{parse_local_jwks, Jwks};
-use jwt_authn_wasm::request::token_cache::TokenCaches;
+use jwt_authn_wasm::request::TokenCaches;
 use libfuzzer_sys::fuzz_target;
 
 const JWKS: &str = include_str!("../jwks.json");

@@ -2,7 +2,7 @@
 //! random signature for the fixture key never verifies.
 #![no_main]
 
-use jwt_authn_wasm::crypto::rsa::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
+use jwt_authn_wasm::crypto::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,24 +2,26 @@
 //! `JwtAuthentication` (same snake_case field names), so a provider moves from jwt_authn by copying it.
 //!
 //! Parsed and compiled once in on_configure into [`FilterConfig`]. Every error names the field.
-//! `raw` is the JSON shape; [`provider`], [`remote_jwks`], [`rules`], [`requirement`] and
-//! [`authorization`] compile their parts of it.
+//! `raw` is the JSON shape; `provider`, `remote_jwks`, `rules`, `requirement` and
+//! `authorization` compile their parts of it.
 
-pub mod authorization;
-pub mod dpop;
-pub mod duration;
-pub mod provider;
+pub(crate) mod authorization;
+pub(crate) mod dpop;
+pub(crate) mod duration;
+pub(crate) mod provider;
 mod raw;
-pub mod remote_jwks;
-pub mod requirement;
-pub mod rules;
-pub mod string_matcher;
+pub(crate) mod remote_jwks;
+pub(crate) mod requirement;
+pub(crate) mod rules;
+pub(crate) mod string_matcher;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub use crate::jwks::schedule::FetchPolicy;
 use crate::metrics;
+pub use dpop::{DpopConfig, DpopMode};
+pub use duration::parse_duration;
 use provider::compile_provider;
 pub use provider::{
     normalize_audience, ClaimLocation, ClaimToHeader, HeaderLocation, JwksSource, Lifetime,
@@ -33,7 +35,10 @@ pub use remote_jwks::{
     DEFAULT_RETRY_INITIAL_INTERVAL, DEFAULT_RETRY_MAX_INTERVAL,
     DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
 };
-use rules::{compile_per_route, compile_requirement_map, compile_rules, Rule};
+pub use requirement::Requirement;
+use rules::{compile_per_route, compile_requirement_map, compile_rules};
+pub use rules::{PathMatch, Rule};
+pub use string_matcher::{RawStringMatcher, StringMatcher};
 
 /// Index of a provider in [`FilterConfig::providers`].
 pub type ProviderId = usize;
@@ -42,7 +47,7 @@ pub type ProviderId = usize;
 #[derive(Debug)]
 pub struct FilterConfig {
     pub providers: Vec<Provider>,
-    /// `rules`, then one rule per `per_route_config` entry (see [`FilterConfig::route_rule`]); only the
+    /// `rules`, then one rule per `per_route_config` entry (see `route_rules`); only the
     /// first `path_rule_count` are matched against requests.
     pub rules: Vec<Rule>,
     pub path_rule_count: usize,

@@ -11,7 +11,7 @@
 use crate::crypto::algorithm::verify_only_algorithm;
 
 verify_only_algorithm!(
-    /// ES256: ECDSA over P-256 with SHA-256, with per-key precomputed tables ([`P256Key`]).
+    /// ES256: ECDSA over P-256 with SHA-256, with per-key precomputed tables (`P256Key`).
     Es256,
     "ES256",
     Es256Signature(p256::ecdsa::Signature),
@@ -23,7 +23,7 @@ verify_only_algorithm!(
 );
 
 verify_only_algorithm!(
-    /// ES384: ECDSA over P-384 with SHA-384, with per-key precomputed tables ([`P384Key`]).
+    /// ES384: ECDSA over P-384 with SHA-384, with per-key precomputed tables (`P384Key`).
     Es384,
     "ES384",
     Es384Signature(p384::ecdsa::Signature),

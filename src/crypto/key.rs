@@ -11,7 +11,7 @@ use crate::crypto::rsa::{FastRsa, PreparedRsaKey};
 /// Public key material of a usable key (or, for `oct` keys from local_jwks, the shared secret).
 #[derive(Clone, PartialEq)]
 pub enum KeyMaterial {
-    /// Prepared once here for fast verification (see [`crate::crypto::rsa`]).
+    /// Prepared once here for fast verification (see `crate::crypto::rsa`).
     Rsa(PreparedRsaKey),
     /// A point checked to be on P-256, with its verification tables.
     P256(P256Key),
@@ -67,7 +67,7 @@ impl KeyMaterial {
 
 impl KeyMaterial {
     /// The signature check proper, through jwt-compact's `Algorithm` trait with this filter's fast RSA
-    /// ([`crate::crypto::rsa`]). `alg` was chosen from the key and the algorithms this filter supports,
+    /// (`crate::crypto::rsa`). `alg` was chosen from the key and the algorithms this filter supports,
     /// never built from the token's text; `token_alg` is the token's header `alg`, which must name
     /// exactly the same algorithm. `signed_data` is `header.payload` as received.
     pub fn verifies(

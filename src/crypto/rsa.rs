@@ -33,7 +33,7 @@ const LIMB_BITS: u32 = 28;
 const LIMB_MASK: u64 = (1 << LIMB_BITS) - 1;
 
 /// A column sum adds at most `limbs` products below 2⁵⁶ of one kind (a·b, or m·n, kept apart), so it
-/// stays below 2⁶⁴ up to 255 limbs; keys stop at [`MAX_RSA_BITS`], 147 limbs.
+/// stays below 2⁶⁴ up to 255 limbs; keys stop at `MAX_RSA_BITS`, 147 limbs.
 const MAX_LIMBS: usize = 255;
 const _: () = assert!(MAX_RSA_BITS / (LIMB_BITS as usize) < MAX_LIMBS);
 
@@ -65,7 +65,7 @@ struct Workspace {
 
 impl PreparedRsaKey {
     /// Prepares a key from its big-endian modulus and exponent. `None` for an even or zero modulus, one
-    /// wider than [`MAX_RSA_BITS`], or an exponent that is even, 1, or wider than 32 bits.
+    /// wider than `MAX_RSA_BITS`, or an exponent that is even, 1, or wider than 32 bits.
     pub fn new(modulus_be: &[u8], exponent: u32) -> Option<PreparedRsaKey> {
         let modulus_be = strip_leading_zeros(modulus_be);
         let modulus_bits = modulus_be.first().map_or(0, |top| {

@@ -1,13 +1,13 @@
-//! JSON Web Key Sets: parsing a set into keys ([`key_set`]), the shared-data records through which the
-//! workers of one Envoy share a fetched set ([`shared_data`]), when a remote set is fetched and how
-//! failures back off ([`schedule`]), OpenID discovery ([`discovery`]) and a worker's parsed copy
-//! ([`worker_keys`]). Pure: no host call, no configuration.
+//! JSON Web Key Sets: parsing a set into keys (`key_set`), the shared-data records through which the
+//! workers of one Envoy share a fetched set (`shared_data`), when a remote set is fetched and how
+//! failures back off (`schedule`), OpenID discovery (`discovery`) and a worker's parsed copy
+//! (`worker_keys`). Pure: no host call, no configuration.
 
-pub mod discovery;
-pub mod key_set;
-pub mod schedule;
-pub mod shared_data;
-pub mod worker_keys;
+pub(crate) mod discovery;
+pub(crate) mod key_set;
+pub(crate) mod schedule;
+pub(crate) mod shared_data;
+pub(crate) mod worker_keys;
 
 pub use discovery::discovered_jwks_uri;
 pub use key_set::{

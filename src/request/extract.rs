@@ -21,7 +21,7 @@ pub struct ExtractedToken {
 
 /// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
 /// value, and the token is what follows it from the first character that can start a JWT (see
-/// [`token_after`]). Unlike jwt_authn 1.40, the "Bearer" scheme matches in any case, as RFC 7235 makes
+/// `token_after`). Unlike jwt_authn 1.40, the "Bearer" scheme matches in any case, as RFC 7235 makes
 /// auth schemes case-insensitive.
 pub fn extract_tokens(
     locations: &TokenLocations,

@@ -165,12 +165,13 @@ impl TokenCache {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
 
-/// One [`TokenCache`] per provider, sized by each provider's `jwt_cache_config`.
+/// One `TokenCache` per provider, sized by each provider's `jwt_cache_config`.
 pub struct TokenCaches {
     per_provider: Vec<TokenCache>,
 }

@@ -66,7 +66,7 @@ pub enum AuthError {
     IatOutOfRange,
     /// `jti` present but not a string.
     JtiNotString,
-    /// The token is longer than [`crate::verify::token::MAX_TOKEN_BYTES`].
+    /// The token is longer than `crate::verify::token::MAX_TOKEN_BYTES`.
     TokenTooLarge,
     /// `sub` does not match the provider's `subjects` (jwt_authn answers "Jwt verification fails").
     SubjectNotAllowed,

@@ -1,6 +1,10 @@
 //! Token verification for one provider: parse, claim checks, key choice and signature
-//! ([`token`]), and why a token is refused ([`error`]).
+//! (`token`), and why a token is refused (`error`).
 
-pub mod dpop_error;
-pub mod error;
-pub mod token;
+pub(crate) mod dpop_error;
+pub(crate) mod error;
+pub(crate) mod token;
+
+pub use dpop_error::DpopError;
+pub use error::AuthError;
+pub use token::check_token;

@@ -1,15 +1,22 @@
 //! What one worker's VM does between callbacks, free of proxy-wasm: it talks to the host through the
-//! [`host::Host`] trait. [`state`] is what the VM holds (configuration, parsed keys, waiting requests,
-//! token caches), [`fetch`] keeps each remote JWKS fresh for the whole process, and [`wait`] decides
+//! [`Host`] trait. `state` is what the VM holds (configuration, parsed keys, waiting requests,
+//! token caches), `fetch` keeps each remote JWKS fresh for the whole process, and `wait` decides
 //! whether a request waits for keys and which waiting requests to resume or refuse. The glue calls the
-//! entry points below from its callbacks and applies the [`wait::Resolution`]s they return.
+//! entry points below from its callbacks and applies the [`Resolution`]s they return.
 
-pub mod dpop;
-pub mod fetch;
-pub mod host;
-pub mod records;
-pub mod state;
-pub mod wait;
+pub(crate) mod dpop;
+pub(crate) mod fetch;
+pub(crate) mod host;
+pub(crate) mod records;
+pub(crate) mod state;
+pub(crate) mod wait;
+
+// What the glue calls and holds.
+pub use dpop::check_proofs;
+pub use fetch::JwksFetcher;
+pub use host::{Host, SharedDataError, SharedValue};
+pub use state::{Released, SharedWorkerState, WorkerState};
+pub use wait::{judge_or_wait, Resolution};
 
 #[cfg(test)]
 mod dpop_tests;
@@ -19,10 +26,7 @@ mod fake_host;
 mod tests;
 
 use crate::config::JwksSource;
-use fetch::JwksFetcher;
-use host::Host;
-use state::WorkerState;
-use wait::{settle_waiting, Resolution};
+use wait::settle_waiting;
 
 /// A worker's periodic step: pick up keys other workers fetched, start the fetches that are due, settle
 /// waiting requests, and forget cached tokens whose keys went stale.

@@ -5,12 +5,12 @@ use crate::common;
 
 use jwt_authn_wasm::config::{ClaimLocation, FilterConfig};
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::request::claims::claim_header_value;
-use jwt_authn_wasm::request::headers::borrow_header_pairs;
-use jwt_authn_wasm::request::reply::LocalReply;
-use jwt_authn_wasm::request::token_cache::TokenCaches;
-use jwt_authn_wasm::verify::error::AuthError;
+use jwt_authn_wasm::request::borrow_header_pairs;
+use jwt_authn_wasm::request::claim_header_value;
+use jwt_authn_wasm::request::LocalReply;
+use jwt_authn_wasm::request::TokenCaches;
+use jwt_authn_wasm::request::{start, Start, Verdict};
+use jwt_authn_wasm::verify::AuthError;
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Keys, AUDIENCE, ISSUER};

@@ -4,9 +4,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use jwt_authn_wasm::config::duration::parse_duration;
-use jwt_authn_wasm::config::requirement::Requirement;
-use jwt_authn_wasm::config::rules::PathMatch;
+use jwt_authn_wasm::config::parse_duration;
+use jwt_authn_wasm::config::PathMatch;
+use jwt_authn_wasm::config::Requirement;
 use jwt_authn_wasm::config::TokenLocations;
 use jwt_authn_wasm::config::{FilterConfig, JwksSource};
 use serde_json::{json, Value};

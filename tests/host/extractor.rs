@@ -1,8 +1,8 @@
 //! Token extraction from headers and query parameters, and stripping tokens from the path.
 
 use jwt_authn_wasm::config::{HeaderLocation, TokenLocations};
-use jwt_authn_wasm::request::extract::{extract_tokens, path_without_param, TokenSource};
-use jwt_authn_wasm::request::headers::parse_header_pairs;
+use jwt_authn_wasm::request::parse_header_pairs;
+use jwt_authn_wasm::request::{extract_tokens, path_without_param, TokenSource};
 
 fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
     pairs

@@ -21,7 +21,7 @@ fn policy(extra: serde_json::Value) -> FetchPolicy {
     let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
     match &config.providers[0].jwks_source {
         JwksSource::Remote(remote) => remote.policy,
-        JwksSource::Local(_) => unreachable!(),
+        JwksSource::Local(_) => panic!("the configuration has a remote_jwks provider"),
     }
 }
 

@@ -5,12 +5,12 @@ use crate::common;
 
 use std::rc::Rc;
 
-use jwt_authn_wasm::config::string_matcher::{RawStringMatcher, StringMatcher};
 use jwt_authn_wasm::config::FilterConfig;
+use jwt_authn_wasm::config::{RawStringMatcher, StringMatcher};
 use jwt_authn_wasm::jwks::parse_local_jwks;
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::request::headers::borrow_header_pairs;
-use jwt_authn_wasm::request::token_cache::TokenCaches;
+use jwt_authn_wasm::request::borrow_header_pairs;
+use jwt_authn_wasm::request::TokenCaches;
+use jwt_authn_wasm::request::{start, Start, Verdict};
 use serde_json::{json, Value};
 
 use common::fixtures::{self, good_claims, mint, now, Keys};

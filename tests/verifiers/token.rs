@@ -5,8 +5,8 @@ use crate::common;
 
 use jwt_authn_wasm::config::{FilterConfig, Provider};
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
-use jwt_authn_wasm::verify::error::AuthError;
-use jwt_authn_wasm::verify::token::check_token;
+use jwt_authn_wasm::verify::check_token;
+use jwt_authn_wasm::verify::AuthError;
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Expect, Keys, AUDIENCE, ISSUER};

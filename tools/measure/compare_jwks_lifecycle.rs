@@ -4,6 +4,10 @@
 //!
 //!   cargo run --release --example compare_jwks_lifecycle      (after ./build.sh)
 
+// Measurement code may unwrap, panic and index (a failed step stops with its message): the restriction lints
+// Cargo.toml denies are for the filter.
+#![allow(clippy::restriction)]
+
 #[path = "../../tests/common/envoy.rs"]
 pub mod envoy;
 #[path = "../../tests/common/fixtures.rs"]

@@ -5,6 +5,10 @@
 //! setups: one access token (ALG, bound to a fixed client key) and N proofs for `GET HTU` by that key
 //! (PROOF_ALG ES256 or EdDSA), each with its own jti, issued now.
 
+// Measurement code may unwrap, panic and index (a failed step stops with its message): the restriction lints
+// Cargo.toml denies are for the filter.
+#![allow(clippy::restriction)]
+
 #[path = "../../tests/common/fixtures.rs"]
 pub mod fixtures;
 
@@ -28,7 +32,10 @@ fn main() {
     if arg == "dpop" {
         let mut args = std::env::args().skip(2);
         let proof_alg = args.next().expect("a proof algorithm");
-        let count: usize = args.next().and_then(|n| n.parse().ok()).expect("a proof count");
+        let count: usize = args
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a proof count");
         let htu = args.next().expect("an htu");
         dpop_lines(&keys, &alg, &proof_alg, count, &htu);
         return;

@@ -7,16 +7,6 @@
 //! reads the same list and checks the built module and that `src/` implements none of them: a removed
 //! export would never run.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
 /// The SDK's exports for callbacks this filter leaves at their defaults.
 pub const UNUSED_EXPORTS: [&str; 5] = [
     "proxy_on_response_headers",

@@ -7,19 +7,6 @@
 //! A host tool: built for wasm32 (as `cargo build --target wasm32-wasip1` does for every target of the
 //! package) it is an empty stub, so the module's build needs none of its dependencies.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::unreachable,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 // The modules name each other with `super::`: `crate::` in this binary would read, to the layer check of
 // src/ (tests/host/layers.rs), like a use of the library's modules.
 #[cfg(not(target_arch = "wasm32"))]

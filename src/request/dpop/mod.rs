@@ -12,11 +12,15 @@
 //! admitted token, and the worker (`worker/dpop.rs`) checks its nonce and records its `jti` in the
 //! process-wide replay cache before the request goes on.
 
-pub mod htu;
-pub mod nonce;
-pub mod proof;
-pub mod proof_key;
-pub mod replay;
+pub(crate) mod htu;
+pub(crate) mod nonce;
+pub(crate) mod proof;
+pub(crate) mod proof_key;
+pub(crate) mod replay;
+
+pub use htu::{normalize_htu, request_htu};
+pub use proof::{check_proof, CheckedProof, ProofContext};
+pub use proof_key::thumbprint;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -28,7 +32,6 @@ use crate::request::extract::TokenSource;
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::verify::dpop_error::DpopError;
 use crate::verify::error::AuthError;
-use proof::{check_proof, ProofContext};
 
 /// A proof that passed the stateless checks, to be checked for replay (and its nonce) by the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
