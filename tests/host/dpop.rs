@@ -183,6 +183,9 @@ fn htu_normalisation_follows_rfc3986_section_6() {
         "https:///x",
         "https://api.test/%zz",
         "https://api.test:x/",
+        "https://api.test:4st:443/",
+        "https://[::1/",
+        "https://a b/",
     ] {
         assert_eq!(normalize_htu(refused), None, "{refused}");
     }
@@ -191,6 +194,10 @@ fn htu_normalisation_follows_rfc3986_section_6() {
         Some("https://api.test/api/orders")
     );
     assert_eq!(request_htu(b"https", b"", b"/"), None);
+    assert_eq!(
+        normalize_htu("http://[::1]:8080/x").as_deref(),
+        Some("http://[::1]:8080/x")
+    );
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn normalize_authority(scheme: &str, authority: &str) -> Option<String> {
         Some(at) => (lowered.get(..at)?, lowered.get(at + 1..)?),
         None => (lowered.as_str(), ""),
     };
-    if host.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+    if !valid_host(host) || !port.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let default_port = if scheme == "https" { "443" } else { "80" };
@@ -66,6 +66,21 @@ fn normalize_authority(scheme: &str, authority: &str) -> Option<String> {
     } else {
         Some(format!("{host}:{port}"))
     }
+}
+
+/// An IPv6 literal in brackets, or a reg-name / IPv4 address (RFC 3986 §3.2.2: unreserved,
+/// percent-encoded and sub-delims characters; no ':' outside brackets).
+fn valid_host(host: &str) -> bool {
+    if let Some(literal) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !literal.is_empty()
+            && literal
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    }
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
 }
 
 /// Percent-escapes in upper case, and escapes of unreserved characters decoded (RFC 3986 §6.2.2.1,
