@@ -6,6 +6,7 @@
 //! [`authorization`] compile their parts of it.
 
 pub mod authorization;
+pub mod cert_binding;
 pub mod duration;
 pub mod provider;
 mod raw;

@@ -7,6 +7,7 @@
 pub mod common;
 
 mod authenticator;
+mod cert_binding;
 mod config;
 mod docs;
 mod extractor;
