@@ -44,27 +44,29 @@ pub fn thumbprint_from_hex(hex: &[u8]) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(digest))
 }
 
+/// One element of `x-forwarded-client-cert` (one certificate): its `(key, value)` pairs, in order.
+pub type XfccElement = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The elements of an `x-forwarded-client-cert` value, each as its `(key, value)` pairs, values
 /// unquoted. Elements are separated by `,`, pairs by `;`, key from value by the first `=`; a value in
 /// double quotes may hold `,`, `;` and `=`, and `\"` for a quote (Envoy quotes Subject and any value
 /// with those characters). `None` for an unterminated quote.
-pub fn xfcc_elements(value: &[u8]) -> Option<Vec<Vec<(Vec<u8>, Vec<u8>)>>> {
+pub fn xfcc_elements(value: &[u8]) -> Option<Vec<XfccElement>> {
     let mut elements = Vec::new();
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut pairs: XfccElement = Vec::new();
     let mut key: Option<Vec<u8>> = None;
     let mut text = Vec::new();
     let mut quoted = false;
     let mut escaped = false;
-    let end_pair =
-        |key: &mut Option<Vec<u8>>, text: &mut Vec<u8>, pairs: &mut Vec<(Vec<u8>, Vec<u8>)>| {
-            let pair = match key.take() {
-                Some(key) => (key, std::mem::take(text)),
-                None => (std::mem::take(text), Vec::new()),
-            };
-            if !pair.0.trim_ascii().is_empty() {
-                pairs.push((pair.0.trim_ascii().to_vec(), pair.1));
-            }
+    let end_pair = |key: &mut Option<Vec<u8>>, text: &mut Vec<u8>, pairs: &mut XfccElement| {
+        let pair = match key.take() {
+            Some(key) => (key, std::mem::take(text)),
+            None => (std::mem::take(text), Vec::new()),
         };
+        if !pair.0.trim_ascii().is_empty() {
+            pairs.push((pair.0.trim_ascii().to_vec(), pair.1));
+        }
+    };
     for &byte in value {
         if quoted {
             match (escaped, byte) {

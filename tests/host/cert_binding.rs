@@ -11,7 +11,7 @@ use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
 use jwt_authn_wasm::request::authenticator::{start_on_connection, Start, Verdict};
 use jwt_authn_wasm::request::cert_binding::{
-    check_binding, presented_thumbprint, thumbprint_from_hex, xfcc_elements, xfcc_hash,
+    check_binding, presented_thumbprint, thumbprint_from_hex, xfcc_elements, xfcc_hash, XfccElement,
 };
 use jwt_authn_wasm::request::headers::borrow_header_pairs;
 use jwt_authn_wasm::request::token_cache::TokenCaches;
@@ -34,7 +34,7 @@ fn digest_and_thumbprint(der: &[u8]) -> (String, String) {
     (hex, URL_SAFE_NO_PAD.encode(digest))
 }
 
-fn strings(elements: Vec<Vec<(Vec<u8>, Vec<u8>)>>) -> Vec<Vec<(String, String)>> {
+fn strings(elements: Vec<XfccElement>) -> Vec<Vec<(String, String)>> {
     elements
         .into_iter()
         .map(|pairs| {
