@@ -6,6 +6,7 @@
 //! `authorization` compile their parts of it.
 
 pub(crate) mod authorization;
+pub(crate) mod cert_binding;
 pub(crate) mod duration;
 pub(crate) mod provider;
 mod raw;
@@ -19,6 +20,7 @@ use std::rc::Rc;
 
 pub use crate::jwks::schedule::FetchPolicy;
 use crate::metrics;
+pub use cert_binding::{BindingMode, CertificateBinding, CertificateSource};
 pub use duration::parse_duration;
 use provider::compile_provider;
 pub use provider::{

@@ -1,6 +1,7 @@
 //! Providers: one issuer each, with where its keys come from, where its tokens are, which claims are
 //! checked and which are forwarded.
 
+use crate::config::cert_binding::{compile_certificate_binding, CertificateBinding};
 use crate::config::duration::parse_duration;
 use crate::config::raw::{RawClaimToHeader, RawDataSource, RawHeaderLocation, RawProvider};
 use crate::config::remote_jwks::{compile_remote_jwks, RemoteJwks};
@@ -47,6 +48,8 @@ pub struct Provider {
     /// Verified payloads (JSON) go into Envoy's filter state under `wasm.<name>`, for later filters
     /// (RBAC's filter_state matcher, Lua, access logs) (this filter's extension).
     pub payload_in_filter_state: Option<String>,
+    /// Tokens must be bound to the client certificate (RFC 8705 §3; this filter's extension).
+    pub certificate_bound: Option<CertificateBinding>,
 }
 
 /// jwt_authn's `require_expiration` and `max_lifetime`.
@@ -173,6 +176,7 @@ pub(super) fn compile_provider(
             &raw.forward_payload_header,
         )?)
     };
+    let certificate_bound = compile_certificate_binding(&field, raw.certificate_bound.take())?;
     let cache_config = raw.jwt_cache_config;
     Ok(Provider {
         name,
@@ -204,6 +208,7 @@ pub(super) fn compile_provider(
         lifetime,
         report_only: raw.report_only,
         payload_in_filter_state,
+        certificate_bound,
     })
 }
 

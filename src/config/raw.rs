@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::config::cert_binding::RawCertificateBound;
 use crate::config::string_matcher::{RawRegex, RawStringMatcher};
 
 #[derive(Deserialize)]
@@ -84,6 +85,8 @@ pub(super) struct RawProvider {
     pub(super) report_only: bool,
     #[serde(default)]
     pub(super) payload_in_filter_state: Option<String>,
+    #[serde(default)]
+    pub(super) certificate_bound: Option<RawCertificateBound>,
     // jwt_authn fields a wasm filter cannot honour: refused with a pointer to what to use instead.
     #[serde(default)]
     pub(super) payload_in_metadata: Option<String>,

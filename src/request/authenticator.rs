@@ -84,6 +84,20 @@ pub fn start_on_route(
     now: u64,
     caches: &mut TokenCaches,
 ) -> Start {
+    start_on_connection(config, headers, route, None, now, caches)
+}
+
+/// [`start_on_route`] on a connection whose TLS peer certificate has the SHA-256 digest
+/// `peer_certificate_digest` (Envoy's `connection.sha256_peer_certificate_digest`, lowercase hex; `None`
+/// or empty without one), for providers whose tokens are `certificate_bound` to it.
+pub fn start_on_connection(
+    config: &FilterConfig,
+    headers: &[HeaderPair<'_>],
+    route: Option<&[u8]>,
+    peer_certificate_digest: Option<&[u8]>,
+    now: u64,
+    caches: &mut TokenCaches,
+) -> Start {
     let full_path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
     let sanitized_headers: Vec<String> = config
@@ -122,6 +136,7 @@ pub fn start_on_route(
     let mut evaluation = Evaluation {
         config,
         request: Some((headers, full_path, now)),
+        peer_certificate_digest,
         keys: None,
         caches,
         leaves: (0..config.leaf_count).map(|_| None).collect(),
@@ -199,6 +214,7 @@ impl PendingAuth {
         let mut evaluation = Evaluation {
             config,
             request: None,
+            peer_certificate_digest: None,
             keys: Some(keys_of),
             caches,
             leaves: std::mem::take(&mut self.leaves),

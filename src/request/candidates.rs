@@ -2,6 +2,7 @@
 //! its first look (the verified-token cache, else the claim checks; signatures come later).
 
 use crate::config::{Provider, ProviderId};
+use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
 use crate::request::extract::extract_tokens;
 use crate::request::headers::HeaderPair;
@@ -100,11 +101,32 @@ impl Evaluation<'_, '_> {
         raw: &[u8],
         now: u64,
     ) -> CandidateState {
-        if let Some(cached) = self.caches.get(provider_id, raw, now) {
-            return CandidateState::Verified(cached);
-        }
-        match check_token_for_audiences(raw, provider, audiences, now) {
-            Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+        let state = if let Some(cached) = self.caches.get(provider_id, raw, now) {
+            CandidateState::Verified(cached)
+        } else {
+            match check_token_for_audiences(raw, provider, audiences, now) {
+                Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+                Err(error) => CandidateState::Failed(error),
+            }
+        };
+        self.bound_to_certificate(provider, state)
+    }
+
+    /// A token of a `certificate_bound` provider must match the request's client certificate, on every
+    /// request: a cached token skips the signature, never this check.
+    fn bound_to_certificate(&self, provider: &Provider, state: CandidateState) -> CandidateState {
+        let (Some(binding), Some((headers, _, _))) = (&provider.certificate_bound, self.request)
+        else {
+            return state;
+        };
+        let payload = match &state {
+            CandidateState::Verified(verified) => verified.payload(),
+            CandidateState::Unsigned(checked) => checked.unverified_payload(),
+            CandidateState::Failed(_) => return state,
+        };
+        let presented = presented_thumbprint(binding.source, self.peer_certificate_digest, headers);
+        match check_binding(binding, payload, presented.as_deref()) {
+            Ok(()) => state,
             Err(error) => CandidateState::Failed(error),
         }
     }

@@ -71,6 +71,13 @@ pub enum AuthError {
     /// No `exp` under `require_expiration` / `max_lifetime`, or `exp` further away than `max_lifetime`
     /// (jwt_authn answers "Jwt verification fails").
     LifetimeNotAllowed,
+    /// A certificate-bound provider (`certificate_bound`, mode required) got a token without a string
+    /// `cnf.x5t#S256` (RFC 8705 §3.1), or with a `cnf` that is not an object.
+    CertificateBindingMissing,
+    /// The token is bound to a certificate, and the request came with none the filter may use.
+    ClientCertificateMissing,
+    /// The token's `cnf.x5t#S256` is not the SHA-256 thumbprint of the request's client certificate.
+    ClientCertificateMismatch,
 }
 
 impl AuthError {
@@ -123,6 +130,15 @@ impl AuthError {
             AuthError::SubjectNotAllowed | AuthError::LifetimeNotAllowed => {
                 "Jwt verification fails"
             }
+            AuthError::CertificateBindingMissing => {
+                "Jwt payload [cnf.x5t#S256] field is required and must be a string"
+            }
+            AuthError::ClientCertificateMissing => {
+                "Jwt is bound to a client certificate but the request presented none"
+            }
+            AuthError::ClientCertificateMismatch => {
+                "Jwt payload [cnf.x5t#S256] does not match the client certificate"
+            }
         }
     }
 }
@@ -143,6 +159,9 @@ impl AuthError {
             AuthError::TokenTooLarge => "jwt_too_large",
             AuthError::SubjectNotAllowed => "jwt_subject_not_allowed",
             AuthError::LifetimeNotAllowed => "jwt_lifetime_not_allowed",
+            AuthError::CertificateBindingMissing => "jwt_certificate_binding_missing",
+            AuthError::ClientCertificateMissing => "client_certificate_missing",
+            AuthError::ClientCertificateMismatch => "client_certificate_mismatch",
             AuthError::HeaderBadBase64
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing

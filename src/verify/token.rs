@@ -358,6 +358,11 @@ impl VerifiedToken {
 }
 
 impl CheckedToken {
+    /// The claims, which passed the claim checks but are not signed off yet.
+    pub fn unverified_payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()

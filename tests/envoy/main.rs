@@ -12,6 +12,7 @@
 pub mod common;
 
 mod adversarial;
+mod cert_bound;
 mod cli;
 mod config_push;
 mod demo;

@@ -11,6 +11,7 @@
 pub mod common;
 
 mod authenticator;
+mod cert_binding;
 mod config;
 mod docs;
 mod extractor;
