@@ -191,6 +191,13 @@ pub fn apply_verdict(
                 let _ = hostcalls::resume_http_request();
             }
         }
+        Verdict::Answer(reply) => {
+            let _ = hostcalls::send_http_response(
+                reply.status,
+                vec![("content-type", reply.content_type)],
+                Some(reply.body.as_bytes()),
+            );
+        }
         Verdict::Deny(reply) => {
             count(&metrics::denied(metric_prefix, reply.reason));
             let mut headers = Vec::with_capacity(2);

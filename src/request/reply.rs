@@ -5,6 +5,17 @@ use crate::config::{FailureFormat, FilterConfig};
 use crate::request::authorization::Denial;
 use crate::verify::error::AuthError;
 
+/// The local reply that serves the protected-resource metadata document (RFC 9728 §3.2).
+pub fn metadata_document(document: &str) -> LocalReply {
+    LocalReply {
+        reason: "resource_metadata",
+        status: 200,
+        body: document.to_string(),
+        www_authenticate: None,
+        content_type: "application/json",
+    }
+}
+
 /// Why a request is refused: its tokens (401, or 403 for audiences), or a rule's authorization (403).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -47,8 +58,13 @@ impl LocalReply {
 /// The reply for `failure` under the configuration's failure settings: jwt_authn's reply for token
 /// failures; 403 with `error="insufficient_scope"` (and the scopes wanted) for authorization failures;
 /// a JSON body with `failure_response_format: json`; no body and no challenge with
-/// `strip_failure_response`.
-pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalReply {
+/// `strip_failure_response`. With a `resource_metadata` URL (RFC 9728 §5.1), the challenge names it.
+pub fn refusal(
+    config: &FilterConfig,
+    failure: Failure,
+    realm: &str,
+    resource_metadata: Option<&str>,
+) -> LocalReply {
     let mut reply = match &failure {
         Failure::Auth(error) => LocalReply::for_error(*error, realm),
         Failure::Forbidden(denial) => {
@@ -72,6 +88,11 @@ pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalRep
             }
         }
     };
+    if let (Some(url), Some(challenge)) = (resource_metadata, reply.www_authenticate.as_mut()) {
+        challenge.push_str(", resource_metadata=\"");
+        challenge.push_str(&escape_quoted(url));
+        challenge.push('"');
+    }
     if config.failure_format == FailureFormat::Json {
         let code = match &failure {
             Failure::Auth(AuthError::Missing) => "missing_token",

@@ -71,6 +71,13 @@ pub enum AuthError {
     /// No `exp` under `require_expiration` / `max_lifetime`, or `exp` further away than `max_lifetime`
     /// (jwt_authn answers "Jwt verification fails").
     LifetimeNotAllowed,
+    /// A multi-tenant provider's token whose tenant claim (`tid`) is missing or names another tenant
+    /// than its `iss` (this filter's extension).
+    TenantMismatch,
+    /// The provider lists `accepted_types` and the header has no `typ` (this filter's extension).
+    TypeMissing,
+    /// The header's `typ` is not among the provider's `accepted_types` (this filter's extension).
+    TypeNotAllowed,
 }
 
 impl AuthError {
@@ -123,6 +130,9 @@ impl AuthError {
             AuthError::SubjectNotAllowed | AuthError::LifetimeNotAllowed => {
                 "Jwt verification fails"
             }
+            AuthError::TenantMismatch => "Jwt tenant claim does not match the tenant in [iss]",
+            AuthError::TypeMissing => "Jwt header [typ] is required",
+            AuthError::TypeNotAllowed => "Jwt header [typ] is not allowed",
         }
     }
 }
@@ -143,6 +153,8 @@ impl AuthError {
             AuthError::TokenTooLarge => "jwt_too_large",
             AuthError::SubjectNotAllowed => "jwt_subject_not_allowed",
             AuthError::LifetimeNotAllowed => "jwt_lifetime_not_allowed",
+            AuthError::TenantMismatch => "jwt_tenant_mismatch",
+            AuthError::TypeMissing | AuthError::TypeNotAllowed => "jwt_type_not_allowed",
             AuthError::HeaderBadBase64
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing
