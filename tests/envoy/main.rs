@@ -24,3 +24,4 @@ mod parity;
 mod per_route;
 mod prometheus;
 mod requirements;
+mod tenant_typ_mcp;
