@@ -191,11 +191,11 @@ pub fn apply_verdict(
                 let _ = hostcalls::resume_http_request();
             }
         }
-        Verdict::Answer(reply) => {
+        Verdict::Answer(answer) => {
             let _ = hostcalls::send_http_response(
-                reply.status,
-                vec![("content-type", reply.content_type)],
-                Some(reply.body.as_bytes()),
+                answer.status,
+                answer.headers,
+                Some(answer.body.as_bytes()),
             );
         }
         Verdict::Deny(reply) => {

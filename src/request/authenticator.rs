@@ -14,7 +14,9 @@ use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
-use crate::request::reply::{escape_quoted, metadata_document, refusal, Failure, LocalReply};
+use crate::request::reply::{
+    escape_quoted, metadata_document, refusal, Answer, Failure, LocalReply,
+};
 use crate::request::rule_match::RequestView;
 use crate::request::token_cache::TokenCaches;
 use crate::verify::error::AuthError;
@@ -38,7 +40,7 @@ pub enum Verdict {
     Allow(RequestMutations),
     Deny(LocalReply),
     /// Answered by the filter itself, not refused: the protected-resource metadata document.
-    Answer(LocalReply),
+    Answer(Answer),
 }
 
 /// The outcome of the first look at a request.

@@ -5,14 +5,24 @@ use crate::config::{FailureFormat, FilterConfig};
 use crate::request::authorization::Denial;
 use crate::verify::error::AuthError;
 
-/// The local reply that serves the protected-resource metadata document (RFC 9728 §3.2).
-pub fn metadata_document(document: &str) -> LocalReply {
-    LocalReply {
-        reason: "resource_metadata",
+/// A response the filter gives itself that is not a refusal: the protected-resource metadata document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u32,
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: String,
+}
+
+/// The document of RFC 9728 §3.2, as JSON. Any origin may read it (`Access-Control-Allow-Origin: *`):
+/// it is public, carries no credentials, and browser-based MCP clients fetch it cross-origin.
+pub fn metadata_document(document: &str) -> Answer {
+    Answer {
         status: 200,
+        headers: vec![
+            ("content-type", "application/json"),
+            ("access-control-allow-origin", "*"),
+        ],
         body: document.to_string(),
-        www_authenticate: None,
-        content_type: "application/json",
     }
 }
 

@@ -148,7 +148,8 @@ fn failure(process: &FakeProcess) -> FetchFailure {
 
 fn denial_body(verdict: &Verdict) -> &str {
     match verdict {
-        Verdict::Deny(reply) | Verdict::Answer(reply) => &reply.body,
+        Verdict::Deny(reply) => &reply.body,
+        Verdict::Answer(answer) => &answer.body,
         Verdict::Allow(_) => "allowed",
     }
 }

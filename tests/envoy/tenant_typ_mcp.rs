@@ -209,6 +209,7 @@ fn tenants_types_and_resource_metadata_in_envoy() {
     let document = http_request(port, "/.well-known/oauth-protected-resource/mcp", &[]);
     assert_eq!(document.status, 200, "{}", document.body);
     assert_eq!(document.header("content-type"), Some("application/json"));
+    assert_eq!(document.header("access-control-allow-origin"), Some("*"));
     assert_eq!(document.header("www-authenticate"), None);
     let served: Value = serde_json::from_str(&document.body).expect("JSON document");
     assert_eq!(

@@ -69,7 +69,8 @@ fn request(method: &str, path: &str, extra: &[(&str, String)]) -> Vec<(String, V
 fn verdict(config: &FilterConfig, headers: &[(String, Vec<u8>)]) -> (u32, String) {
     match decide(config, headers) {
         Verdict::Allow(_) => (200, String::new()),
-        Verdict::Deny(reply) | Verdict::Answer(reply) => (reply.status, reply.body),
+        Verdict::Deny(reply) => (reply.status, reply.body),
+        Verdict::Answer(answer) => (answer.status, answer.body),
     }
 }
 
