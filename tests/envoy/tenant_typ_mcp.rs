@@ -1,7 +1,8 @@
 //! Real Envoy, three extensions jwt_authn has no counterpart for (so no side-by-side answer): a
 //! multi-tenant issuer template over one fetched JWKS (the tenant header upstream, `tid` bound to
 //! `iss`), explicit typing (`typ` compared as a media type), and RFC 9728 resource metadata (the
-//! challenge parameter on every refusal, the document served at its well-known path).
+//! challenge parameter on every refusal, the document served at its well-known path); and Envoy
+//! refusing each kind of bad field at load.
 
 use crate::common;
 
@@ -9,8 +10,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use common::envoy::{Envoy, EnvoySetup};
 use common::fixtures::{self, good_claims, mint, now, sign, Keys};
-use common::servers::{get_with_token, http_request, http_request_with_method};
+use common::servers::{
+    get_with_token, http_request, http_request_with_method, EchoUpstream, JwksServer,
+};
 use common::Scenario;
 
 const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -255,4 +259,51 @@ fn tenants_types_and_resource_metadata_in_envoy() {
         "serving the document is not a refusal"
     );
     envoy.assert_no_vm_failure();
+}
+
+/// Envoy will not start with a refused template, typ list or metadata URL, and its log names the field.
+#[test]
+fn bad_templates_types_and_metadata_urls_stop_envoy_with_the_field_named() {
+    let keys = Keys::load();
+    let jwks = JwksServer::start(String::new());
+    let upstream = EchoUpstream::start();
+    // (edit to the good configuration, what Envoy's log must say)
+    type Case = (fn(&mut Value), &'static str);
+    let cases: [Case; 3] = [
+        (
+            |c| c["providers"]["entra"]["tenant_issuer"]["template"] = json!("https://{tenant}.example.com/"),
+            "configuration refused: providers.entra.tenant_issuer.template: \"https://{tenant}.example.com/\": {tenant} must come after the scheme and host",
+        ),
+        (
+            |c| c["providers"]["typed"]["accepted_types"] = json!(["at+jwt; x=y"]),
+            "configuration refused: providers.typed.accepted_types[0]: ",
+        ),
+        (
+            |c| c["rules"][2]["resource_metadata"] = json!("http://other.example.com/"),
+            "configuration refused: rules[2].resource_metadata: ",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut filter_config = config(&jwks.uri(), &keys);
+        edit(&mut filter_config);
+        let mut envoy = Envoy::spawn(&EnvoySetup {
+            filter_config,
+            native_config: None,
+            upstream_port: upstream.port,
+            jwks_port: jwks.port,
+            native_jwks_port: None,
+            concurrency: 1,
+        });
+        let status = envoy.wait_exit(Duration::from_secs(60));
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "Envoy must refuse the configuration ({expected})"
+        );
+        assert!(
+            envoy.log().contains(expected),
+            "the log names the field ({expected}):\n{}",
+            envoy.log_tail()
+        );
+        envoy.assert_no_panic();
+    }
 }
