@@ -1,5 +1,6 @@
 //! The local reply that refuses a request: jwt_authn's status, body and `WWW-Authenticate` challenge for
-//! a token failure, 403 for an authorization failure, in text or JSON, or stripped.
+//! a token failure, 403 for an authorization failure, in text or JSON, or stripped; and the one answer
+//! that is no refusal, the RFC 9728 metadata document.
 
 use crate::config::{FailureFormat, FilterConfig};
 use crate::request::authorization::Denial;
