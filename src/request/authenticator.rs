@@ -14,7 +14,9 @@ use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
-use crate::request::reply::{escape_quoted, refusal, Failure, LocalReply};
+use crate::request::reply::{
+    escape_quoted, metadata_document, refusal, Answer, Failure, LocalReply,
+};
 use crate::request::rule_match::RequestView;
 use crate::request::token_cache::TokenCaches;
 use crate::verify::error::AuthError;
@@ -37,6 +39,8 @@ pub struct RequestMutations {
 pub enum Verdict {
     Allow(RequestMutations),
     Deny(LocalReply),
+    /// Answered by the filter itself, not refused: the protected-resource metadata document.
+    Answer(Answer),
 }
 
 /// The outcome of the first look at a request.
@@ -112,6 +116,9 @@ pub fn start_on_connection(
             ..RequestMutations::default()
         }))
     };
+    if let Some(document) = metadata_request(config, headers, full_path) {
+        return Start::Decided(Verdict::Answer(metadata_document(document)));
+    }
     if config.bypass_cors_preflight && is_cors_preflight(headers) {
         return pass_through();
     }
@@ -202,6 +209,7 @@ impl PendingAuth {
                 config,
                 Failure::Auth(AuthError::VerificationFails),
                 &self.realm,
+                None,
             ));
         };
         let Some(requirement) = &rule.requirement else {
@@ -209,6 +217,7 @@ impl PendingAuth {
                 config,
                 Failure::Auth(AuthError::VerificationFails),
                 &self.realm,
+                None,
             ));
         };
         let mut evaluation = Evaluation {
@@ -227,6 +236,19 @@ impl PendingAuth {
             realm.clone()
         })
     }
+}
+
+/// The metadata document, when the request is a GET of its well-known path (RFC 9728 §3.1; the query
+/// is ignored).
+fn metadata_request<'c>(
+    config: &'c FilterConfig,
+    headers: &[HeaderPair<'_>],
+    full_path: &[u8],
+) -> Option<&'c str> {
+    let resource = config.protected_resource.as_ref()?;
+    let path = full_path.split(|&b| b == b'?').next().unwrap_or(full_path);
+    (first_value(headers, ":method") == b"GET" && path == resource.well_known_path.as_bytes())
+        .then_some(resource.document.as_str())
 }
 
 /// jwt_authn's CORS preflight test: `OPTIONS` with non-empty `Origin` and `Access-Control-Request-Method`.

@@ -1,7 +1,7 @@
 //! Finding a requirement leaf's candidates: the tokens in the request that a provider judges, each at
 //! its first look (the verified-token cache, else the claim checks; signatures come later).
 
-use crate::config::{Provider, ProviderId};
+use crate::config::{IssuerMatch, Provider, ProviderId};
 use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
 use crate::request::extract::extract_tokens;
@@ -53,26 +53,32 @@ impl Evaluation<'_, '_> {
                     continue;
                 }
                 let issuer = unverified_issuer(&token.raw);
-                // The provider naming this issuer exactly, else one that accepts any issuer, among the
-                // providers reading this location.
+                // The provider naming this issuer (exactly or by its tenant template), else one that
+                // accepts any issuer, among the providers reading this location.
                 let fits = |p: &Provider| {
                     extract_tokens(&p.locations, headers, path)
                         .iter()
                         .any(|t| t.raw == token.raw && t.source == token.source)
                 };
+                let issuer = issuer.as_deref();
+                let names_issuer = |p: &Provider| {
+                    p.matches_issuer(issuer)
+                        .is_some_and(IssuerMatch::is_specific)
+                };
+                let accepts_any = |p: &Provider| p.matches_issuer(issuer) == Some(IssuerMatch::Any);
                 let chosen = config
                     .providers
                     .iter()
                     .enumerate()
                     .skip(provider_id)
-                    .find(|(_, p)| p.issuer.is_some() && p.issuer == issuer && fits(p))
+                    .find(|(_, p)| names_issuer(p) && fits(p))
                     .or_else(|| {
                         config
                             .providers
                             .iter()
                             .enumerate()
                             .skip(provider_id)
-                            .find(|(_, p)| p.issuer.is_none() && fits(p))
+                            .find(|(_, p)| accepts_any(p) && fits(p))
                     });
                 let (provider, state) = match chosen {
                     Some((id, p)) => (

@@ -78,6 +78,13 @@ pub enum AuthError {
     ClientCertificateMissing,
     /// The token's `cnf.x5t#S256` is not the SHA-256 thumbprint of the request's client certificate.
     ClientCertificateMismatch,
+    /// A multi-tenant provider's token whose tenant claim (`tid`) is missing or names another tenant
+    /// than its `iss` (this filter's extension).
+    TenantMismatch,
+    /// The provider lists `accepted_types` and the header has no `typ` (this filter's extension).
+    TypeMissing,
+    /// The header's `typ` is not among the provider's `accepted_types` (this filter's extension).
+    TypeNotAllowed,
 }
 
 impl AuthError {
@@ -139,6 +146,9 @@ impl AuthError {
             AuthError::ClientCertificateMismatch => {
                 "Jwt payload [cnf.x5t#S256] does not match the client certificate"
             }
+            AuthError::TenantMismatch => "Jwt tenant claim does not match the tenant in [iss]",
+            AuthError::TypeMissing => "Jwt header [typ] is required",
+            AuthError::TypeNotAllowed => "Jwt header [typ] is not allowed",
         }
     }
 }
@@ -162,6 +172,8 @@ impl AuthError {
             AuthError::CertificateBindingMissing => "jwt_certificate_binding_missing",
             AuthError::ClientCertificateMissing => "client_certificate_missing",
             AuthError::ClientCertificateMismatch => "client_certificate_mismatch",
+            AuthError::TenantMismatch => "jwt_tenant_mismatch",
+            AuthError::TypeMissing | AuthError::TypeNotAllowed => "jwt_type_not_allowed",
             AuthError::HeaderBadBase64
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing

@@ -29,3 +29,4 @@ mod parity;
 mod per_route;
 mod prometheus;
 mod requirements;
+mod tenant_typ_mcp;

@@ -401,6 +401,7 @@ fn denial(verdict: Verdict) -> (u32, String, String, &'static str) {
             reply.reason,
         ),
         Verdict::Allow(mutations) => panic!("allowed: {mutations:?}"),
+        Verdict::Answer(answer) => panic!("answered: {}", answer.body),
     }
 }
 

@@ -19,3 +19,4 @@ mod jwks;
 mod jwks_cache;
 mod layers;
 mod requirements;
+mod tenant_typ_mcp;
