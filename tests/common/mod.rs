@@ -11,6 +11,9 @@ pub mod tls;
 // Downstream mutual TLS for the certificate-bound token tests (rustls and rcgen, host-only too).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mtls;
+// X.509 certificates for the certificate map key-set form (rcgen, host-only too).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod x509;
 
 use serde_json::{json, Value};
 

@@ -20,3 +20,4 @@ mod jwks_cache;
 mod layers;
 mod requirements;
 mod tenant_typ_mcp;
+mod x509_map;
