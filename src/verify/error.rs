@@ -44,6 +44,8 @@ pub enum AuthError {
     PayloadBadJson,
     /// The signature segment is not base64url.
     SignatureBadBase64,
+    /// A fitting key is Ed25519 and the signature is not 64 bytes.
+    Ed25519SignatureWrongLength,
     /// `iss` present but not a string.
     IssNotString,
     /// `sub` present but not a string.
@@ -121,6 +123,7 @@ impl AuthError {
             AuthError::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
             AuthError::PayloadBadJson => "Jwt payload is an invalid JSON",
             AuthError::SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
+            AuthError::Ed25519SignatureWrongLength => "Jwt ED25519 signature is wrong length",
             AuthError::IssNotString => "Jwt payload [iss] field is not a string",
             AuthError::SubNotString => "Jwt payload [sub] field is not a string",
             AuthError::AudNotStringOrArray => {
@@ -193,6 +196,7 @@ impl AuthError {
             | AuthError::IatOutOfRange
             | AuthError::JtiNotString => "jwt_bad_payload",
             AuthError::SignatureBadBase64 => "jwt_bad_signature_encoding",
+            AuthError::Ed25519SignatureWrongLength => "jwt_verification_fails",
         }
     }
 }

@@ -17,12 +17,16 @@ use serde_json::{Map, Value};
 use crate::config::token_type::normalize_media_type;
 use crate::config::{normalize_audience, IssuerMatch, Lifetime, Provider};
 use crate::crypto::algorithm::JwsAlgorithm;
+use crate::crypto::key::KeyMaterial;
 use crate::jwks::key_set::Jwks;
 use crate::verify::error::AuthError;
 
 /// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
 /// the work one request can cause.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// An Ed25519 signature's length (RFC 8032 5.1.6: R and S, 32 bytes each).
+const ED25519_SIGNATURE_BYTES: usize = 64;
 
 /// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
 /// that this filter cannot verify finds no key.
@@ -435,6 +439,13 @@ impl CheckedToken {
                 continue;
             }
             fitting_keys += 1;
+            // jwt_verify_lib stops at the first fitting Ed25519 key when the signature is not 64 bytes
+            // (RFC 8032 5.1.6), whatever the token's alg, and says so; the same refusal, same words.
+            if matches!(key.material, KeyMaterial::Ed25519(_))
+                && signature.len() != ED25519_SIGNATURE_BYTES
+            {
+                return Err(AuthError::Ed25519SignatureWrongLength);
+            }
             let Some(alg) = alg else { continue };
             let checks = signed_data.is_some_and(|signed_data| {
                 key.material

@@ -26,6 +26,8 @@ mod manifests;
 mod module_exports;
 mod oci_image;
 mod parity;
+mod parity_tokens;
+mod parity_x509;
 mod per_route;
 mod prometheus;
 mod requirements;
