@@ -12,15 +12,19 @@
 //!   nor its signature is checked. The certificates are only a wrapping for the keys (Google's are
 //!   self-signed); the publisher vouches for them by serving them over HTTPS, as for a JWK set.
 //!
+//! The certificate is read with RustCrypto's DER reader and SubjectPublicKeyInfo: its frame
+//! (certificate, tbsCertificate, the fields before the key) is checked to be RFC 5280's, the key is
+//! decoded, and the rest is only checked to be well-formed DER.
+//!
 //! One deliberate difference: jwt_authn takes only RSA keys from certificates and refuses the map for any
 //! other; this filter also takes the EC (P-256, P-384, P-521) and Ed25519 keys its JWK form reads.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use x509_cert::der::asn1::{ObjectIdentifier, UintRef};
-use x509_cert::der::{Decode as _, Reader as _, SliceReader};
-use x509_cert::Certificate;
+use spki::der::asn1::{AnyRef, BitStringRef, UintRef};
+use spki::der::{Decode as _, Reader as _, SliceReader, Tag, TagNumber, Tagged as _};
+use spki::{AlgorithmIdentifierRef, ObjectIdentifier, SubjectPublicKeyInfoRef};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----\n";
 const END: &str = "\n-----END CERTIFICATE-----\n";
@@ -76,9 +80,7 @@ pub fn certificate_map(document: &[u8]) -> Option<Vec<(String, String)>> {
 /// The public key of the first certificate in `pem`, or why it cannot be had.
 pub fn certificate_key(pem: &str) -> Result<CertificateKey, String> {
     let der = pem_body(pem)?;
-    let certificate =
-        Certificate::from_der(&der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
-    let spki = certificate.tbs_certificate.subject_public_key_info;
+    let spki = subject_public_key_info(&der).map_err(|_| "not an X.509 certificate".to_string())?;
     let key_bytes = spki
         .subject_public_key
         .as_bytes()
@@ -86,15 +88,14 @@ pub fn certificate_key(pem: &str) -> Result<CertificateKey, String> {
     let algorithm = spki.algorithm.oid;
     if algorithm == RSA_ENCRYPTION {
         let (n, e) = rsa_public_key(key_bytes)
-            .map_err(|e| format!("its RSA key is not an RSAPublicKey ({e})"))?;
+            .map_err(|_| "its RSA key is not an RSAPublicKey".to_string())?;
         return Ok(CertificateKey::Rsa { n, e });
     }
     if algorithm == EC_PUBLIC_KEY {
         let curve = spki
             .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|parameters| parameters.decode_as::<ObjectIdentifier>().ok())
+            .parameters_oid()
+            .ok()
             .ok_or("its EC key has no named curve")?;
         let (crv, size) = match curve {
             c if c == SECP256R1 => ("P-256", 32),
@@ -143,8 +144,45 @@ fn pem_body(pem: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "not PEM (its body is not base64)".to_string())
 }
 
+/// The subjectPublicKeyInfo of the DER certificate `der` (RFC 5280 4.1): the certificate's outer
+/// structure and the tbsCertificate fields before the key are checked to be what RFC 5280 puts there;
+/// what follows the key (unique ids, extensions) is only checked to be well-formed DER. Nothing else of
+/// the certificate is used, so nothing else is decoded.
+fn subject_public_key_info(der: &[u8]) -> spki::der::Result<SubjectPublicKeyInfoRef<'_>> {
+    let mut reader = SliceReader::new(der)?;
+    let spki = reader.sequence(|certificate| {
+        let spki = certificate.sequence(|tbs| {
+            // version [0] EXPLICIT, absent for v1.
+            if tbs.peek_tag()?
+                == (Tag::ContextSpecific {
+                    constructed: true,
+                    number: TagNumber::N0,
+                })
+            {
+                AnyRef::decode(tbs)?;
+            }
+            // serialNumber (any INTEGER: real certificates carry negative and zero serials).
+            AnyRef::decode(tbs)?.tag().assert_eq(Tag::Integer)?;
+            AlgorithmIdentifierRef::decode(tbs)?; // signature
+            for _ in 0..3 {
+                // issuer, validity, subject
+                AnyRef::decode(tbs)?.tag().assert_eq(Tag::Sequence)?;
+            }
+            let spki = SubjectPublicKeyInfoRef::decode(tbs)?;
+            while !tbs.is_finished() {
+                AnyRef::decode(tbs)?;
+            }
+            Ok(spki)
+        })?;
+        AlgorithmIdentifierRef::decode(certificate)?; // signatureAlgorithm
+        BitStringRef::decode(certificate)?; // signatureValue
+        Ok(spki)
+    })?;
+    reader.finish(spki)
+}
+
 /// RSAPublicKey (RFC 8017 A.1.1): the modulus and public exponent, big-endian.
-fn rsa_public_key(der: &[u8]) -> x509_cert::der::Result<(Vec<u8>, Vec<u8>)> {
+fn rsa_public_key(der: &[u8]) -> spki::der::Result<(Vec<u8>, Vec<u8>)> {
     let mut reader = SliceReader::new(der)?;
     let key = reader.sequence(|fields| {
         let n = UintRef::decode(fields)?;

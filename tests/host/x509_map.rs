@@ -117,6 +117,19 @@ fn one_bad_certificate_refuses_the_whole_map_as_jwt_authn_does() {
         refusal(&map(&[("a-good", good.clone()), ("z", not_der)])),
         JwksError::BadCertificate { kid, reason } if kid == "z" && reason.starts_with("not an X.509 certificate")
     ));
+    // A public key (SubjectPublicKeyInfo DER) under certificate lines: DER, but not a certificate.
+    let public_key = keys
+        .rsa2048
+        .public_pem()
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let error = refusal(&map(&[("spki", format!("{BEGIN}{public_key}{END}"))]));
+    assert_eq!(
+        error.to_string(),
+        "X.509 certificate map refused: certificate \"spki\": not an X.509 certificate"
+    );
     // A certificate cut short.
     let body: String = good
         .lines()
