@@ -157,3 +157,66 @@ fn forward_payload_header_has_one_value_per_token_like_jwt_authn() {
     );
     scenario.envoy.assert_no_vm_failure();
 }
+
+/// A local_jwks without one usable key is refused at load by both: Envoy 1.40 will not start with it
+/// for jwt_authn ("invalid local jwks"), and this filter's configuration is refused naming the field.
+/// (jwt_authn's `Jwks doesn't have any valid public key` is so never sent.)
+#[test]
+fn local_jwks_without_a_usable_key_is_refused_at_load_by_both() {
+    use common::envoy::{native_jwt_authn_filter, validate_config_file, TempDir};
+    let keys = Keys::load();
+    // A P-256 key whose point is not on the curve: skipped by both, leaving no key.
+    let mut off_curve = keys.ec.p256_jwk();
+    off_curve["y"] = json!(fixtures::b64(&[1; 32]));
+    let local = json!({"keys": [off_curve]}).to_string();
+    let mut config = fixture_config("http://unused.invalid/");
+    let provider = config["providers"]["jwt"]
+        .as_object_mut()
+        .expect("provider");
+    provider.remove("remote_jwks");
+    provider.insert("local_jwks".into(), json!({"inline_string": local}));
+    let refusal = jwt_authn_wasm::config::FilterConfig::parse(config.to_string().as_bytes())
+        .expect_err("this filter refuses the configuration")
+        .to_string();
+    assert!(
+        refusal.contains("providers.jwt.local_jwks.inline_string")
+            && refusal.contains("is not a point of P-256"),
+        "{refusal}"
+    );
+    let bootstrap = json!({"static_resources": {"listeners": [{
+        "name": "native",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "native",
+                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                    {"match": {"prefix": "/"}, "direct_response": {"status": 200}}
+                ]}]},
+                "http_filters": [
+                    native_jwt_authn_filter(&config),
+                    {"name": "envoy.filters.http.router", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                    }}
+                ]
+            }
+        }]}]
+    }]}});
+    let dir = TempDir::new("local-jwks-no-key");
+    let path = dir.0.join("bootstrap.json");
+    std::fs::write(&path, bootstrap.to_string()).expect("write bootstrap");
+    let (accepted, output) = validate_config_file(&path, &dir.0);
+    assert!(!accepted, "Envoy accepted it for jwt_authn:\n{output}");
+    assert!(output.contains("invalid local jwks"), "{output}");
+    // The same bootstrap with the key on its curve is accepted, so the refusal is the key's.
+    let mut good = config.clone();
+    good["providers"]["jwt"]["local_jwks"]["inline_string"] =
+        json!(json!({"keys": [keys.ec.p256_jwk()]}).to_string());
+    let mut good_bootstrap = bootstrap;
+    good_bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"][0] = native_jwt_authn_filter(&good);
+    std::fs::write(&path, good_bootstrap.to_string()).expect("write bootstrap");
+    let (accepted, output) = validate_config_file(&path, &dir.0);
+    assert!(accepted, "{output}");
+}

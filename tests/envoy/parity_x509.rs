@@ -168,6 +168,13 @@ fn a_bad_certificate_refuses_the_whole_map_in_both() {
             Some(FETCH_FAILED),
         )],
     );
+    assert!(
+        scenario
+            .envoy
+            .stat("jwt_authn_wasm.provider.jwt.jwks_fetch_failed.bad_certificate")
+            .is_some_and(|n| n >= 1),
+        "the refused map is counted under its reason"
+    );
     scenario.envoy.assert_no_vm_failure();
 }
 
