@@ -336,7 +336,7 @@ push() {
 }
 # ---- end OCI image ------------------------------------------------------------------------------------------
 
-FUZZ_TARGETS=(token request jwks config extraction rsa dpop)
+FUZZ_TARGETS=(token request jwks config extraction rsa cert_binding dpop)
 
 fuzz() {
   local seconds="${1:-60}"

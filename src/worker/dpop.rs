@@ -57,7 +57,9 @@ pub fn check_proofs(
             mutations.would_deny.push(error.reason());
             continue;
         }
-        let mut reply = refusal(config, Failure::Auth(AuthError::Dpop(error)), "");
+        // The replay and nonce refusals come after the rule was left behind, so without the rule's
+        // resource_metadata parameter.
+        let mut reply = refusal(config, Failure::Auth(AuthError::Dpop(error)), "", None);
         reply.dpop_nonce = fresh_nonce;
         return Verdict::Deny(reply);
     }

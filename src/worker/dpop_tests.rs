@@ -45,7 +45,7 @@ fn check(host: &FakeHost, config: &FilterConfig, record: ProofRecord) -> Verdict
 fn body(verdict: &Verdict) -> &str {
     match verdict {
         Verdict::Deny(reply) => &reply.body,
-        Verdict::Allow(_) => "",
+        _ => "",
     }
 }
 

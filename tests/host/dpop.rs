@@ -80,7 +80,7 @@ fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Ver
 fn refused(verdict: Verdict) -> LocalReply {
     match verdict {
         Verdict::Deny(reply) => reply,
-        Verdict::Allow(_) => panic!("expected a refusal"),
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 

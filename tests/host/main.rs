@@ -11,6 +11,7 @@
 pub mod common;
 
 mod authenticator;
+mod cert_binding;
 mod config;
 mod docs;
 mod dpop;
@@ -19,3 +20,5 @@ mod jwks;
 mod jwks_cache;
 mod layers;
 mod requirements;
+mod tenant_typ_mcp;
+mod x509_map;
