@@ -45,7 +45,14 @@ fn main() {
             std::thread::spawn(move || {
                 let offset = interval.mul_f64(c as f64 / connections as f64);
                 let pick = TokenPick::new(zipf, c);
-                run_connection(port, start + offset, interval, per_connection, &tokens, pick)
+                run_connection(
+                    port,
+                    start + offset,
+                    interval,
+                    per_connection,
+                    &tokens,
+                    pick,
+                )
             })
         })
         .collect();
@@ -166,7 +173,8 @@ impl TokenPick {
         self.state ^= self.state >> 12;
         self.state ^= self.state << 25;
         self.state ^= self.state >> 27;
-        let uniform = (self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        let uniform =
+            (self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
         cdf.partition_point(|&c| c < uniform).min(len - 1)
     }
 }
