@@ -113,9 +113,15 @@ fn main() {
         }
     }
     let rate = |hits: usize| hits as f64 / requests as f64;
-    println!("per_worker_{capacity}_insertion_order {:.3}", rate(hits_fifo));
+    println!(
+        "per_worker_{capacity}_insertion_order {:.3}",
+        rate(hits_fifo)
+    );
     println!("per_worker_{capacity} {:.3}", rate(hits_worker));
-    println!("per_worker_{capacity}_then_any_worker {:.3}", rate(hits_either));
+    println!(
+        "per_worker_{capacity}_then_any_worker {:.3}",
+        rate(hits_either)
+    );
     println!("process_wide_{capacity} {:.3}", rate(hits_same));
     println!("process_wide_{} {:.3}", capacity * workers, rate(hits_sum));
 }
