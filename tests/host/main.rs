@@ -14,3 +14,4 @@ mod jwks;
 mod jwks_cache;
 mod layers;
 mod requirements;
+mod token_parse;
