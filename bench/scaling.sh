@@ -20,8 +20,9 @@
 #   bench/run.sh scaling [rules] [providers] [keys] [claims] [concurrency]
 #       ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PIN=1
 #   Run time: about (runs per round) × SECONDS_PER_RUN × ROUNDS plus ~1 s per run and ~30 s of setup;
-#   runs per round: rules 7, providers 15, keys 5, claims 5, concurrency 6 (the ceiling included). All
-#   five at the defaults: 38 runs × 6 s × 3 ≈ 12 min; `rules` alone ≈ 2.5 min.
+#   runs per round: rules 7, providers 15, keys 5, claims 5, concurrency 10 (each Envoy's ceiling
+#   included, shared by the dimensions in one run). All five at the defaults: 38 runs × 6 s × 3 ≈ 12 min;
+#   `rules` alone ≈ 2.5 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
