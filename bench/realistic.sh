@@ -138,23 +138,27 @@ echo
 echo "Machine: $(nproc) cores, $(uname -sr); ${PIN1:+--concurrency 1: Envoy on core 1, clients on core 0; }--concurrency 2 unpinned."
 echo "$USERS users, Zipf exponent $ZIPF, RS256 2048-bit, jwt_cache_size $CACHE_SIZE on both; wrk $CONNECTIONS connections"
 echo "(1 thread at --concurrency 1, 2 at 2), ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; paced load $PACED_RATE req/s; medians."
-python3 - "$RESULTS" "$ROOT/target/release/examples/cache_model" "$USERS" "$ZIPF" "$CACHE_SIZE" <<'PY'
+python3 - "$RESULTS" "$ROOT/target/release/examples/cache_model" "$USERS" "$ZIPF" "$CACHE_SIZE" "$PACED_RATE" <<'PY'
 import statistics, subprocess, sys
 rows = [l.split() for l in open(sys.argv[1])]
 def med(envoy, setup, col):
     vals = [float(r[col]) for r in rows if r[0] == envoy and r[1] == setup and r[col] not in ("-", "nan")]
     return statistics.median(vals) if vals else float("nan")
 print()
-print("| Envoy | setup | req/s | Envoy CPU µs/req | p50 / p99 ms at the fixed load | cache hit rate | req/s / jwt_authn |")
+print("| Envoy | setup | req/s | Envoy CPU µs/req | p50 / p99 ms at the fixed load (rate reached) | cache hit rate | req/s / jwt_authn |")
 print("|---|---|---|---|---|---|---|")
 for envoy in ("1", "2"):
     native = med(envoy, "native", 2)
     for setup in ("native", "wasm", "ceiling"):
         hit = med(envoy, setup, 7)
         print(f"| --concurrency {envoy} | {setup} | {med(envoy, setup, 2):,.0f} | {med(envoy, setup, 3):.1f} | "
-              f"{med(envoy, setup, 4):.2f} / {med(envoy, setup, 5):.2f} | {'-' if hit != hit else f'{hit:.3f}'} | "
+              f"{med(envoy, setup, 4):.2f} / {med(envoy, setup, 5):.2f} ({med(envoy, setup, 6):,.0f}) | "
+              f"{'-' if hit != hit else f'{hit:.3f}'} | "
               f"{med(envoy, setup, 2) / native:.2f} |")
 bad = sum(int(r[8]) for r in rows)
+short = [r for r in rows if float(r[6]) < 0.95 * float(sys.argv[6])]
+if short:
+    print(f"WARNING: {len(short)} paced runs fell short of the fixed rate: their latencies are not at that load.")
 if bad:
     print(f"WARNING: {bad} non-2xx answers: the figures are not valid.")
 model, users, zipf, size = sys.argv[2:6]
