@@ -30,6 +30,9 @@ ROUNDS="${ROUNDS:-3}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
 COLD_TOKENS="${COLD_TOKENS:-2000}"
+# Cold tokens must outnumber what the caches hold (100 per worker, 2 workers at --concurrency 2), or
+# "cold" runs are hot ones.
+((COLD_TOKENS > 400)) || { echo "COLD_TOKENS=$COLD_TOKENS fits in the caches: use more than 400" >&2; exit 2; }
 DIMENSIONS=("$@")
 ((${#DIMENSIONS[@]})) || DIMENSIONS=(rules providers keys claims concurrency)
 for d in "${DIMENSIONS[@]}"; do
