@@ -29,8 +29,16 @@
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling" narrow a run;
 #                                 ALG=ES256, ALG=ES384 or ALG=EdDSA measures those algorithms instead of RS256)
+#   bench/run.sh scaling [rules|providers|keys|claims|concurrency ...]   cost against the size of the work
+#                                (bench/scaling.sh; docs/performance.md has what each runs and its run time)
+#   bench/run.sh realistic       10,000 users, Zipf-distributed tokens, --concurrency 1 and 2
+#                                (bench/realistic.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  scaling) shift; exec bench/scaling.sh "$@" ;;
+  realistic) shift; exec bench/realistic.sh "$@" ;;
+esac
 ROOT="$(pwd)"
 ROUNDS="${ROUNDS:-3}"
 export ALG="${ALG:-RS256}"

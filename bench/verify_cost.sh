@@ -14,10 +14,14 @@ for alg in RS256 ES256 ES384 EdDSA; do
   printf '%s\tjwks\t%s\n' "$label" "$(ALG=$alg target/release/examples/mint_bench_tokens jwks)"
   ALG=$alg target/release/examples/mint_bench_tokens "$TOKENS" | sed "s/^/$label\ttoken\t/"
 done >"$INPUT"
+# The kid lookup: the same RS256 tokens against 256 keys, theirs the last (the others are decoys).
+label="RS256, 256 keys, kid the last"
+printf '%s\tjwks\t%s\n' "$label" "$(KEYS=256 target/release/examples/mint_bench_tokens jwks)" >>"$INPUT"
+grep -P '^RS256 \(2048-bit\)\ttoken\t' "$INPUT" | sed "s/^RS256 (2048-bit)/$label/" >>"$INPUT"
 cargo build --quiet --release --locked --example verify_cost
 cargo build --quiet --release --locked --example verify_cost --target wasm32-wasip1
-header="| algorithm | checks without keys, µs | whole request path, µs | signature and the rest, µs | first token with a freshly parsed key, µs | token in the cache, µs |
-|---|---|---|---|---|---|"
+header="| algorithm | checks without keys, µs | signature check, µs | whole request path, µs | the rest of the path, µs | first token with a freshly parsed key, µs | token in the cache, µs |
+|---|---|---|---|---|---|---|"
 echo "Native ($(uname -m)):"
 echo "$header"
 target/release/examples/verify_cost <"$INPUT"

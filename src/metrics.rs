@@ -15,6 +15,16 @@ pub fn denied(prefix: &str, reason: &str) -> String {
     format!("{prefix}.denied.{reason}")
 }
 
+/// Verified-token cache lookups that found the token (jwt_authn's `jwt_cache_hit`), added up per tick.
+pub fn jwt_cache_hit(prefix: &str) -> String {
+    format!("{prefix}.jwt_cache_hit")
+}
+
+/// Verified-token cache lookups that did not (jwt_authn's `jwt_cache_miss`), added up per tick.
+pub fn jwt_cache_miss(prefix: &str) -> String {
+    format!("{prefix}.jwt_cache_miss")
+}
+
 /// Gauge: linear memory of a worker's VM, in bytes (wasm pages of 64 KiB; all workers' VMs are alike).
 pub fn vm_memory_bytes(prefix: &str) -> String {
     format!("{prefix}.vm_memory_bytes")

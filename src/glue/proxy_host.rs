@@ -141,6 +141,16 @@ pub fn flush_allowed() {
     }
 }
 
+/// Adds `value` to a counter (nothing for 0, so an idle counter costs no host call).
+pub fn add_to_counter(name: &str, value: u64) {
+    if value == 0 {
+        return;
+    }
+    if let Some(id) = metric_id(name, false) {
+        let _ = hostcalls::increment_metric(id, i64::try_from(value).unwrap_or(i64::MAX));
+    }
+}
+
 /// Adds one to a counter.
 fn count(name: &str) {
     if let Some(id) = metric_id(name, false) {

@@ -11,7 +11,8 @@ use proxy_wasm::types::ContextType;
 
 use crate::config::FilterConfig;
 use crate::glue::http_context::JwtAuthnFilter;
-use crate::glue::proxy_host::{apply_resolutions, flush_allowed, ProxyHost};
+use crate::glue::proxy_host::{add_to_counter, apply_resolutions, flush_allowed, ProxyHost};
+use crate::metrics;
 use crate::worker::fetch::JwksFetcher;
 use crate::worker::host::Host;
 use crate::worker::state::{SharedWorkerState, WorkerState};
@@ -64,7 +65,10 @@ impl Context for FilterRoot {
             now,
         );
         let prefix = worker.config.metric_prefix.clone();
+        let (hits, misses) = worker.token_caches.take_lookups();
         drop(worker);
+        add_to_counter(&metrics::jwt_cache_hit(&prefix), hits);
+        add_to_counter(&metrics::jwt_cache_miss(&prefix), misses);
         apply_resolutions(resolutions, &prefix, self.context_id);
     }
 }
@@ -100,7 +104,10 @@ impl RootContext for FilterRoot {
         let mut worker = configured.state.borrow_mut();
         let resolutions = on_tick(&host, &mut worker, &mut configured.fetcher, now);
         let prefix = worker.config.metric_prefix.clone();
+        let (hits, misses) = worker.token_caches.take_lookups();
         drop(worker);
+        add_to_counter(&metrics::jwt_cache_hit(&prefix), hits);
+        add_to_counter(&metrics::jwt_cache_miss(&prefix), misses);
         apply_resolutions(resolutions, &prefix, self.context_id);
         // This VM's linear memory: every worker's VM is alike, so the last one written stands for all.
         let pages = core::arch::wasm32::memory_size(0);

@@ -50,6 +50,98 @@ pub struct JwksKey {
 pub struct Jwks {
     pub keys: Vec<JwksKey>,
     pub skipped: Vec<String>,
+    /// Which keys a kid can use, built on the first lookup ([`Jwks::fitting_keys`]).
+    pub kid_index: KidIndex,
+}
+
+/// For each kid of a set, the positions of the keys a token with that kid may be checked against: the
+/// keys with that kid and the keys without one, in the set's order (jwt_verify_lib's choice). A lookup
+/// then touches only those keys, not every key of a set of hundreds. Built once per parsed set (the set
+/// is shared immutably afterwards); equal for any two sets, as it follows from `keys`.
+#[derive(Clone, Default)]
+pub struct KidIndex(std::cell::OnceCell<KidPositions>);
+
+#[derive(Clone, Default)]
+struct KidPositions {
+    by_kid: std::collections::HashMap<String, Vec<usize>>,
+    /// The keys without a kid: all a token with a kid the set lacks may use.
+    without_kid: Vec<usize>,
+}
+
+impl PartialEq for KidIndex {
+    fn eq(&self, _other: &KidIndex) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for KidIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KidIndex")
+    }
+}
+
+/// The keys of a set that a token's kid fits, in the set's order ([`Jwks::fitting_keys`]).
+pub struct FittingKeys<'a> {
+    keys: &'a [JwksKey],
+    /// `None`: every key (a token without kid).
+    positions: Option<std::slice::Iter<'a, usize>>,
+    next: usize,
+}
+
+impl<'a> Iterator for FittingKeys<'a> {
+    type Item = &'a JwksKey;
+
+    fn next(&mut self) -> Option<&'a JwksKey> {
+        match &mut self.positions {
+            Some(positions) => positions.next().and_then(|&p| self.keys.get(p)),
+            None => {
+                let key = self.keys.get(self.next)?;
+                self.next += 1;
+                Some(key)
+            }
+        }
+    }
+}
+
+impl Jwks {
+    fn positions(&self) -> &KidPositions {
+        self.kid_index.0.get_or_init(|| {
+            let mut index = KidPositions::default();
+            for (position, key) in self.keys.iter().enumerate() {
+                match &key.kid {
+                    Some(kid) => index.by_kid.entry(kid.clone()).or_default().push(position),
+                    None => index.without_kid.push(position),
+                }
+            }
+            // A key without kid fits every kid: each kid's list gets them too, in the set's order.
+            if !index.without_kid.is_empty() {
+                for positions in index.by_kid.values_mut() {
+                    positions.extend_from_slice(&index.without_kid);
+                    positions.sort_unstable();
+                }
+            }
+            index
+        })
+    }
+
+    /// The keys a token with `kid` may be checked against, in the set's order: with a kid, the keys of
+    /// that kid and those without one; without a kid, every key.
+    pub fn fitting_keys(&self, kid: Option<&str>) -> FittingKeys<'_> {
+        let positions = kid.map(|kid| {
+            let index = self.positions();
+            index.by_kid.get(kid).unwrap_or(&index.without_kid).iter()
+        });
+        FittingKeys {
+            keys: &self.keys,
+            positions,
+            next: 0,
+        }
+    }
+
+    /// Whether a key of the set has exactly this kid.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.positions().by_kid.contains_key(kid)
+    }
 }
 
 impl JwksError {

@@ -13,8 +13,8 @@ pub(crate) mod x509_map;
 
 pub use discovery::discovered_jwks_uri;
 pub use key_set::{
-    parse_jwks, parse_jwks_with_limits, parse_local_jwks, Jwks, JwksError, JwksKey, JwksLimits,
-    MAX_JWKS_BYTES, MAX_JWKS_KEYS, MIN_HMAC_KEY_BYTES,
+    parse_jwks, parse_jwks_with_limits, parse_local_jwks, FittingKeys, Jwks, JwksError, JwksKey,
+    JwksLimits, KidIndex, MAX_JWKS_BYTES, MAX_JWKS_KEYS, MIN_HMAC_KEY_BYTES,
 };
 pub use schedule::{
     backing_off, fetch_due, kid_refetch_allowed, millis, ttl_for_response, FetchPolicy,

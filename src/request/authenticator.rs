@@ -190,9 +190,9 @@ impl PendingAuth {
     pub fn has_unknown_kid(&self, provider: ProviderId, jwks: &Jwks) -> bool {
         self.leaves.iter().flatten().flatten().any(|candidate| {
             match (&candidate.state, candidate.provider) {
-                (CandidateState::Unsigned(checked), Some(p)) if p == provider => checked
-                    .kid()
-                    .is_some_and(|kid| !jwks.keys.iter().any(|k| k.kid.as_deref() == Some(kid))),
+                (CandidateState::Unsigned(checked), Some(p)) if p == provider => {
+                    checked.kid().is_some_and(|kid| !jwks.has_kid(kid))
+                }
                 _ => false,
             }
         })

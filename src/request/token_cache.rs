@@ -87,14 +87,23 @@ struct Entry {
     verdict: Rc<VerifiedClaims>,
     /// Unix seconds; the entry is used while `now <= valid_until`.
     valid_until: u64,
+    /// Set by a hit; the entry then survives its next turn at the front of the queue.
+    referenced: bool,
+    /// Which insertion of this token the entry is: a queue slot of an earlier one (the token expired and
+    /// came back) is stale.
+    generation: u64,
 }
 
-/// One provider's cache.
+/// One provider's cache. Eviction is CLOCK (second chance): the oldest entry goes first unless a hit
+/// marked it since its last turn, in which case it goes to the back unmarked. A hit costs one flag, and
+/// under Zipf-distributed users the busy ones stay: with 10,000 users (exponent 1) and 100 entries,
+/// 40 % of lookups hit against 34 % for plain insertion order (`tools/measure/cache_model.rs`).
 pub struct TokenCache {
     capacity: usize,
     max_token_bytes: usize,
     entries: TokenMap,
-    order: VecDeque<Rc<[u8]>>,
+    order: VecDeque<(Rc<[u8]>, u64)>,
+    next_generation: u64,
 }
 
 impl TokenCache {
@@ -106,13 +115,15 @@ impl TokenCache {
             max_token_bytes,
             entries: TokenMap::default(),
             order: VecDeque::new(),
+            next_generation: 0,
         }
     }
 
     /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
     pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<VerifiedClaims>> {
-        let entry = self.entries.get(token)?;
+        let entry = self.entries.get_mut(token)?;
         if now <= entry.valid_until {
+            entry.referenced = true;
             return Some(entry.verdict.clone());
         }
         self.entries.remove(token);
@@ -125,32 +136,44 @@ impl TokenCache {
             return;
         }
         if let Some(entry) = self.entries.get_mut(token) {
-            *entry = Entry {
-                verdict,
-                valid_until,
-            };
+            entry.verdict = verdict;
+            entry.valid_until = valid_until;
             return;
         }
-        let key: Rc<[u8]> = Rc::from(token);
         while self.entries.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(oldest) => {
+            let Some((oldest, generation)) = self.order.pop_front() else {
+                break;
+            };
+            match self.entries.get_mut(&oldest) {
+                Some(entry) if entry.generation == generation && entry.referenced => {
+                    entry.referenced = false;
+                    self.order.push_back((oldest, generation));
+                }
+                Some(entry) if entry.generation == generation => {
                     self.entries.remove(&oldest);
                 }
-                None => break,
+                // A slot of an entry that expired (or of an earlier insertion of the same token).
+                _ => {}
             }
         }
-        // Keys of expired entries may linger in `order`; they are dropped when they reach the front.
+        // Slots of expired entries may linger in `order`; they are dropped when they reach the front,
+        // or here when they pile up.
         if self.order.len() >= self.capacity.saturating_mul(2) {
             let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
+            self.order
+                .retain(|(k, g)| entries.get(k).is_some_and(|e| e.generation == *g));
         }
-        self.order.push_back(key.clone());
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let key: Rc<[u8]> = Rc::from(token);
+        self.order.push_back((key.clone(), generation));
         self.entries.insert(
             key,
             Entry {
                 verdict,
                 valid_until,
+                referenced: false,
+                generation,
             },
         );
     }
@@ -174,6 +197,11 @@ impl TokenCache {
 /// One `TokenCache` per provider, sized by each provider's `jwt_cache_config`.
 pub struct TokenCaches {
     per_provider: Vec<TokenCache>,
+    /// Lookups in caches that hold tokens (capacity above 0) since [`TokenCaches::take_lookups`]:
+    /// found, not found. Counted here and published on the tick, as jwt_authn's `jwt_cache_hit` and
+    /// `jwt_cache_miss`, without a host call per request.
+    hits: u64,
+    misses: u64,
 }
 
 impl TokenCaches {
@@ -184,6 +212,8 @@ impl TokenCaches {
                 .iter()
                 .map(|p| TokenCache::new(p.jwt_cache_size, p.jwt_max_cached_token_bytes))
                 .collect(),
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -191,6 +221,8 @@ impl TokenCaches {
     pub fn disabled() -> TokenCaches {
         TokenCaches {
             per_provider: Vec::new(),
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -200,7 +232,25 @@ impl TokenCaches {
         token: &[u8],
         now: u64,
     ) -> Option<Rc<VerifiedClaims>> {
-        self.per_provider.get_mut(provider)?.get(token, now)
+        let cache = self.per_provider.get_mut(provider)?;
+        if cache.capacity == 0 {
+            return None;
+        }
+        let found = cache.get(token, now);
+        if found.is_some() {
+            self.hits = self.hits.saturating_add(1);
+        } else {
+            self.misses = self.misses.saturating_add(1);
+        }
+        found
+    }
+
+    /// The (hits, misses) counted since the last call, which starts the count again.
+    pub fn take_lookups(&mut self) -> (u64, u64) {
+        (
+            std::mem::take(&mut self.hits),
+            std::mem::take(&mut self.misses),
+        )
     }
 
     pub fn put(
@@ -273,6 +323,26 @@ mod tests {
             let _ = cache.get(&i.to_be_bytes(), 1);
         }
         assert!(cache.len() <= 3);
+        // A hit gives an entry a second chance: t2 and t3 were looked up, so t4 goes when t5 comes.
+        let mut cache = TokenCache::new(3, 8);
+        for token in [&b"t2"[..], b"t3", b"t4"] {
+            cache.put(token, verdict("x"), u64::MAX);
+        }
+        assert!(cache.get(b"t2", 0).is_some() && cache.get(b"t3", 0).is_some());
+        cache.put(b"t5", verdict("x"), u64::MAX);
+        assert!(cache.get(b"t4", 0).is_none(), "the unreferenced entry went");
+        assert!(cache.get(b"t2", 0).is_some() && cache.get(b"t3", 0).is_some());
+        cache.put(b"t6", verdict("x"), u64::MAX);
+        cache.put(b"t7", verdict("x"), u64::MAX);
+        assert_eq!(cache.len(), 3);
+        // An expired token that comes back is one entry, whatever stale slots it left.
+        let mut cache = TokenCache::new(2, 8);
+        for round in 0..50u64 {
+            cache.put(b"t", verdict("x"), round);
+            assert!(cache.get(b"t", round + 1).is_none());
+            cache.put(b"u", verdict("x"), u64::MAX);
+        }
+        assert!(cache.len() <= 2 && cache.order.len() <= 4);
         let mut off = TokenCache::new(0, 4096);
         off.put(b"t", verdict("x"), u64::MAX);
         assert!(off.get(b"t", 0).is_none(), "size 0 caches nothing");

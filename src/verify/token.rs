@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::{ParseError, UntrustedToken};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -38,12 +37,16 @@ const KNOWN_ALGORITHMS: [&str; 13] = [
 /// A token that parsed and passed the provider's claim checks; its signature is not checked yet.
 #[derive(Debug, Clone)]
 pub struct CheckedToken {
-    untrusted: UntrustedToken<'static>,
-    /// The token as received; `header.payload` is what the signature covers.
-    signed_text: String,
+    /// The token as received, the one copy kept: `header.payload`, what the signature covers, is its
+    /// start up to `payload_end`, and the payload segment runs from `payload_start` to there.
+    text: Rc<str>,
+    payload_start: usize,
+    payload_end: usize,
+    /// The header's `alg`, one of the algorithms jwt_authn knows.
+    alg: JwsAlgorithm,
     kid: Option<String>,
+    signature: Vec<u8>,
     payload: Rc<Map<String, Value>>,
-    payload_segment: String,
     /// The header's `typ`, if it is a string.
     typ: Option<String>,
 }
@@ -54,8 +57,11 @@ pub struct CheckedToken {
 pub struct VerifiedToken {
     /// The decoded payload (the claims), shared with the checked token it came from.
     payload: Rc<Map<String, Value>>,
-    /// The payload segment exactly as it was in the token (base64url), for forward_payload_header.
-    payload_segment: String,
+    /// The token, shared with the checked token, and where its payload segment is (base64url, for
+    /// forward_payload_header).
+    text: Rc<str>,
+    payload_start: usize,
+    payload_end: usize,
 }
 
 /// Parses `raw` and checks it against `provider` at `now` (Unix seconds), in jwt_authn's order: issuer,
@@ -84,6 +90,9 @@ pub fn check_token_for_audiences(
     Ok(token)
 }
 
+/// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
+/// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
+/// the token's one copy.
 fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
@@ -116,6 +125,7 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if !KNOWN_ALGORITHMS.contains(&alg.as_str()) {
         return Err(AuthError::HeaderAlgNotImplemented);
     }
+    let alg = JwsAlgorithm::from_name(alg).ok_or(AuthError::HeaderAlgNotImplemented)?;
     // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and this filter implements
     // none (`b64: false` of RFC 7797 among them), so such a token is refused rather than misread.
     if header.contains_key("crit") {
@@ -136,23 +146,37 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         AuthError::PayloadBadJson,
     )?;
     check_claim_types(&payload)?;
-    // jwt-compact parses the token for the signature check and decodes the signature segment. Header
-    // and payload already decoded above, so a base64 refusal here is the signature's; a header it
-    // refuses (duplicate fields, an unsupported cty) counts as an invalid header.
-    let untrusted = UntrustedToken::new(text)
-        .map_err(|error| match error {
-            ParseError::InvalidBase64Encoding => AuthError::SignatureBadBase64,
-            _ => AuthError::HeaderBadJson,
-        })?
-        .into_owned();
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| AuthError::SignatureBadBase64)?;
+    check_header_types(header)?;
+    let payload_start = header_b64.len() + 1;
     Ok(CheckedToken {
-        untrusted,
-        signed_text: text.to_string(),
+        text: Rc::from(text),
+        payload_start,
+        payload_end: payload_start + payload_b64.len(),
+        alg,
         kid,
+        signature,
         payload: Rc::new(payload),
-        payload_segment: payload_b64.to_string(),
         typ,
     })
+}
+
+/// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
+/// base64url thumbprints) and `cty` (absent or "JSON" in any case: the payload is not CBOR or a nested
+/// token) must be of it. jwt-compact's own parser checked this when it parsed the token a second time for
+/// the signature; the same deserializer now runs on the header already parsed, and a header it refuses is
+/// an invalid header as before.
+fn check_header_types(header: Map<String, Value>) -> Result<(), AuthError> {
+    match header.get("cty") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => {}
+        Some(_) => return Err(AuthError::HeaderBadJson),
+    }
+    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(header))
+        .map(|_| ())
+        .map_err(|_| AuthError::HeaderBadJson)
 }
 
 fn decode_json_object(
@@ -394,7 +418,9 @@ impl VerifiedToken {
 
     /// The payload segment exactly as it was in the token (base64url, unpadded).
     pub fn payload_segment(&self) -> &str {
-        &self.payload_segment
+        self.text
+            .get(self.payload_start..self.payload_end)
+            .unwrap_or_default()
     }
 
     /// The token's `exp` in Unix seconds, if it has one.
@@ -420,22 +446,18 @@ impl CheckedToken {
     /// token says). No fitting key is "Jwks doesn't have key to match kid or alg"; fitting keys that all
     /// fail is "Jwt verification fails".
     pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
-        let token_alg = self.untrusted.algorithm();
-        let alg = JwsAlgorithm::from_name(token_alg);
+        let alg = self.alg;
+        let token_alg = alg.name();
         // `header.payload`, what the signature covers.
-        let signed_data = self.signed_text.rsplit_once('.').map(|(data, _)| data);
-        let signature = self.untrusted.signature_bytes();
+        let signed_data = self.text.get(..self.payload_end);
+        let signature = self.signature.as_slice();
         let mut fitting_keys = 0usize;
-        for key in &jwks.keys {
-            let kid_fits = match (self.kid.as_deref(), key.kid.as_deref()) {
-                (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
-                _ => true,
-            };
+        for key in jwks.fitting_keys(self.kid.as_deref()) {
             let alg_fits = key
                 .alg
                 .as_deref()
                 .is_none_or(|key_alg| key_alg == token_alg);
-            if !kid_fits || !alg_fits {
+            if !alg_fits {
                 continue;
             }
             fitting_keys += 1;
@@ -446,7 +468,6 @@ impl CheckedToken {
             {
                 return Err(AuthError::Ed25519SignatureWrongLength);
             }
-            let Some(alg) = alg else { continue };
             let checks = signed_data.is_some_and(|signed_data| {
                 key.material
                     .verifies(alg, token_alg, signature, signed_data.as_bytes())
@@ -454,7 +475,9 @@ impl CheckedToken {
             if key.material.serves(alg) && checks {
                 return Ok(VerifiedToken {
                     payload: Rc::clone(&self.payload),
-                    payload_segment: self.payload_segment.clone(),
+                    text: Rc::clone(&self.text),
+                    payload_start: self.payload_start,
+                    payload_end: self.payload_end,
                 });
             }
         }

@@ -21,4 +21,5 @@ mod jwks_cache;
 mod layers;
 mod requirements;
 mod tenant_typ_mcp;
+mod token_parse;
 mod x509_map;

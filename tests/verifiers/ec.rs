@@ -77,6 +77,7 @@ fn rfc7515_a3_es256_example_verifies() {
             material: key,
         }],
         skipped: Vec::new(),
+        ..Jwks::default()
     };
     let token = format!(
         "eyJhbGciOiJFUzI1NiJ9.{RFC7515_PAYLOAD}.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"

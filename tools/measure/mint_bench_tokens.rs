@@ -1,9 +1,17 @@
-//! Prints N distinct valid tokens (one per line) for the benchmark's cold runs, and the JWKS they verify
-//! against on stderr-free demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the
-//! JWKS. `ALG` picks the algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
-//! `mint_bench_tokens dpop PROOF_ALG N HTU` writes N lines "<access token> <DPoP proof>" for the DPoP
-//! setups: one access token (ALG, bound to a fixed client key) and N proofs for `GET HTU` by that key
-//! (PROOF_ALG ES256 or EdDSA), each with its own jti, issued now.
+//! Prints N distinct valid tokens (one per line) for the benchmarks, and the JWKS they verify against on
+//! demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the JWKS. `ALG` picks the
+//! algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
+//!
+//! For the scaling and realistic-traffic runs (bench/scaling.sh, bench/realistic.sh):
+//! - `ISSUER=URL` gives the tokens that `iss` (a provider other than the first of several);
+//! - `USERS=1` gives token i the subject `user-i` (one token per user);
+//! - `KEYS=N` (with `jwks`) publishes N keys: N − 1 decoys with kids `decoy-0`… and the signing key,
+//!   with its own kid, last. The decoys carry the same public material, so no key generation is needed
+//!   and only the kid tells them apart, as the kid lookup must.
+//!
+//! For the DPoP setups of bench/run.sh: `mint_bench_tokens dpop PROOF_ALG N HTU` writes N lines
+//! "<access token> <DPoP proof>": one access token (ALG, bound to a fixed client key) and N proofs for
+//! `GET HTU` by that key (PROOF_ALG ES256 or EdDSA), each with its own jti, issued now.
 
 // Measurement code may unwrap, panic and index (a failed step stops with its message): the restriction lints
 // Cargo.toml denies are for the filter.
@@ -26,7 +34,18 @@ fn main() {
             "EdDSA" => keys.ec.ed25519_jwk(),
             other => panic!("ALG={other}: use RS256, ES256, ES384 or EdDSA"),
         };
-        println!("{}", json!({ "keys": [jwk] }));
+        let count: usize = std::env::var("KEYS")
+            .ok()
+            .map_or(1, |n| n.parse().expect("KEYS: a key count"));
+        let mut set: Vec<serde_json::Value> = (0..count.saturating_sub(1))
+            .map(|i| {
+                let mut decoy = jwk.clone();
+                decoy["kid"] = json!(format!("decoy-{i}"));
+                decoy
+            })
+            .collect();
+        set.push(jwk);
+        println!("{}", json!({ "keys": set }));
         return;
     }
     if arg == "dpop" {
@@ -41,11 +60,19 @@ fn main() {
         return;
     }
     let count: usize = arg.parse().expect("a token count");
+    let issuer = std::env::var("ISSUER").ok();
+    let users = std::env::var("USERS").is_ok_and(|v| v == "1");
     let now = fixtures::now();
     for i in 0..count {
         let mut claims = fixtures::good_claims(now);
         claims["jti"] = json!(format!("bench-{i}"));
         claims["exp"] = json!(now + 4 * 3600);
+        if let Some(issuer) = &issuer {
+            claims["iss"] = json!(issuer);
+        }
+        if users {
+            claims["sub"] = json!(format!("user-{i}"));
+        }
         let token = match alg.as_str() {
             "RS256" => fixtures::mint(&keys.rsa2048, "RS256", &claims),
             other => keys.ec.mint(other, &claims),
