@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
+use crate::request::candidates::RequestTokens;
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::request::reply::{escape_quoted, refusal, Failure, LocalReply};
@@ -53,6 +54,8 @@ pub enum Start {
 #[derive(Debug)]
 pub struct PendingAuth {
     rule: usize,
+    /// The request's tokens, as read on the first look.
+    tokens: RequestTokens,
     /// Tokens found per requirement leaf (indexed by [`LeafId`]); `None` for leaves not reached.
     leaves: Vec<Option<Vec<Candidate>>>,
     realm: String,
@@ -124,16 +127,17 @@ pub fn start_on_route(
         request: Some((headers, full_path, now)),
         keys: None,
         caches,
+        tokens: RequestTokens::new(config.provider_index.location_count()),
         leaves: (0..config.leaf_count).map(|_| None).collect(),
         admitted: Vec::new(),
         would_deny: Vec::new(),
     };
     let outcome = evaluation.evaluate(requirement);
     if outcome == Outcome::Pending {
-        let leaves = evaluation.leaves;
         return Start::NeedsKeys(PendingAuth {
             rule: rule_index,
-            leaves,
+            tokens: evaluation.tokens,
+            leaves: evaluation.leaves,
             realm: realm(headers),
             path: full_path.to_vec(),
             sanitized_headers,
@@ -201,6 +205,7 @@ impl PendingAuth {
             request: None,
             keys: Some(keys_of),
             caches,
+            tokens: std::mem::take(&mut self.tokens),
             leaves: std::mem::take(&mut self.leaves),
             admitted: Vec::new(),
             would_deny: Vec::new(),

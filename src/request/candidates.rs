@@ -1,15 +1,135 @@
 //! Finding a requirement leaf's candidates: the tokens in the request that a provider judges, each at
 //! its first look (the verified-token cache, else the claim checks; signatures come later).
+//!
+//! Each token location is read once per request and each distinct token is looked up in the
+//! verified-token cache once and parsed at most once, however many providers read it
+//! ([`RequestTokens`]). A provider whose exact issuer is not the token's judges it "Jwt issuer is not
+//! configured" from the issuer alone, without a claim check, so `requires_any` over many providers
+//! costs one check of the token, by the provider it names.
 
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::config::provider_index::{exact_issuer, LocationId};
 use crate::config::{Provider, ProviderId};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
-use crate::request::extract::extract_tokens;
+use crate::request::extract::{extract_tokens, TokenSource};
 use crate::request::headers::HeaderPair;
+use crate::request::token_cache::VerifiedClaims;
 use crate::verify::error::AuthError;
-use crate::verify::token::{check_token_for_audiences, unverified_issuer};
+use crate::verify::token::{parse, ParsedToken};
+
+/// Index of a distinct token in [`RequestTokens`].
+pub(super) type TokenId = usize;
+/// Index of one finding (a token at a location) in [`RequestTokens`].
+pub(super) type FoundId = usize;
+
+/// A distinct token of the request, read once.
+#[derive(Debug)]
+struct SeenToken {
+    raw: Vec<u8>,
+    /// The providers that verified it before, from one cache lookup.
+    cached: Vec<(ProviderId, Rc<VerifiedClaims>)>,
+    /// Its parse, made when a provider first needs it.
+    parsed: Option<Result<ParsedToken, AuthError>>,
+}
+
+impl SeenToken {
+    /// The token's `iss` when a cached verdict tells it (`Some(None)`: it has none), without parsing.
+    fn cached_issuer(&self) -> Option<Option<&str>> {
+        let (_, verdict) = self.cached.first()?;
+        Some(verdict.payload().get("iss").and_then(Value::as_str))
+    }
+}
+
+/// A token found at a location.
+#[derive(Debug)]
+struct Found {
+    token: TokenId,
+    source: TokenSource,
+}
+
+/// The request's tokens: each location read once, each distinct token looked up and parsed once.
+#[derive(Debug, Default)]
+pub(super) struct RequestTokens {
+    tokens: Vec<SeenToken>,
+    found: Vec<Found>,
+    /// Per location of the provider index: what it holds, once read.
+    at_location: Vec<Option<Vec<FoundId>>>,
+}
+
+impl RequestTokens {
+    /// Nothing read yet, for a configuration with `locations` distinct token locations.
+    pub(super) fn new(locations: usize) -> RequestTokens {
+        RequestTokens {
+            tokens: Vec::new(),
+            found: Vec::new(),
+            at_location: vec![None; locations],
+        }
+    }
+
+    /// The token bytes of finding `found`.
+    pub(super) fn raw(&self, found: FoundId) -> &[u8] {
+        self.found
+            .get(found)
+            .and_then(|f| self.tokens.get(f.token))
+            .map_or(&[], |t| t.raw.as_slice())
+    }
+
+    /// Where finding `found` was.
+    pub(super) fn source(&self, found: FoundId) -> Option<&TokenSource> {
+        self.found.get(found).map(|f| &f.source)
+    }
+}
 
 impl Evaluation<'_, '_> {
-    /// The tokens in the provider's locations, each at its first look.
+    /// The findings at `location`, reading it on first use.
+    fn found_at(
+        &mut self,
+        location: LocationId,
+        headers: &[HeaderPair<'_>],
+        path: &[u8],
+        now: u64,
+    ) -> Vec<FoundId> {
+        if let Some(Some(found)) = self.tokens.at_location.get(location) {
+            return found.clone();
+        }
+        let Some(locations) = self.config.provider_index.location(location) else {
+            return Vec::new();
+        };
+        let mut found_here = Vec::new();
+        for token in extract_tokens(locations, headers, path) {
+            let existing = self.tokens.tokens.iter().position(|t| t.raw == token.raw);
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let cached = self.caches.lookup(&token.raw, now);
+                    self.tokens.tokens.push(SeenToken {
+                        raw: token.raw,
+                        cached,
+                        parsed: None,
+                    });
+                    self.tokens.tokens.len() - 1
+                }
+            };
+            self.tokens.found.push(Found {
+                token: id,
+                source: token.source,
+            });
+            found_here.push(self.tokens.found.len() - 1);
+        }
+        if let Some(slot) = self.tokens.at_location.get_mut(location) {
+            *slot = Some(found_here.clone());
+        }
+        found_here
+    }
+
+    fn token_of(&self, found: FoundId) -> TokenId {
+        self.tokens.found.get(found).map_or(usize::MAX, |f| f.token)
+    }
+
+    /// The tokens in the provider's locations (jwt_authn's extraction order), each at its first look.
     pub(super) fn provider_candidates(
         &mut self,
         provider_id: ProviderId,
@@ -19,71 +139,15 @@ impl Evaluation<'_, '_> {
         path: &[u8],
         now: u64,
     ) -> Vec<Candidate> {
-        extract_tokens(&provider.locations, headers, path)
-            .into_iter()
-            .map(|token| {
-                let state = self.first_look(provider_id, provider, audiences, &token.raw, now);
-                Candidate {
-                    provider: Some(provider_id),
-                    raw: token.raw,
-                    source: token.source,
-                    state,
-                }
-            })
-            .collect()
-    }
-
-    /// The tokens in any provider's locations, each judged by the provider whose issuer it names (one
-    /// accepting any issuer otherwise), at its first look.
-    pub(super) fn issuer_candidates(
-        &mut self,
-        headers: &[HeaderPair<'_>],
-        path: &[u8],
-        now: u64,
-    ) -> Vec<Candidate> {
         let config = self.config;
-        let mut candidates: Vec<Candidate> = Vec::new();
-        for (provider_id, provider) in config.providers.iter().enumerate() {
-            for token in extract_tokens(&provider.locations, headers, path) {
-                if candidates
-                    .iter()
-                    .any(|c| c.raw == token.raw && c.source == token.source)
-                {
-                    continue;
-                }
-                let issuer = unverified_issuer(&token.raw);
-                // The provider naming this issuer exactly, else one that accepts any issuer, among the
-                // providers reading this location.
-                let fits = |p: &Provider| {
-                    extract_tokens(&p.locations, headers, path)
-                        .iter()
-                        .any(|t| t.raw == token.raw && t.source == token.source)
-                };
-                let chosen = config
-                    .providers
-                    .iter()
-                    .enumerate()
-                    .skip(provider_id)
-                    .find(|(_, p)| p.issuer.is_some() && p.issuer == issuer && fits(p))
-                    .or_else(|| {
-                        config
-                            .providers
-                            .iter()
-                            .enumerate()
-                            .skip(provider_id)
-                            .find(|(_, p)| p.issuer.is_none() && fits(p))
-                    });
-                let (provider, state) = match chosen {
-                    Some((id, p)) => (
-                        Some(id),
-                        self.first_look(id, p, &p.audiences, &token.raw, now),
-                    ),
-                    None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
-                };
+        let mut candidates = Vec::new();
+        for &location in config.provider_index.provider_locations(provider_id) {
+            for found in self.found_at(location, headers, path, now) {
+                let token = self.token_of(found);
+                let state = self.first_look(provider_id, provider, audiences, token, now);
                 candidates.push(Candidate {
-                    provider,
-                    raw: token.raw,
-                    source: token.source,
+                    provider: Some(provider_id),
+                    found,
                     state,
                 });
             }
@@ -91,21 +155,102 @@ impl Evaluation<'_, '_> {
         candidates
     }
 
-    /// A token's state before any signature check: from the cache, or from its claim checks.
-    pub(super) fn first_look(
+    /// The tokens in any provider's locations (jwt_authn's extraction order), each judged by the
+    /// provider whose issuer it names (one accepting any issuer otherwise), at its first look. A token
+    /// that does not parse fails with its parse error, as in jwt_authn.
+    pub(super) fn issuer_candidates(
+        &mut self,
+        headers: &[HeaderPair<'_>],
+        path: &[u8],
+        now: u64,
+    ) -> Vec<Candidate> {
+        let config = self.config;
+        let index = &config.provider_index;
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for &location in index.all_locations() {
+            for found in self.found_at(location, headers, path, now) {
+                let token = self.token_of(found);
+                let judge = self
+                    .issuer_of(token)
+                    .map(|issuer| index.judge(issuer, location));
+                let (provider, state) = match judge {
+                    Err(error) => (None, CandidateState::Failed(error)),
+                    Ok(None) => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
+                    Ok(Some(id)) => match config.providers.get(id) {
+                        Some(p) => (Some(id), self.first_look(id, p, &p.audiences, token, now)),
+                        None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
+                    },
+                };
+                candidates.push(Candidate {
+                    provider,
+                    found,
+                    state,
+                });
+            }
+        }
+        candidates
+    }
+
+    /// The token's `iss`: from a cached verdict, else from its (single) parse.
+    fn issuer_of(&mut self, token: TokenId) -> Result<Option<&str>, AuthError> {
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return Err(AuthError::Missing);
+        };
+        if seen.cached_issuer().is_none() && seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        if let Some(issuer) = seen.cached_issuer() {
+            return Ok(issuer);
+        }
+        match &seen.parsed {
+            Some(Ok(parsed)) => Ok(parsed.issuer()),
+            Some(Err(error)) => Err(*error),
+            None => Err(AuthError::BadFormat),
+        }
+    }
+
+    /// A token's state for one provider before any signature check: from the cache, from the issuer
+    /// alone when it is not the provider's exact issuer, or from the provider's claim checks.
+    fn first_look(
         &mut self,
         provider_id: ProviderId,
         provider: &Provider,
         audiences: &[String],
-        raw: &[u8],
+        token: TokenId,
         now: u64,
     ) -> CandidateState {
-        if let Some(cached) = self.caches.get(provider_id, raw, now) {
-            return CandidateState::Verified(cached);
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return CandidateState::Failed(AuthError::Missing);
+        };
+        if let Some((_, verdict)) = seen.cached.iter().find(|(p, _)| *p == provider_id) {
+            return CandidateState::Verified(verdict.clone());
         }
-        match check_token_for_audiences(raw, provider, audiences, now) {
-            Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
-            Err(error) => CandidateState::Failed(error),
+        let exact = exact_issuer(provider);
+        if let (Some(issuer), Some(known)) = (exact, seen.cached_issuer()) {
+            if known != Some(issuer) {
+                return CandidateState::Failed(AuthError::UnknownIssuer);
+            }
+        }
+        if seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        match &seen.parsed {
+            Some(Ok(parsed)) => {
+                // The issuer check comes first among jwt_authn's claim checks: decided here from the
+                // parse, without running the others.
+                if exact.is_some_and(|issuer| parsed.issuer() != Some(issuer)) {
+                    return CandidateState::Failed(AuthError::UnknownIssuer);
+                }
+                self.caches.count_claim_check();
+                match parsed.check_for_audiences(provider, audiences, now) {
+                    Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+                    Err(error) => CandidateState::Failed(error),
+                }
+            }
+            Some(Err(error)) => CandidateState::Failed(*error),
+            None => CandidateState::Failed(AuthError::BadFormat),
         }
     }
 }

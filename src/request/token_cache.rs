@@ -12,8 +12,10 @@ use std::rc::Rc;
 use serde_json::{Map, Value};
 
 use crate::config::{FilterConfig, Provider, ProviderId};
+use crate::jwks::key_set::Jwks;
 use crate::request::claims::claim_headers;
-use crate::verify::token::VerifiedToken;
+use crate::verify::error::AuthError;
+use crate::verify::token::{CheckedToken, VerifiedToken};
 
 /// What a verified token contributes to the request: its claim headers, computed once, and its claims
 /// (audiences of a requirement and a rule's authorization are checked against them on every use). Made
@@ -81,128 +83,125 @@ impl Hasher for TokenHasher {
     }
 }
 
-type TokenMap = HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TokenHasher>>;
+/// Token → its entries, one per provider that verified it (almost always one).
+type TokenMap = HashMap<Rc<[u8]>, Vec<Entry>, BuildHasherDefault<TokenHasher>>;
 
 struct Entry {
+    provider: ProviderId,
     verdict: Rc<VerifiedClaims>,
     /// Unix seconds; the entry is used while `now <= valid_until`.
     valid_until: u64,
 }
 
-/// One provider's cache.
-pub struct TokenCache {
+/// One provider's bounds and its tokens, oldest first.
+struct ProviderShare {
     capacity: usize,
     max_token_bytes: usize,
-    entries: TokenMap,
+    /// Entries of this provider in the map.
+    len: usize,
+    /// Keys of this provider's entries, oldest first; keys of entries dropped on expiry may linger
+    /// until they reach the front.
     order: VecDeque<Rc<[u8]>>,
 }
 
-impl TokenCache {
-    /// A cache holding at most `capacity` tokens of at most `max_token_bytes` each; capacity 0 caches
-    /// nothing.
-    pub fn new(capacity: usize, max_token_bytes: usize) -> TokenCache {
-        TokenCache {
-            capacity,
-            max_token_bytes,
-            entries: TokenMap::default(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
-    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<VerifiedClaims>> {
-        let entry = self.entries.get(token)?;
-        if now <= entry.valid_until {
-            return Some(entry.verdict.clone());
-        }
-        self.entries.remove(token);
-        None
-    }
-
-    /// Remembers a verified token until `valid_until` (Unix seconds).
-    pub fn put(&mut self, token: &[u8], verdict: Rc<VerifiedClaims>, valid_until: u64) {
-        if self.capacity == 0 || token.len() > self.max_token_bytes {
-            return;
-        }
-        if let Some(entry) = self.entries.get_mut(token) {
-            *entry = Entry {
-                verdict,
-                valid_until,
-            };
-            return;
-        }
-        let key: Rc<[u8]> = Rc::from(token);
-        while self.entries.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(oldest) => {
-                    self.entries.remove(&oldest);
-                }
-                None => break,
-            }
-        }
-        // Keys of expired entries may linger in `order`; they are dropped when they reach the front.
-        if self.order.len() >= self.capacity.saturating_mul(2) {
-            let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
-        }
-        self.order.push_back(key.clone());
-        self.entries.insert(
-            key,
-            Entry {
-                verdict,
-                valid_until,
-            },
-        );
-    }
-
-    /// Forgets every token (the provider's keys changed).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
+/// How much work the request path did, for tests and measurements: cache lookups (one per distinct
+/// token a request carries), parses, claim checks and signature checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkCounts {
+    pub cache_lookups: u64,
+    pub parses: u64,
+    pub claim_checks: u64,
+    pub signature_checks: u64,
 }
 
-/// One `TokenCache` per provider, sized by each provider's `jwt_cache_config`.
+/// The verified tokens of every provider, each provider bounded by its `jwt_cache_config`. One map
+/// for all providers, so a token is found with one lookup whatever the number of providers, and the
+/// providers it was verified for come with it.
 pub struct TokenCaches {
-    per_provider: Vec<TokenCache>,
+    entries: TokenMap,
+    per_provider: Vec<ProviderShare>,
+    /// Whether any provider caches at all (a lookup is skipped otherwise).
+    enabled: bool,
+    counts: WorkCounts,
 }
 
 impl TokenCaches {
     pub fn for_config(config: &FilterConfig) -> TokenCaches {
-        TokenCaches {
-            per_provider: config
+        TokenCaches::with_bounds(
+            config
                 .providers
                 .iter()
-                .map(|p| TokenCache::new(p.jwt_cache_size, p.jwt_max_cached_token_bytes))
-                .collect(),
+                .map(|p| (p.jwt_cache_size, p.jwt_max_cached_token_bytes)),
+        )
+    }
+
+    /// Caches sized per provider: `(capacity, max_token_bytes)`; capacity 0 caches nothing.
+    pub fn with_bounds(bounds: impl IntoIterator<Item = (usize, usize)>) -> TokenCaches {
+        let per_provider: Vec<ProviderShare> = bounds
+            .into_iter()
+            .map(|(capacity, max_token_bytes)| ProviderShare {
+                capacity,
+                max_token_bytes,
+                len: 0,
+                order: VecDeque::new(),
+            })
+            .collect();
+        TokenCaches {
+            enabled: per_provider.iter().any(|p| p.capacity > 0),
+            entries: TokenMap::default(),
+            per_provider,
+            counts: WorkCounts::default(),
         }
     }
 
     /// A cache that never holds anything (for callers that do not cache).
     pub fn disabled() -> TokenCaches {
-        TokenCaches {
-            per_provider: Vec::new(),
-        }
+        TokenCaches::with_bounds([])
     }
 
+    /// Every provider's still valid verdict for exactly this token, with one lookup. Expired entries
+    /// are dropped.
+    pub fn lookup(&mut self, token: &[u8], now: u64) -> Vec<(ProviderId, Rc<VerifiedClaims>)> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        self.counts.cache_lookups += 1;
+        let Some(entries) = self.entries.get_mut(token) else {
+            return Vec::new();
+        };
+        let per_provider = &mut self.per_provider;
+        entries.retain(|entry| {
+            let valid = now <= entry.valid_until;
+            if !valid {
+                if let Some(share) = per_provider.get_mut(entry.provider) {
+                    share.len = share.len.saturating_sub(1);
+                }
+            }
+            valid
+        });
+        let found = entries
+            .iter()
+            .map(|entry| (entry.provider, entry.verdict.clone()))
+            .collect();
+        if entries.is_empty() {
+            self.entries.remove(token);
+        }
+        found
+    }
+
+    /// `provider`'s still valid verdict for exactly this token.
     pub fn get(
         &mut self,
         provider: ProviderId,
         token: &[u8],
         now: u64,
     ) -> Option<Rc<VerifiedClaims>> {
-        self.per_provider.get_mut(provider)?.get(token, now)
+        self.lookup(token, now)
+            .into_iter()
+            .find_map(|(p, verdict)| (p == provider).then_some(verdict))
     }
 
+    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds).
     pub fn put(
         &mut self,
         provider: ProviderId,
@@ -210,20 +209,112 @@ impl TokenCaches {
         verdict: Rc<VerifiedClaims>,
         valid_until: u64,
     ) {
-        if let Some(cache) = self.per_provider.get_mut(provider) {
-            cache.put(token, verdict, valid_until);
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        if share.capacity == 0 || token.len() > share.max_token_bytes {
+            return;
         }
+        let new_entry = Entry {
+            provider,
+            verdict,
+            valid_until,
+        };
+        if let Some(entries) = self.entries.get_mut(token) {
+            if let Some(entry) = entries.iter_mut().find(|e| e.provider == provider) {
+                *entry = new_entry;
+                return;
+            }
+        }
+        // Another provider's entry may hold the key already: share it.
+        let key = self
+            .entries
+            .get_key_value(token)
+            .map_or_else(|| Rc::from(token), |(key, _)| key.clone());
+        self.make_room(provider);
+        self.insert(provider, key, new_entry);
+    }
+
+    /// Drops `provider`'s oldest entries until one more fits.
+    fn make_room(&mut self, provider: ProviderId) {
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        while share.len >= share.capacity {
+            let Some(oldest) = share.order.pop_front() else {
+                break;
+            };
+            if let Some(entries) = self.entries.get_mut(&oldest) {
+                let before = entries.len();
+                entries.retain(|e| e.provider != provider);
+                if entries.len() < before {
+                    share.len = share.len.saturating_sub(1);
+                }
+                if entries.is_empty() {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        if share.order.len() >= share.capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            share.order.retain(|k| {
+                entries
+                    .get(k)
+                    .is_some_and(|list| list.iter().any(|e| e.provider == provider))
+            });
+        }
+    }
+
+    fn insert(&mut self, provider: ProviderId, key: Rc<[u8]>, entry: Entry) {
+        if let Some(share) = self.per_provider.get_mut(provider) {
+            share.len += 1;
+            share.order.push_back(key.clone());
+        }
+        self.entries.entry(key).or_default().push(entry);
     }
 
     /// Forgets a provider's tokens: its keys changed or went stale.
     pub fn clear(&mut self, provider: ProviderId) {
-        if let Some(cache) = self.per_provider.get_mut(provider) {
-            cache.clear();
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        for key in share.order.drain(..) {
+            if let Some(entries) = self.entries.get_mut(&key) {
+                entries.retain(|e| e.provider != provider);
+                if entries.is_empty() {
+                    self.entries.remove(&key);
+                }
+            }
         }
+        share.len = 0;
     }
 
+    /// How many tokens `provider` has cached.
     pub fn len(&self, provider: ProviderId) -> usize {
-        self.per_provider.get(provider).map_or(0, TokenCache::len)
+        self.per_provider.get(provider).map_or(0, |share| share.len)
+    }
+
+    /// The work counted so far.
+    pub fn work(&self) -> WorkCounts {
+        self.counts
+    }
+
+    pub(crate) fn count_parse(&mut self) {
+        self.counts.parses += 1;
+    }
+
+    pub(crate) fn count_claim_check(&mut self) {
+        self.counts.claim_checks += 1;
+    }
+
+    /// `checked`'s signature against `jwks`, counted.
+    pub(crate) fn checked_signature(
+        &mut self,
+        checked: &CheckedToken,
+        jwks: &Jwks,
+    ) -> Result<VerifiedToken, AuthError> {
+        self.counts.signature_checks += 1;
+        checked.verify_signature(jwks)
     }
 }
 
@@ -233,7 +324,7 @@ impl TokenCaches {
 mod tests {
     use std::rc::Rc;
 
-    use super::{TokenCache, VerifiedClaims};
+    use super::{TokenCaches, VerifiedClaims};
 
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
@@ -245,36 +336,59 @@ mod tests {
 
     #[test]
     fn hits_need_the_exact_token_and_end_at_valid_until() {
-        let mut cache = TokenCache::new(10, 4096);
-        cache.put(b"a.b.c", verdict("alice"), 100);
-        assert_eq!(cache.get(b"a.b.c", 100).unwrap().set_headers[0].1, "alice");
-        assert!(cache.get(b"a.b.C", 50).is_none());
-        assert!(cache.get(b"a.b.c ", 50).is_none());
-        assert!(cache.get(b"a.b.c", 101).is_none(), "expired");
-        assert!(cache.is_empty(), "expired entries are dropped on lookup");
+        let mut cache = TokenCaches::with_bounds([(10, 4096)]);
+        cache.put(0, b"a.b.c", verdict("alice"), 100);
+        assert_eq!(
+            cache.get(0, b"a.b.c", 100).unwrap().set_headers[0].1,
+            "alice"
+        );
+        assert!(cache.get(0, b"a.b.C", 50).is_none());
+        assert!(cache.get(0, b"a.b.c ", 50).is_none());
+        assert!(cache.get(0, b"a.b.c", 101).is_none(), "expired");
+        assert_eq!(cache.len(0), 0, "expired entries are dropped on lookup");
     }
 
     #[test]
     fn the_oldest_entries_go_first_and_bounds_hold() {
-        let mut cache = TokenCache::new(3, 8);
+        let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t1"[..], b"t2", b"t3", b"t4"] {
-            cache.put(token, verdict("x"), u64::MAX);
+            cache.put(0, token, verdict("x"), u64::MAX);
         }
-        assert_eq!(cache.len(), 3);
-        assert!(cache.get(b"t1", 0).is_none(), "oldest evicted");
-        assert!(cache.get(b"t4", 0).is_some());
-        cache.put(b"too-long-token", verdict("x"), u64::MAX);
+        assert_eq!(cache.len(0), 3);
+        assert!(cache.get(0, b"t1", 0).is_none(), "oldest evicted");
+        assert!(cache.get(0, b"t4", 0).is_some());
+        cache.put(0, b"too-long-token", verdict("x"), u64::MAX);
         assert!(
-            cache.get(b"too-long-token", 0).is_none(),
+            cache.get(0, b"too-long-token", 0).is_none(),
             "over jwt_max_token_size"
         );
         for i in 0..1000u32 {
-            cache.put(&i.to_be_bytes(), verdict("x"), 0);
-            let _ = cache.get(&i.to_be_bytes(), 1);
+            cache.put(0, &i.to_be_bytes(), verdict("x"), 0);
+            let _ = cache.get(0, &i.to_be_bytes(), 1);
         }
-        assert!(cache.len() <= 3);
-        let mut off = TokenCache::new(0, 4096);
-        off.put(b"t", verdict("x"), u64::MAX);
-        assert!(off.get(b"t", 0).is_none(), "size 0 caches nothing");
+        assert!(cache.len(0) <= 3);
+        assert!(cache.entries.len() <= 3);
+        let mut off = TokenCaches::with_bounds([(0, 4096)]);
+        off.put(0, b"t", verdict("x"), u64::MAX);
+        assert!(off.get(0, b"t", 0).is_none(), "size 0 caches nothing");
+    }
+
+    #[test]
+    fn providers_share_one_lookup_and_keep_their_own_bounds() {
+        let mut cache = TokenCaches::with_bounds([(2, 64), (1, 64)]);
+        cache.put(0, b"t", verdict("zero"), u64::MAX);
+        cache.put(1, b"t", verdict("one"), u64::MAX);
+        let found = cache.lookup(b"t", 0);
+        assert_eq!(found.len(), 2);
+        assert_eq!(cache.work().cache_lookups, 1);
+        // Provider 1 holds one token: a second evicts its first, provider 0's entry stays.
+        cache.put(1, b"u", verdict("one"), u64::MAX);
+        assert!(cache.get(1, b"t", 0).is_none());
+        assert_eq!(cache.get(0, b"t", 0).unwrap().set_headers[0].1, "zero");
+        cache.clear(0);
+        assert_eq!(cache.len(0), 0);
+        assert!(cache.get(0, b"t", 0).is_none());
+        assert!(cache.get(1, b"u", 0).is_some());
+        assert_eq!(cache.len(1), 1);
     }
 }

@@ -71,6 +71,35 @@ pub fn check_token_for_audiences(
     Ok(token)
 }
 
+/// A token parsed once, before any provider's claim checks: a request reads each of its tokens once,
+/// however many providers may judge it. Only [`ParsedToken::check_for_audiences`] makes a
+/// [`CheckedToken`] of it.
+#[derive(Debug, Clone)]
+pub struct ParsedToken(CheckedToken);
+
+/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`].
+pub fn parse(raw: &[u8]) -> Result<ParsedToken, AuthError> {
+    parse_token(raw).map(ParsedToken)
+}
+
+impl ParsedToken {
+    /// The `iss` claim, if it is a string.
+    pub fn issuer(&self) -> Option<&str> {
+        self.0.payload.get("iss").and_then(Value::as_str)
+    }
+
+    /// The rest of [`check_token_for_audiences`]: `provider`'s claim checks with `audiences`.
+    pub fn check_for_audiences(
+        &self,
+        provider: &Provider,
+        audiences: &[String],
+        now: u64,
+    ) -> Result<CheckedToken, AuthError> {
+        check_claims(&self.0.payload, provider, audiences, now)?;
+        Ok(self.0.clone())
+    }
+}
+
 fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
