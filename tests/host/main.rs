@@ -17,4 +17,5 @@ mod extractor;
 mod jwks;
 mod jwks_cache;
 mod layers;
+mod provider_index;
 mod requirements;
