@@ -355,20 +355,6 @@ pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> boo
     }
 }
 
-/// The issuer a token names, read without any check (to pick the provider for `allow_missing`
-/// requirements, which look in every provider's locations). `None` for anything that does not parse.
-pub fn unverified_issuer(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let payload_b64 = text.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
-    #[derive(serde::Deserialize)]
-    struct Issuer {
-        #[serde(default)]
-        iss: Option<String>,
-    }
-    serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
-}
-
 impl VerifiedToken {
     /// The verified claims.
     pub fn payload(&self) -> &Rc<Map<String, Value>> {

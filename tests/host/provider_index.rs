@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::jwks::parse_local_jwks;
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::request::headers::borrow_header_pairs;
-use jwt_authn_wasm::request::token_cache::{TokenCaches, WorkCounts};
+use jwt_authn_wasm::request::{
+    borrow_header_pairs, start, Start, TokenCaches, Verdict, WorkCounts,
+};
 use serde_json::{json, Value};
 
 use common::fixtures::{self, good_claims, mint, now, Keys};

@@ -5,14 +5,14 @@
 //!
 //! `cargo run --release --example provider_scaling`
 
+#![allow(clippy::restriction)]
+
 use std::rc::Rc;
 use std::time::Instant;
 
 use jwt_authn_wasm::config::FilterConfig;
 use jwt_authn_wasm::jwks::parse_local_jwks;
-use jwt_authn_wasm::request::authenticator::{start, Start, Verdict};
-use jwt_authn_wasm::request::headers::HeaderPair;
-use jwt_authn_wasm::request::token_cache::TokenCaches;
+use jwt_authn_wasm::request::{start, HeaderPair, Start, TokenCaches, Verdict};
 
 #[path = "../../tests/common/fixtures.rs"]
 #[allow(dead_code)]
@@ -43,7 +43,10 @@ fn main() {
             let children: Vec<String> = (0..n)
                 .map(|i| format!(r#"{{"provider_name": "p{i}"}}"#))
                 .collect();
-            format!(r#"{{"requires_any": {{"requirements": [{}]}}}}"#, children.join(","))
+            format!(
+                r#"{{"requires_any": {{"requirements": [{}]}}}}"#,
+                children.join(",")
+            )
         };
         let config = format!(
             r#"{{"providers": {{{}}}, "rules": [{{"match": {{"prefix": "/"}}, "requires": {requires}}}]}}"#,
