@@ -114,6 +114,11 @@ impl ProviderIndex {
         &self.all_locations
     }
 
+    /// The providers naming `issuer` exactly, in configuration order.
+    pub fn named(&self, issuer: &str) -> &[ProviderId] {
+        self.by_issuer.get(issuer).map_or(&[], Vec::as_slice)
+    }
+
     /// The provider that judges a token found at `location` naming `issuer`, for `allow_missing` and
     /// `allow_missing_or_failed`: the first reader of the location naming that issuer exactly, else
     /// the first reader whose issuer is not exact.

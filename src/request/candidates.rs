@@ -33,6 +33,8 @@ struct SeenToken {
     cached: Vec<(ProviderId, Rc<VerifiedClaims>)>,
     /// Its parse, made when a provider first needs it.
     parsed: Option<Result<ParsedToken, AuthError>>,
+    /// The providers naming its `iss` exactly, once known (one map lookup per token).
+    named: Option<Vec<ProviderId>>,
 }
 
 impl SeenToken {
@@ -84,19 +86,24 @@ impl RequestTokens {
 }
 
 impl Evaluation<'_, '_> {
-    /// The findings at `location`, reading it on first use.
-    fn found_at(
+    /// Reads `location` on first use.
+    fn read_location(
         &mut self,
         location: LocationId,
         headers: &[HeaderPair<'_>],
         path: &[u8],
         now: u64,
-    ) -> Vec<FoundId> {
-        if let Some(Some(found)) = self.tokens.at_location.get(location) {
-            return found.clone();
+    ) {
+        if self
+            .tokens
+            .at_location
+            .get(location)
+            .is_some_and(Option::is_some)
+        {
+            return;
         }
         let Some(locations) = self.config.provider_index.location(location) else {
-            return Vec::new();
+            return;
         };
         let mut found_here = Vec::new();
         for token in extract_tokens(locations, headers, path) {
@@ -109,6 +116,7 @@ impl Evaluation<'_, '_> {
                         raw: token.raw,
                         cached,
                         parsed: None,
+                        named: None,
                     });
                     self.tokens.tokens.len() - 1
                 }
@@ -120,9 +128,18 @@ impl Evaluation<'_, '_> {
             found_here.push(self.tokens.found.len() - 1);
         }
         if let Some(slot) = self.tokens.at_location.get_mut(location) {
-            *slot = Some(found_here.clone());
+            *slot = Some(found_here);
         }
-        found_here
+    }
+
+    /// The `nth` finding at `location` (read before).
+    fn found_at(&self, location: LocationId, nth: usize) -> Option<FoundId> {
+        self.tokens
+            .at_location
+            .get(location)
+            .and_then(Option::as_ref)
+            .and_then(|found| found.get(nth))
+            .copied()
     }
 
     fn token_of(&self, found: FoundId) -> TokenId {
@@ -142,7 +159,10 @@ impl Evaluation<'_, '_> {
         let config = self.config;
         let mut candidates = Vec::new();
         for &location in config.provider_index.provider_locations(provider_id) {
-            for found in self.found_at(location, headers, path, now) {
+            self.read_location(location, headers, path, now);
+            let mut nth = 0;
+            while let Some(found) = self.found_at(location, nth) {
+                nth += 1;
                 let token = self.token_of(found);
                 let state = self.first_look(provider_id, provider, audiences, token, now);
                 candidates.push(Candidate {
@@ -168,7 +188,10 @@ impl Evaluation<'_, '_> {
         let index = &config.provider_index;
         let mut candidates: Vec<Candidate> = Vec::new();
         for &location in index.all_locations() {
-            for found in self.found_at(location, headers, path, now) {
+            self.read_location(location, headers, path, now);
+            let mut nth = 0;
+            while let Some(found) = self.found_at(location, nth) {
+                nth += 1;
                 let token = self.token_of(found);
                 let judge = self
                     .issuer_of(token)
@@ -226,9 +249,35 @@ impl Evaluation<'_, '_> {
         if let Some((_, verdict)) = seen.cached.iter().find(|(p, _)| *p == provider_id) {
             return CandidateState::Verified(verdict.clone());
         }
-        let exact = exact_issuer(provider);
-        if let (Some(issuer), Some(known)) = (exact, seen.cached_issuer()) {
-            if known != Some(issuer) {
+        // jwt_authn parses first: a token that does not parse fails with that, whoever judges it.
+        if seen.cached.is_empty() && seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        if let Some(Err(error)) = &seen.parsed {
+            return CandidateState::Failed(*error);
+        }
+        // The issuer check comes first among jwt_authn's claim checks: a provider with an exact issuer
+        // judges from the providers naming the token's `iss` (looked up once per token) alone.
+        if exact_issuer(provider).is_some() {
+            if seen.named.is_none() {
+                let issuer = seen
+                    .cached_issuer()
+                    .or_else(|| match &seen.parsed {
+                        Some(Ok(parsed)) => Some(parsed.issuer()),
+                        _ => None,
+                    })
+                    .flatten();
+                let named = issuer.map_or_else(Vec::new, |issuer| {
+                    self.config.provider_index.named(issuer).to_vec()
+                });
+                seen.named = Some(named);
+            }
+            if !seen
+                .named
+                .as_ref()
+                .is_some_and(|n| n.contains(&provider_id))
+            {
                 return CandidateState::Failed(AuthError::UnknownIssuer);
             }
         }
@@ -238,11 +287,6 @@ impl Evaluation<'_, '_> {
         }
         match &seen.parsed {
             Some(Ok(parsed)) => {
-                // The issuer check comes first among jwt_authn's claim checks: decided here from the
-                // parse, without running the others.
-                if exact.is_some_and(|issuer| parsed.issuer() != Some(issuer)) {
-                    return CandidateState::Failed(AuthError::UnknownIssuer);
-                }
                 self.caches.count_claim_check();
                 match parsed.check_for_audiences(provider, audiences, now) {
                     Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
