@@ -13,7 +13,7 @@ use std::rc::Rc;
 use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
 use crate::request::candidates::RequestTokens;
-use crate::request::evaluation::{Candidate, CandidateState, Evaluation, Outcome};
+use crate::request::evaluation::{CandidateState, Evaluation, Leaves, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::request::reply::{escape_quoted, refusal, Failure, LocalReply};
 use crate::request::rule_match::RequestView;
@@ -56,8 +56,8 @@ pub struct PendingAuth {
     rule: usize,
     /// The request's tokens, as read on the first look.
     tokens: RequestTokens,
-    /// Tokens found per requirement leaf (indexed by [`LeafId`]); `None` for leaves not reached.
-    leaves: Vec<Option<Vec<Candidate>>>,
+    /// Tokens found per requirement leaf reached.
+    leaves: Leaves,
     realm: String,
     path: Vec<u8>,
     sanitized_headers: Vec<String>,
@@ -128,7 +128,7 @@ pub fn start_on_route(
         keys: None,
         caches,
         tokens: RequestTokens::new(config.provider_index.location_count()),
-        leaves: (0..config.leaf_count).map(|_| None).collect(),
+        leaves: Leaves::new(config.leaf_count),
         admitted: Vec::new(),
         would_deny: Vec::new(),
     };
@@ -154,7 +154,7 @@ impl PendingAuth {
     /// The providers whose keys the pending signature checks need.
     pub fn providers_needing_keys(&self) -> Vec<ProviderId> {
         let mut providers = Vec::new();
-        for candidate in self.leaves.iter().flatten().flatten() {
+        for candidate in &self.leaves.candidates {
             if let (Some(p), CandidateState::Unsigned(_)) = (candidate.provider, &candidate.state) {
                 if !providers.contains(&p) {
                     providers.push(p);
@@ -167,7 +167,7 @@ impl PendingAuth {
     /// Whether a token waiting for `provider`'s keys names a kid that `jwks` does not have: the issuer
     /// may have published a new key since the last fetch, so a refetch can be worth waiting for.
     pub fn has_unknown_kid(&self, provider: ProviderId, jwks: &Jwks) -> bool {
-        self.leaves.iter().flatten().flatten().any(|candidate| {
+        self.leaves.candidates.iter().any(|candidate| {
             match (&candidate.state, candidate.provider) {
                 (CandidateState::Unsigned(checked), Some(p)) if p == provider => checked
                     .kid()

@@ -146,7 +146,8 @@ impl Evaluation<'_, '_> {
         self.tokens.found.get(found).map_or(usize::MAX, |f| f.token)
     }
 
-    /// The tokens in the provider's locations (jwt_authn's extraction order), each at its first look.
+    /// Pushes the tokens in the provider's locations (jwt_authn's extraction order), each at its first
+    /// look, as the candidates of the leaf being reached.
     pub(super) fn provider_candidates(
         &mut self,
         provider_id: ProviderId,
@@ -155,9 +156,8 @@ impl Evaluation<'_, '_> {
         headers: &[HeaderPair<'_>],
         path: &[u8],
         now: u64,
-    ) -> Vec<Candidate> {
+    ) {
         let config = self.config;
-        let mut candidates = Vec::new();
         for &location in config.provider_index.provider_locations(provider_id) {
             self.read_location(location, headers, path, now);
             let mut nth = 0;
@@ -165,28 +165,21 @@ impl Evaluation<'_, '_> {
                 nth += 1;
                 let token = self.token_of(found);
                 let state = self.first_look(provider_id, provider, audiences, token, now);
-                candidates.push(Candidate {
+                self.leaves.candidates.push(Candidate {
                     provider: Some(provider_id),
                     found,
                     state,
                 });
             }
         }
-        candidates
     }
 
-    /// The tokens in any provider's locations (jwt_authn's extraction order), each judged by the
+    /// Pushes the tokens in any provider's locations (jwt_authn's extraction order), each judged by the
     /// provider whose issuer it names (one accepting any issuer otherwise), at its first look. A token
     /// that does not parse fails with its parse error, as in jwt_authn.
-    pub(super) fn issuer_candidates(
-        &mut self,
-        headers: &[HeaderPair<'_>],
-        path: &[u8],
-        now: u64,
-    ) -> Vec<Candidate> {
+    pub(super) fn issuer_candidates(&mut self, headers: &[HeaderPair<'_>], path: &[u8], now: u64) {
         let config = self.config;
         let index = &config.provider_index;
-        let mut candidates: Vec<Candidate> = Vec::new();
         for &location in index.all_locations() {
             self.read_location(location, headers, path, now);
             let mut nth = 0;
@@ -204,14 +197,13 @@ impl Evaluation<'_, '_> {
                         None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
                     },
                 };
-                candidates.push(Candidate {
+                self.leaves.candidates.push(Candidate {
                     provider,
                     found,
                     state,
                 });
             }
         }
-        candidates
     }
 
     /// The token's `iss`: from a cached verdict, else from its (single) parse.

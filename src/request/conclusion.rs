@@ -7,7 +7,7 @@ use crate::config::rules::Rule;
 use crate::config::FilterConfig;
 use crate::request::authenticator::{RequestMutations, Verdict};
 use crate::request::candidates::RequestTokens;
-use crate::request::evaluation::{Candidate, CandidateState, Outcome};
+use crate::request::evaluation::{Candidate, CandidateState, Leaves, Outcome};
 use crate::request::extract::{path_without_param, TokenSource};
 use crate::request::reply::{refusal, Failure};
 use crate::verify::error::AuthError;
@@ -15,7 +15,7 @@ use crate::verify::error::AuthError;
 /// What [`conclude`] needs besides the outcome.
 pub(super) struct Conclusion<'a> {
     pub(super) tokens: &'a RequestTokens,
-    pub(super) leaves: &'a [Option<Vec<Candidate>>],
+    pub(super) leaves: &'a Leaves,
     pub(super) admitted: &'a [(LeafId, usize)],
     pub(super) would_deny: Vec<&'static str>,
     pub(super) path: &'a [u8],
@@ -34,7 +34,7 @@ pub(super) fn conclude(
     let admitted: Vec<&Candidate> = conclusion
         .admitted
         .iter()
-        .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf)?.as_ref()?.get(*index))
+        .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf, *index))
         .collect();
     let failure = match outcome {
         Outcome::Fail(error) => Some(Failure::Auth(error)),

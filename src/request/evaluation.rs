@@ -33,6 +33,64 @@ pub(super) enum CandidateState {
     Unsigned(Box<CheckedToken>),
 }
 
+/// Every leaf's candidates, in one vector (a request over many providers allocates once, not per
+/// leaf): a reached leaf's candidates are contiguous.
+#[derive(Debug, Default)]
+pub(super) struct Leaves {
+    /// Per leaf (indexed by [`LeafId`]): where its candidates are in `candidates`, once reached.
+    ranges: Vec<Option<(usize, usize)>>,
+    pub(super) candidates: Vec<Candidate>,
+}
+
+impl Leaves {
+    /// `count` leaves, none reached.
+    pub(super) fn new(count: usize) -> Leaves {
+        Leaves {
+            ranges: vec![None; count],
+            candidates: Vec::new(),
+        }
+    }
+
+    fn reached(&self, leaf: LeafId) -> bool {
+        self.ranges.get(leaf).is_some_and(Option::is_some)
+    }
+
+    /// Marks `leaf` reached, with the candidates pushed since `start`.
+    fn close(&mut self, leaf: LeafId, start: usize) {
+        let end = self.candidates.len();
+        if let Some(slot) = self.ranges.get_mut(leaf) {
+            *slot = Some((start, end));
+        }
+    }
+
+    fn len(&self, leaf: LeafId) -> usize {
+        self.ranges
+            .get(leaf)
+            .copied()
+            .flatten()
+            .map_or(0, |(start, end)| end - start)
+    }
+
+    /// The `index`th candidate of `leaf`.
+    pub(super) fn get(&self, leaf: LeafId, index: usize) -> Option<&Candidate> {
+        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let at = start + index;
+        if at >= end {
+            return None;
+        }
+        self.candidates.get(at)
+    }
+
+    fn get_mut(&mut self, leaf: LeafId, index: usize) -> Option<&mut Candidate> {
+        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let at = start + index;
+        if at >= end {
+            return None;
+        }
+        self.candidates.get_mut(at)
+    }
+}
+
 /// A requirement's outcome so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -56,7 +114,7 @@ pub(super) struct Evaluation<'a, 'k> {
     pub(super) caches: &'a mut TokenCaches,
     /// The request's tokens, each read, looked up and parsed once.
     pub(super) tokens: RequestTokens,
-    pub(super) leaves: Vec<Option<Vec<Candidate>>>,
+    pub(super) leaves: Leaves,
     /// Tokens that passed in a passing part of the tree, as (leaf, index): their claims go upstream.
     pub(super) admitted: Vec<(LeafId, usize)>,
     pub(super) would_deny: Vec<&'static str>,
@@ -184,16 +242,12 @@ impl Evaluation<'_, '_> {
             return Outcome::Fail(AuthError::VerificationFails);
         };
         let audiences = audiences.unwrap_or(&provider.audiences);
-        if self.leaves.get(leaf).is_some_and(Option::is_none) {
-            let candidates = match self.request {
-                Some((headers, path, now)) => {
-                    self.provider_candidates(provider_id, provider, audiences, headers, path, now)
-                }
-                None => Vec::new(),
-            };
-            if let Some(slot) = self.leaves.get_mut(leaf) {
-                *slot = Some(candidates);
+        if !self.leaves.reached(leaf) {
+            let start = self.leaves.candidates.len();
+            if let Some((headers, path, now)) = self.request {
+                self.provider_candidates(provider_id, provider, audiences, headers, path, now);
             }
+            self.leaves.close(leaf, start);
         }
         let count = self.leaf_len(leaf);
         if count == 0 {
@@ -239,14 +293,12 @@ impl Evaluation<'_, '_> {
     /// with the failure of the first extracted token that fails, and waits for a pending token extracted
     /// before that one.
     fn issuer_leaf(&mut self, leaf: LeafId, failures_pass: bool) -> Outcome {
-        if self.leaves.get(leaf).is_some_and(Option::is_none) {
-            let candidates = match self.request {
-                Some((headers, path, now)) => self.issuer_candidates(headers, path, now),
-                None => Vec::new(),
-            };
-            if let Some(slot) = self.leaves.get_mut(leaf) {
-                *slot = Some(candidates);
+        if !self.leaves.reached(leaf) {
+            let start = self.leaves.candidates.len();
+            if let Some((headers, path, now)) = self.request {
+                self.issuer_candidates(headers, path, now);
             }
+            self.leaves.close(leaf, start);
         }
         let (mut failure, mut pending, mut pending_before_failure) = (None, false, false);
         for index in (0..self.leaf_len(leaf)).rev() {
@@ -271,10 +323,7 @@ impl Evaluation<'_, '_> {
     }
 
     pub(super) fn leaf_len(&self, leaf: LeafId) -> usize {
-        self.leaves
-            .get(leaf)
-            .and_then(Option::as_ref)
-            .map_or(0, Vec::len)
+        self.leaves.len(leaf)
     }
 
     /// One token's outcome, checking its signature if keys are at hand. `audiences` are re-checked on
@@ -282,12 +331,7 @@ impl Evaluation<'_, '_> {
     fn resolve(&mut self, leaf: LeafId, index: usize, audiences: Option<&[String]>) -> Outcome {
         let config = self.config;
         let keys = self.keys;
-        let Some(candidate) = self
-            .leaves
-            .get_mut(leaf)
-            .and_then(Option::as_mut)
-            .and_then(|c| c.get_mut(index))
-        else {
+        let Some(candidate) = self.leaves.get_mut(leaf, index) else {
             return Outcome::Fail(AuthError::Missing);
         };
         let provider_id = candidate.provider;
