@@ -336,7 +336,7 @@ push() {
 }
 # ---- end OCI image ------------------------------------------------------------------------------------------
 
-FUZZ_TARGETS=(token request jwks config extraction rsa)
+FUZZ_TARGETS=(token request jwks config extraction rsa cert_binding)
 
 fuzz() {
   local seconds="${1:-60}"

@@ -34,7 +34,8 @@ pub fn jwks_fetch_success(prefix: &str, provider: &str) -> String {
 }
 
 /// Failed JWKS fetches for a provider, by reason: `http_status`, `timeout`, `no_response`,
-/// `dispatch_failed`, `too_large`, `invalid_json`, `too_many_keys`, `no_usable_keys`, `discovery_failed`.
+/// `dispatch_failed`, `too_large`, `invalid_json`, `too_many_keys`, `no_usable_keys`, `bad_certificate`,
+/// `discovery_failed`.
 pub fn jwks_fetch_failed(prefix: &str, provider: &str, reason: &str) -> String {
     format!(
         "{prefix}.provider.{}.jwks_fetch_failed.{reason}",

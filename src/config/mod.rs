@@ -6,25 +6,30 @@
 //! `authorization` compile their parts of it.
 
 pub(crate) mod authorization;
+pub(crate) mod cert_binding;
 pub(crate) mod duration;
 pub(crate) mod provider;
 pub(crate) mod provider_index;
 mod raw;
 pub(crate) mod remote_jwks;
 pub(crate) mod requirement;
+pub(crate) mod resource_metadata;
 pub(crate) mod rules;
 pub(crate) mod string_matcher;
+pub(crate) mod tenant;
+pub(crate) mod token_type;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub use crate::jwks::schedule::FetchPolicy;
 use crate::metrics;
+pub use cert_binding::{BindingMode, CertificateBinding, CertificateSource};
 pub use duration::parse_duration;
 use provider::compile_provider;
 pub use provider::{
-    normalize_audience, ClaimLocation, ClaimToHeader, HeaderLocation, JwksSource, Lifetime,
-    Provider, TokenLocations, DEFAULT_CACHE_SIZE, DEFAULT_CLOCK_SKEW_SECONDS,
+    normalize_audience, ClaimLocation, ClaimToHeader, HeaderLocation, IssuerMatch, JwksSource,
+    Lifetime, Provider, TokenLocations, DEFAULT_CACHE_SIZE, DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_MAX_CACHED_TOKEN_BYTES,
 };
 use provider_index::ProviderIndex;
@@ -36,9 +41,12 @@ pub use remote_jwks::{
     DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
 };
 pub use requirement::Requirement;
+use resource_metadata::{checked_metadata_url, compile_protected_resource, ProtectedResource};
 use rules::{compile_per_route, compile_requirement_map, compile_rules};
 pub use rules::{PathMatch, Rule};
 pub use string_matcher::{RawStringMatcher, StringMatcher};
+pub use tenant::is_tenant;
+pub use token_type::normalize_media_type;
 
 /// Index of a provider in [`FilterConfig::providers`].
 pub type ProviderId = usize;
@@ -71,6 +79,8 @@ pub struct FilterConfig {
     /// Start of every metric name: `jwt_authn_wasm`, or `jwt_authn_wasm.<stat_prefix>` (jwt_authn's
     /// `stat_prefix`, which keeps two filters' counts apart).
     pub metric_prefix: Rc<str>,
+    /// The RFC 9728 protected-resource metadata document this filter serves (this filter's extension).
+    pub protected_resource: Option<ProtectedResource>,
 }
 
 /// How refusal bodies are written.
@@ -149,6 +159,16 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         route_rules.insert(route, rules.len());
         rules.push(rule);
     }
+    let protected_resource = match raw.protected_resource {
+        None => None,
+        Some(raw) => Some(compile_protected_resource(raw, &providers, &rules)?),
+    };
+    apply_resource_metadata(
+        raw.resource_metadata,
+        protected_resource.as_ref(),
+        raw.strip_failure_response,
+        &mut rules,
+    )?;
     let identity_headers = identity_headers(&providers);
     let failure_format = failure_format(raw.failure_response_format.as_deref())?;
     let metric_prefix = metric_prefix(&raw.stat_prefix)?;
@@ -164,7 +184,45 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         failure_format,
         leaf_count: leaves,
         metric_prefix: Rc::from(metric_prefix),
+        protected_resource,
     })
+}
+
+/// Gives every rule without its own `resource_metadata` the filter's: the configured URL, else the
+/// URL of the document this filter serves. A URL with `strip_failure_response` is refused: the
+/// challenge that would carry it is stripped.
+fn apply_resource_metadata(
+    raw: Option<String>,
+    protected_resource: Option<&ProtectedResource>,
+    strip_failure_response: bool,
+    rules: &mut [Rule],
+) -> Result<(), ConfigError> {
+    let configured = match raw {
+        None => None,
+        Some(url) => Some(checked_metadata_url("resource_metadata", url)?),
+    };
+    if strip_failure_response {
+        let rule_level = rules.iter().position(|r| r.resource_metadata.is_some());
+        let field = match (configured.is_some(), rule_level) {
+            (true, _) => Some("resource_metadata".to_string()),
+            (false, Some(index)) => Some(format!("rules[{index}].resource_metadata")),
+            (false, None) => None,
+        };
+        if let Some(field) = field {
+            return Err(error(
+                field,
+                "strip_failure_response removes the WWW-Authenticate challenge that would carry it",
+            ));
+        }
+        return Ok(());
+    }
+    let filter_level = configured.or_else(|| protected_resource.map(|p| p.metadata_url.clone()));
+    for rule in rules {
+        if rule.resource_metadata.is_none() {
+            rule.resource_metadata.clone_from(&filter_level);
+        }
+    }
+    Ok(())
 }
 
 /// Every header this filter writes from verified claims, of every provider.
@@ -175,7 +233,13 @@ fn identity_headers(providers: &[Provider]) -> Vec<String> {
             .claim_to_headers
             .iter()
             .map(|c| c.header_name.clone())
-            .chain(provider.forward_payload_header.clone());
+            .chain(provider.forward_payload_header.clone())
+            .chain(
+                provider
+                    .tenant_issuer
+                    .as_ref()
+                    .and_then(|t| t.tenant_header.clone()),
+            );
         for name in names {
             if !identity_headers.contains(&name) {
                 identity_headers.push(name);

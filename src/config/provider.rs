@@ -1,10 +1,13 @@
 //! Providers: one issuer each, with where its keys come from, where its tokens are, which claims are
 //! checked and which are forwarded.
 
+use crate::config::cert_binding::{compile_certificate_binding, CertificateBinding};
 use crate::config::duration::parse_duration;
 use crate::config::raw::{RawClaimToHeader, RawDataSource, RawHeaderLocation, RawProvider};
 use crate::config::remote_jwks::{compile_remote_jwks, RemoteJwks};
 use crate::config::string_matcher::StringMatcher;
+use crate::config::tenant::{compile_tenant_issuer, TenantIssuer};
+use crate::config::token_type::compile_accepted_types;
 use crate::config::{checked_header_name, error, ConfigError};
 use crate::jwks::key_set::{parse_local_jwks, Jwks};
 
@@ -47,6 +50,44 @@ pub struct Provider {
     /// Verified payloads (JSON) go into Envoy's filter state under `wasm.<name>`, for later filters
     /// (RBAC's filter_state matcher, Lua, access logs) (this filter's extension).
     pub payload_in_filter_state: Option<String>,
+    /// Tokens must be bound to the client certificate (RFC 8705 §3; this filter's extension).
+    pub certificate_bound: Option<CertificateBinding>,
+    /// A multi-tenant issuer template instead of `issuer` (this filter's extension).
+    pub tenant_issuer: Option<TenantIssuer>,
+    /// `typ` header values accepted, normalised media types (this filter's extension); empty accepts any
+    /// token, with or without `typ`.
+    pub accepted_types: Vec<String>,
+}
+
+/// How a token's `iss` fits a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerMatch<'i> {
+    /// `iss` equals the provider's `issuer`.
+    Exact,
+    /// The provider has neither `issuer` nor a template: any `iss`, or none, fits.
+    Any,
+    /// `iss` fits the provider's `tenant_issuer` template, naming this (allowed) tenant.
+    Tenant(&'i str),
+}
+
+impl IssuerMatch<'_> {
+    /// Whether the provider names this issuer (exactly or by its template), rather than accepting any.
+    pub fn is_specific(self) -> bool {
+        !matches!(self, IssuerMatch::Any)
+    }
+}
+
+impl Provider {
+    /// How the token's `iss` (`None` when it has none) fits this provider; `None` when it does not.
+    pub fn matches_issuer<'i>(&self, iss: Option<&'i str>) -> Option<IssuerMatch<'i>> {
+        match (&self.issuer, &self.tenant_issuer) {
+            (Some(issuer), _) => (iss == Some(issuer.as_str())).then_some(IssuerMatch::Exact),
+            (None, Some(template)) => iss
+                .and_then(|iss| template.tenant_of(iss))
+                .map(IssuerMatch::Tenant),
+            (None, None) => Some(IssuerMatch::Any),
+        }
+    }
 }
 
 /// jwt_authn's `require_expiration` and `max_lifetime`.
@@ -173,6 +214,18 @@ pub(super) fn compile_provider(
             &raw.forward_payload_header,
         )?)
     };
+    let certificate_bound = compile_certificate_binding(&field, raw.certificate_bound.take())?;
+    let tenant_issuer = match raw.tenant_issuer.take() {
+        None => None,
+        Some(_) if !raw.issuer.is_empty() => {
+            return Err(error(
+                format!("{field}.tenant_issuer"),
+                "give either \"issuer\" or \"tenant_issuer\", not both",
+            ))
+        }
+        Some(template) => Some(compile_tenant_issuer(&field, template)?),
+    };
+    let accepted_types = compile_accepted_types(&field, raw.accepted_types.take())?;
     let cache_config = raw.jwt_cache_config;
     Ok(Provider {
         name,
@@ -204,6 +257,9 @@ pub(super) fn compile_provider(
         lifetime,
         report_only: raw.report_only,
         payload_in_filter_state,
+        certificate_bound,
+        tenant_issuer,
+        accepted_types,
     })
 }
 

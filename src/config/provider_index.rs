@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{HeaderLocation, Provider, ProviderId, TokenLocations};
+use crate::config::{HeaderLocation, IssuerMatch, Provider, ProviderId, TokenLocations};
 
 /// Index of a distinct token location in [`ProviderIndex::locations`].
 pub type LocationId = usize;
@@ -28,8 +28,8 @@ pub struct ProviderIndex {
     location_readers: Vec<Vec<ProviderId>>,
     /// Exact `issuer` → the providers naming it, in configuration order.
     by_issuer: HashMap<String, Vec<ProviderId>>,
-    /// Providers whose issuer is not one exact string (none: any `iss` is accepted), in configuration
-    /// order; always consulted, after the exact ones.
+    /// Providers whose issuer is not one exact string (a tenant template, or none: any `iss`), in
+    /// configuration order; always consulted, after the exact ones.
     fallback: Vec<ProviderId>,
 }
 
@@ -120,21 +120,37 @@ impl ProviderIndex {
     }
 
     /// The provider that judges a token found at `location` naming `issuer`, for `allow_missing` and
-    /// `allow_missing_or_failed`: the first reader of the location naming that issuer exactly, else
-    /// the first reader whose issuer is not exact.
-    pub fn judge(&self, issuer: Option<&str>, location: LocationId) -> Option<ProviderId> {
+    /// `allow_missing_or_failed`: among the location's readers, the first naming that issuer exactly,
+    /// else the first naming it by a tenant template, else the first accepting any issuer.
+    pub fn judge(
+        &self,
+        providers: &[Provider],
+        issuer: Option<&str>,
+        location: LocationId,
+    ) -> Option<ProviderId> {
         let readers = self.location_readers.get(location)?;
         let exact = issuer
             .and_then(|issuer| self.by_issuer.get(issuer))
             .and_then(|named| named.iter().find(|p| readers.contains(p)));
+        let fallback_with = |fits: &dyn Fn(IssuerMatch<'_>) -> bool| {
+            self.fallback.iter().find(|&&p| {
+                readers.contains(&p)
+                    && providers
+                        .get(p)
+                        .and_then(|provider| provider.matches_issuer(issuer))
+                        .is_some_and(fits)
+            })
+        };
         exact
-            .or_else(|| self.fallback.iter().find(|p| readers.contains(p)))
+            .or_else(|| fallback_with(&|m| m.is_specific()))
+            .or_else(|| fallback_with(&|m| m == IssuerMatch::Any))
             .copied()
     }
 }
 
-/// The provider's issuer when it is one exact string (the map key); `None` for a provider accepting
-/// any `iss`.
+/// The provider's issuer when it is one exact string (the map key); `None` for a provider with a
+/// tenant template or accepting any `iss` (those are in the fallback list and judge by
+/// [`Provider::matches_issuer`]).
 pub fn exact_issuer(provider: &Provider) -> Option<&str> {
     provider.issuer.as_deref()
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::config::cert_binding::RawCertificateBound;
 use crate::config::string_matcher::{RawRegex, RawStringMatcher};
 
 #[derive(Deserialize)]
@@ -27,6 +28,36 @@ pub(super) struct RawConfig {
     pub(super) failure_response_format: Option<String>,
     #[serde(default)]
     pub(super) per_route_config: BTreeMap<String, RawPerRouteConfig>,
+    #[serde(default)]
+    pub(super) resource_metadata: Option<String>,
+    #[serde(default)]
+    pub(super) protected_resource: Option<RawProtectedResource>,
+}
+
+/// RFC 9728 protected-resource metadata served by this filter (this filter's extension).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProtectedResource {
+    pub(super) resource: String,
+    #[serde(default)]
+    pub(super) authorization_servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) scopes_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) resource_name: Option<String>,
+}
+
+/// A multi-tenant issuer (this filter's extension): `iss` matches a template with one `{tenant}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenantIssuer {
+    pub(super) template: String,
+    #[serde(default)]
+    pub(super) tenants: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) tenant_claim: Option<String>,
+    #[serde(default)]
+    pub(super) tenant_header: Option<String>,
 }
 
 /// jwt_authn's `PerRouteConfig`, keyed here by the Envoy route's `name`.
@@ -84,6 +115,11 @@ pub(super) struct RawProvider {
     pub(super) report_only: bool,
     #[serde(default)]
     pub(super) payload_in_filter_state: Option<String>,
+    #[serde(default)]
+    pub(super) certificate_bound: Option<RawCertificateBound>,
+    pub(super) tenant_issuer: Option<RawTenantIssuer>,
+    #[serde(default)]
+    pub(super) accepted_types: Option<Vec<String>>,
     // jwt_authn fields a wasm filter cannot honour: refused with a pointer to what to use instead.
     #[serde(default)]
     pub(super) payload_in_metadata: Option<String>,
@@ -231,6 +267,8 @@ pub(super) struct RawRule {
     pub(super) authorization: Option<RawAuthorization>,
     #[serde(default)]
     pub(super) report_only: bool,
+    #[serde(default)]
+    pub(super) resource_metadata: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ use crate::config::raw::{
     RawRule,
 };
 use crate::config::requirement::{compile_requirement, Requirement};
+use crate::config::resource_metadata::checked_metadata_url;
 use crate::config::string_matcher::StringMatcher;
 use crate::config::{checked_header_name, error, ConfigError, Provider};
 
@@ -76,6 +77,9 @@ pub struct Rule {
     pub authorization: Option<Authorization>,
     /// Verify, log and count, but let the request through whatever the verdict (this filter's extension).
     pub report_only: bool,
+    /// The RFC 9728 metadata URL this rule's challenges name: the rule's `resource_metadata`, else the
+    /// filter's (this filter's extension).
+    pub resource_metadata: Option<String>,
 }
 
 /// The requirement `name` of `requirement_map`, which `{field}.requirement_name` refers to.
@@ -136,6 +140,7 @@ pub(super) fn compile_per_route(
                 requirement,
                 authorization: None,
                 report_only: false,
+                resource_metadata: None,
             },
         ));
     }
@@ -178,11 +183,19 @@ pub(super) fn compile_rules(
                 requirement.is_some(),
             )?),
         };
+        let resource_metadata = match raw_rule.resource_metadata {
+            None => None,
+            Some(url) => Some(checked_metadata_url(
+                &format!("{field}.resource_metadata"),
+                url,
+            )?),
+        };
         rules.push(Rule {
             route_match,
             requirement,
             authorization,
             report_only: raw_rule.report_only,
+            resource_metadata,
         });
     }
     Ok(rules)

@@ -119,13 +119,23 @@ pub fn set_filter_state(name: &str, value: &[u8]) {
 /// The name of the Envoy route the current request matched (`xds.route_name`); `None` when the route
 /// has no name, the request matched no route, or the host has no such property.
 pub fn route_name() -> Option<Vec<u8>> {
-    // A property path is its segments joined by NUL.
-    const PATH: &[u8] = b"xds\0route_name";
+    property(b"xds\0route_name")
+}
+
+/// The SHA-256 of the downstream TLS peer certificate's DER, as lowercase hex
+/// (`connection.sha256_peer_certificate_digest`): empty on a TLS connection without a client
+/// certificate, `None` on a connection without TLS.
+pub fn peer_certificate_digest() -> Option<Vec<u8>> {
+    property(b"connection\0sha256_peer_certificate_digest")
+}
+
+/// A property of the current stream; `path` is its segments joined by NUL.
+fn property(path: &[u8]) -> Option<Vec<u8>> {
     let mut data: *mut u8 = null_mut();
     let mut size = 0usize;
     // SAFETY: as for `call_response_header`; the path is a live slice with its length.
     unsafe {
-        let status = proxy_get_property(PATH.as_ptr(), PATH.len(), &mut data, &mut size);
+        let status = proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size);
         host_bytes(status, data, size)
     }
 }

@@ -8,7 +8,7 @@ use proxy_wasm::types::Action;
 
 use crate::glue::proxy_host::{apply_verdict, ProxyHost};
 use crate::metrics;
-use crate::request::authenticator::{start_on_route, Start, Verdict};
+use crate::request::authenticator::{start_on_connection, Start, Verdict};
 use crate::request::headers::parse_header_pairs;
 use crate::request::reply::LocalReply;
 use crate::worker::host::Host;
@@ -74,10 +74,16 @@ impl HttpContext for JwtAuthnFilter {
             .uses_route_names()
             .then(crate::glue::abi::route_name)
             .flatten();
-        let pending = match start_on_route(
+        // Likewise the client certificate's digest, only when a provider binds tokens to it.
+        let peer_certificate = config
+            .uses_peer_certificate()
+            .then(crate::glue::abi::peer_certificate_digest)
+            .flatten();
+        let pending = match start_on_connection(
             &config,
             &headers,
             route.as_deref(),
+            peer_certificate.as_deref(),
             now / 1000,
             &mut worker.token_caches,
         ) {

@@ -191,6 +191,13 @@ pub fn apply_verdict(
                 let _ = hostcalls::resume_http_request();
             }
         }
+        Verdict::Answer(answer) => {
+            let _ = hostcalls::send_http_response(
+                answer.status,
+                answer.headers,
+                Some(answer.body.as_bytes()),
+            );
+        }
         Verdict::Deny(reply) => {
             count(&metrics::denied(metric_prefix, reply.reason));
             let mut headers = Vec::with_capacity(2);

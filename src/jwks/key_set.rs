@@ -13,6 +13,7 @@ use crate::crypto::ecdsa::{p256_key, p384_key, p521_key};
 use crate::crypto::eddsa::ed25519_key;
 use crate::crypto::key::KeyMaterial;
 use crate::crypto::rsa::{PreparedRsaKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::jwks::x509_map::{certificate_key, certificate_map, CertificateKey};
 
 /// Default limit: documents larger than this are refused before parsing.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
@@ -59,6 +60,7 @@ impl JwksError {
             JwksError::InvalidJson(_) => "invalid_json",
             JwksError::TooManyKeys { .. } => "too_many_keys",
             JwksError::NoUsableKeys { .. } => "no_usable_keys",
+            JwksError::BadCertificate { .. } => "bad_certificate",
         }
     }
 }
@@ -66,10 +68,24 @@ impl JwksError {
 /// Why a JWKS document was refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksError {
-    TooLarge { bytes: usize, limit: usize },
+    TooLarge {
+        bytes: usize,
+        limit: usize,
+    },
     InvalidJson(String),
-    TooManyKeys { count: usize, limit: usize },
-    NoUsableKeys { skipped: Vec<String> },
+    TooManyKeys {
+        count: usize,
+        limit: usize,
+    },
+    NoUsableKeys {
+        skipped: Vec<String>,
+    },
+    /// A certificate of an X.509 certificate map that cannot be used: the whole map is refused, as
+    /// jwt_authn refuses it.
+    BadCertificate {
+        kid: String,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for JwksError {
@@ -91,6 +107,11 @@ impl std::fmt::Display for JwksError {
                 }
                 Ok(())
             }
+            JwksError::BadCertificate { kid, reason } => write!(
+                f,
+                "X.509 certificate map refused: certificate \"{}\": {reason}",
+                kid.escape_debug()
+            ),
         }
     }
 }
@@ -164,9 +185,24 @@ fn parse_document(
         Ok(parsed) => parsed,
         // jwt_authn reads JWKS documents with a trailing comma before `]` or `}` (Envoy's own test
         // key set has one, and users copy it); read them too, and nothing else that is not JSON.
-        Err(error) => without_trailing_commas(document)
-            .and_then(|fixed| serde_json::from_slice(&fixed).ok())
-            .ok_or_else(|| JwksError::InvalidJson(error.to_string()))?,
+        // A document without `keys` may be the X.509 certificate map form, which jwt_authn reads too.
+        Err(error) => {
+            let fixed = without_trailing_commas(document);
+            let text = fixed.as_deref().unwrap_or(document);
+            if let Some(parsed) = fixed.as_ref().and_then(|f| serde_json::from_slice(f).ok()) {
+                parsed
+            } else if let Some(members) = certificate_map(text) {
+                if members.len() > limits.max_keys {
+                    return Err(JwksError::TooManyKeys {
+                        count: members.len(),
+                        limit: limits.max_keys,
+                    });
+                }
+                return parse_certificate_map(members);
+            } else {
+                return Err(JwksError::InvalidJson(error.to_string()));
+            }
+        }
     };
     if parsed.keys.len() > limits.max_keys {
         return Err(JwksError::TooManyKeys {
@@ -185,6 +221,29 @@ fn parse_document(
         return Err(JwksError::NoUsableKeys {
             skipped: jwks.skipped,
         });
+    }
+    Ok(jwks)
+}
+
+/// The keys of an X.509 certificate map (see `crate::jwks::x509_map`): one per certificate, its member
+/// name as `kid`, no `alg`. The first certificate that cannot be used refuses the whole map, as jwt_authn
+/// refuses it.
+fn parse_certificate_map(members: Vec<(String, String)>) -> Result<Jwks, JwksError> {
+    let mut jwks = Jwks::default();
+    for (kid, pem) in members {
+        let material = certificate_key(&pem).and_then(|key| match key {
+            CertificateKey::Rsa { n, e } => rsa_key(&n, &e),
+            CertificateKey::Ec { crv, x, y } => ec_key(crv, &x, &y),
+            CertificateKey::Ed25519 { x } => ed25519_material(&x),
+        });
+        match material {
+            Ok(material) => jwks.keys.push(JwksKey {
+                kid: Some(kid),
+                alg: None,
+                material,
+            }),
+            Err(reason) => return Err(JwksError::BadCertificate { kid, reason }),
+        }
     }
     Ok(jwks)
 }
@@ -280,7 +339,6 @@ fn member(kty: &str, name: &str, value: &Option<String>) -> Result<Vec<u8>, Stri
 fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
     let x = member("EC", "x", &fields.x)?;
     let y = member("EC", "y", &fields.y)?;
-    let not_on_curve = |crv: &str| format!("EC point (x, y) is not a point of {crv}");
     // Without "crv", the curve follows from "alg" when it names an ECDSA algorithm, as jwt_authn reads
     // such keys: ES256 is only ever P-256, ES384 P-384, ES512 P-521. The point is still checked to lie
     // on that curve.
@@ -291,20 +349,29 @@ fn parse_ec(fields: &JwkFields) -> Result<KeyMaterial, String> {
         _ => None,
     });
     match crv {
-        Some("P-256") => p256_key(&x, &y)
+        Some(crv) => ec_key(crv, &x, &y),
+        None => Err("EC key has no \"crv\" (and no ECDSA \"alg\" to take it from)".to_string()),
+    }
+}
+
+/// The EC public key (`x`, `y`) on the curve named `crv` (JWK names: P-256, P-384, P-521), checked to
+/// lie on it.
+fn ec_key(crv: &str, x: &[u8], y: &[u8]) -> Result<KeyMaterial, String> {
+    let not_on_curve = |crv: &str| format!("EC point (x, y) is not a point of {crv}");
+    match crv {
+        "P-256" => p256_key(x, y)
             .map(KeyMaterial::P256)
             .ok_or_else(|| not_on_curve("P-256")),
-        Some("P-384") => p384_key(&x, &y)
+        "P-384" => p384_key(x, y)
             .map(KeyMaterial::P384)
             .ok_or_else(|| not_on_curve("P-384")),
-        Some("P-521") => p521_key(&x, &y)
+        "P-521" => p521_key(x, y)
             .map(KeyMaterial::P521)
             .ok_or_else(|| not_on_curve("P-521")),
-        Some(other) => Err(format!(
+        other => Err(format!(
             "EC crv \"{}\" is not supported (P-256, P-384 and P-521 are)",
             other.escape_debug()
         )),
-        None => Err("EC key has no \"crv\" (and no ECDSA \"alg\" to take it from)".to_string()),
     }
 }
 
@@ -312,9 +379,7 @@ fn parse_okp(fields: &JwkFields) -> Result<KeyMaterial, String> {
     match fields.crv.as_deref() {
         Some("Ed25519") => {
             let x = member("OKP", "x", &fields.x)?;
-            ed25519_key(&x)
-                .map(KeyMaterial::Ed25519)
-                .ok_or_else(|| "OKP \"x\" is not an Ed25519 point of full order".to_string())
+            ed25519_material(&x)
         }
         Some(other) => Err(format!(
             "OKP crv \"{}\" is not supported (Ed25519 is)",
@@ -322,6 +387,13 @@ fn parse_okp(fields: &JwkFields) -> Result<KeyMaterial, String> {
         )),
         None => Err("OKP key has no \"crv\"".to_string()),
     }
+}
+
+/// The Ed25519 public key `x`, refused when it is not a point of full order.
+fn ed25519_material(x: &[u8]) -> Result<KeyMaterial, String> {
+    ed25519_key(x)
+        .map(KeyMaterial::Ed25519)
+        .ok_or_else(|| "OKP \"x\" is not an Ed25519 point of full order".to_string())
 }
 
 /// Shortest HMAC secret accepted: RFC 7518 §3.2 asks for at least the hash size; 256 bits is the least
@@ -342,6 +414,11 @@ fn parse_oct(fields: &JwkFields) -> Result<KeyMaterial, String> {
 fn parse_rsa(fields: &JwkFields) -> Result<KeyMaterial, String> {
     let n = member("RSA", "n", &fields.n)?;
     let e = member("RSA", "e", &fields.e)?;
+    rsa_key(&n, &e)
+}
+
+/// The RSA public key with modulus `n` and exponent `e` (big-endian), refused when weak.
+fn rsa_key(n: &[u8], e: &[u8]) -> Result<KeyMaterial, String> {
     let e_significant: Vec<u8> = e.iter().copied().skip_while(|&b| b == 0).collect();
     // e = 1 makes every "signature" valid and small exponents invite forgeries on sloppy padding
     // checks; issuers use 65537.
@@ -353,7 +430,7 @@ fn parse_rsa(fields: &JwkFields) -> Result<KeyMaterial, String> {
         })
         .filter(|&e| e >= 65537 && e & 1 == 1)
         .ok_or("RSA public exponent must be odd and between 65537 and 2^32")?;
-    let key = PreparedRsaKey::new(&n, exponent).ok_or("RSA modulus must be odd")?;
+    let key = PreparedRsaKey::new(n, exponent).ok_or("RSA modulus must be odd")?;
     let bits = key.modulus_bits();
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(format!(

@@ -1,13 +1,15 @@
 //! JSON Web Key Sets: parsing a set into keys (`key_set`), the shared-data records through which the
 //! workers of one Envoy share a fetched set (`shared_data`), when a remote set is fetched and how
-//! failures back off (`schedule`), OpenID discovery (`discovery`) and a worker's parsed copy
-//! (`worker_keys`). Pure: no host call, no configuration.
+//! failures back off (`schedule`), OpenID discovery (`discovery`), a worker's parsed copy
+//! (`worker_keys`) and the X.509 certificate map form of a key set (`x509_map`). Pure: no host call, no
+//! configuration.
 
 pub(crate) mod discovery;
 pub(crate) mod key_set;
 pub(crate) mod schedule;
 pub(crate) mod shared_data;
 pub(crate) mod worker_keys;
+pub(crate) mod x509_map;
 
 pub use discovery::discovered_jwks_uri;
 pub use key_set::{

@@ -15,7 +15,9 @@ use crate::jwks::key_set::Jwks;
 use crate::request::candidates::RequestTokens;
 use crate::request::evaluation::{CandidateState, Evaluation, Leaves, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
-use crate::request::reply::{escape_quoted, refusal, Failure, LocalReply};
+use crate::request::reply::{
+    escape_quoted, metadata_document, refusal, Answer, Failure, LocalReply,
+};
 use crate::request::rule_match::RequestView;
 use crate::request::token_cache::TokenCaches;
 use crate::verify::error::AuthError;
@@ -38,6 +40,8 @@ pub struct RequestMutations {
 pub enum Verdict {
     Allow(RequestMutations),
     Deny(LocalReply),
+    /// Answered by the filter itself, not refused: the protected-resource metadata document.
+    Answer(Answer),
 }
 
 /// The outcome of the first look at a request.
@@ -87,6 +91,20 @@ pub fn start_on_route(
     now: u64,
     caches: &mut TokenCaches,
 ) -> Start {
+    start_on_connection(config, headers, route, None, now, caches)
+}
+
+/// [`start_on_route`] on a connection whose TLS peer certificate has the SHA-256 digest
+/// `peer_certificate_digest` (Envoy's `connection.sha256_peer_certificate_digest`, lowercase hex; `None`
+/// or empty without one), for providers whose tokens are `certificate_bound` to it.
+pub fn start_on_connection(
+    config: &FilterConfig,
+    headers: &[HeaderPair<'_>],
+    route: Option<&[u8]>,
+    peer_certificate_digest: Option<&[u8]>,
+    now: u64,
+    caches: &mut TokenCaches,
+) -> Start {
     let full_path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
     let sanitized_headers: Vec<String> = config
@@ -101,6 +119,9 @@ pub fn start_on_route(
             ..RequestMutations::default()
         }))
     };
+    if let Some(document) = metadata_request(config, headers, full_path) {
+        return Start::Decided(Verdict::Answer(metadata_document(document)));
+    }
     if config.bypass_cors_preflight && is_cors_preflight(headers) {
         return pass_through();
     }
@@ -125,6 +146,7 @@ pub fn start_on_route(
     let mut evaluation = Evaluation {
         config,
         request: Some((headers, full_path, now)),
+        peer_certificate_digest,
         keys: None,
         caches,
         tokens: RequestTokens::new(config.provider_index.location_count()),
@@ -191,6 +213,7 @@ impl PendingAuth {
                 config,
                 Failure::Auth(AuthError::VerificationFails),
                 &self.realm,
+                None,
             ));
         };
         let Some(requirement) = &rule.requirement else {
@@ -198,11 +221,13 @@ impl PendingAuth {
                 config,
                 Failure::Auth(AuthError::VerificationFails),
                 &self.realm,
+                None,
             ));
         };
         let mut evaluation = Evaluation {
             config,
             request: None,
+            peer_certificate_digest: None,
             keys: Some(keys_of),
             caches,
             tokens: std::mem::take(&mut self.tokens),
@@ -216,6 +241,19 @@ impl PendingAuth {
             realm.clone()
         })
     }
+}
+
+/// The metadata document, when the request is a GET of its well-known path (RFC 9728 §3.1; the query
+/// is ignored).
+fn metadata_request<'c>(
+    config: &'c FilterConfig,
+    headers: &[HeaderPair<'_>],
+    full_path: &[u8],
+) -> Option<&'c str> {
+    let resource = config.protected_resource.as_ref()?;
+    let path = full_path.split(|&b| b == b'?').next().unwrap_or(full_path);
+    (first_value(headers, ":method") == b"GET" && path == resource.well_known_path.as_bytes())
+        .then_some(resource.document.as_str())
 }
 
 /// jwt_authn's CORS preflight test: `OPTIONS` with non-empty `Origin` and `Access-Control-Request-Method`.

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::config::provider_index::{exact_issuer, LocationId};
 use crate::config::{Provider, ProviderId};
+use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
 use crate::request::extract::{extract_tokens, TokenSource};
 use crate::request::headers::HeaderPair;
@@ -188,7 +189,7 @@ impl Evaluation<'_, '_> {
                 let token = self.token_of(found);
                 let judge = self
                     .issuer_of(token)
-                    .map(|issuer| index.judge(issuer, location));
+                    .map(|issuer| index.judge(&config.providers, issuer, location));
                 let (provider, state) = match judge {
                     Err(error) => (None, CandidateState::Failed(error)),
                     Ok(None) => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
@@ -225,9 +226,23 @@ impl Evaluation<'_, '_> {
         }
     }
 
+    /// A token's state for one provider before any signature check, bound to the client certificate
+    /// when the provider says so.
+    fn first_look(
+        &mut self,
+        provider_id: ProviderId,
+        provider: &Provider,
+        audiences: &[String],
+        token: TokenId,
+        now: u64,
+    ) -> CandidateState {
+        let state = self.first_look_unbound(provider_id, provider, audiences, token, now);
+        self.bound_to_certificate(provider, state)
+    }
+
     /// A token's state for one provider before any signature check: from the cache, from the issuer
     /// alone when it is not the provider's exact issuer, or from the provider's claim checks.
-    fn first_look(
+    fn first_look_unbound(
         &mut self,
         provider_id: ProviderId,
         provider: &Provider,
@@ -287,6 +302,25 @@ impl Evaluation<'_, '_> {
             }
             Some(Err(error)) => CandidateState::Failed(*error),
             None => CandidateState::Failed(AuthError::BadFormat),
+        }
+    }
+
+    /// A token of a `certificate_bound` provider must match the request's client certificate, on every
+    /// request: a cached token skips the signature, never this check.
+    fn bound_to_certificate(&self, provider: &Provider, state: CandidateState) -> CandidateState {
+        let (Some(binding), Some((headers, _, _))) = (&provider.certificate_bound, self.request)
+        else {
+            return state;
+        };
+        let payload = match &state {
+            CandidateState::Verified(verified) => verified.payload(),
+            CandidateState::Unsigned(checked) => checked.unverified_payload(),
+            CandidateState::Failed(_) => return state,
+        };
+        let presented = presented_thumbprint(binding.source, self.peer_certificate_digest, headers);
+        match check_binding(binding, payload, presented.as_deref()) {
+            Ok(()) => state,
+            Err(error) => CandidateState::Failed(error),
         }
     }
 }

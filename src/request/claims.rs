@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{ClaimLocation, Provider};
+use crate::config::{ClaimLocation, IssuerMatch, Provider};
 use crate::verify::token::VerifiedToken;
 
 /// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
@@ -68,6 +68,16 @@ pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(Stri
     for mapping in &provider.claim_to_headers {
         if let Some(value) = claim_header_value(verified.payload(), &mapping.claim) {
             set_headers.push((mapping.header_name.clone(), value));
+        }
+    }
+    if let Some(header) = provider
+        .tenant_issuer
+        .as_ref()
+        .and_then(|t| t.tenant_header.as_ref())
+    {
+        let iss = verified.payload().get("iss").and_then(Value::as_str);
+        if let Some(IssuerMatch::Tenant(tenant)) = provider.matches_issuer(iss) {
+            set_headers.push((header.clone(), tenant.to_string()));
         }
     }
     if let Some(header) = &provider.forward_payload_header {

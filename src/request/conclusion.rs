@@ -47,7 +47,12 @@ pub(super) fn conclude(
     let mut would_deny = conclusion.would_deny;
     if let Some(failure) = failure {
         if !rule.report_only {
-            return Verdict::Deny(refusal(config, failure, &(conclusion.realm)()));
+            return Verdict::Deny(refusal(
+                config,
+                failure,
+                &(conclusion.realm)(),
+                rule.resource_metadata.as_deref(),
+            ));
         }
         would_deny.push(failure.reason());
     }

@@ -109,6 +109,9 @@ pub(super) struct Evaluation<'a, 'k> {
     /// Headers, `:path` and now (Unix seconds) on the first look; `None` when finishing, where leaves not
     /// reached on the first look have no tokens.
     pub(super) request: Option<FirstLook<'a>>,
+    /// The downstream connection's peer certificate digest (hex), read only when a provider binds
+    /// tokens to it (see `request/cert_binding.rs`).
+    pub(super) peer_certificate_digest: Option<&'a [u8]>,
     /// `None` on the first look: unchecked signatures are then [`Outcome::Pending`].
     pub(super) keys: Option<&'a KeysOf<'k>>,
     pub(super) caches: &'a mut TokenCaches,

@@ -1,9 +1,31 @@
 //! The local reply that refuses a request: jwt_authn's status, body and `WWW-Authenticate` challenge for
-//! a token failure, 403 for an authorization failure, in text or JSON, or stripped.
+//! a token failure, 403 for an authorization failure, in text or JSON, or stripped; and the one answer
+//! that is no refusal, the RFC 9728 metadata document.
 
 use crate::config::{FailureFormat, FilterConfig};
 use crate::request::authorization::Denial;
 use crate::verify::error::AuthError;
+
+/// A response the filter gives itself that is not a refusal: the protected-resource metadata document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u32,
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: String,
+}
+
+/// The document of RFC 9728 §3.2, as JSON. Any origin may read it (`Access-Control-Allow-Origin: *`):
+/// it is public, carries no credentials, and browser-based MCP clients fetch it cross-origin.
+pub fn metadata_document(document: &str) -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json"),
+            ("access-control-allow-origin", "*"),
+        ],
+        body: document.to_string(),
+    }
+}
 
 /// Why a request is refused: its tokens (401, or 403 for audiences), or a rule's authorization (403).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +69,13 @@ impl LocalReply {
 /// The reply for `failure` under the configuration's failure settings: jwt_authn's reply for token
 /// failures; 403 with `error="insufficient_scope"` (and the scopes wanted) for authorization failures;
 /// a JSON body with `failure_response_format: json`; no body and no challenge with
-/// `strip_failure_response`.
-pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalReply {
+/// `strip_failure_response`. With a `resource_metadata` URL (RFC 9728 §5.1), the challenge names it.
+pub fn refusal(
+    config: &FilterConfig,
+    failure: Failure,
+    realm: &str,
+    resource_metadata: Option<&str>,
+) -> LocalReply {
     let mut reply = match &failure {
         Failure::Auth(error) => LocalReply::for_error(*error, realm),
         Failure::Forbidden(denial) => {
@@ -72,6 +99,11 @@ pub fn refusal(config: &FilterConfig, failure: Failure, realm: &str) -> LocalRep
             }
         }
     };
+    if let (Some(url), Some(challenge)) = (resource_metadata, reply.www_authenticate.as_mut()) {
+        challenge.push_str(", resource_metadata=\"");
+        challenge.push_str(&escape_quoted(url));
+        challenge.push('"');
+    }
     if config.failure_format == FailureFormat::Json {
         let code = match &failure {
             Failure::Auth(AuthError::Missing) => "missing_token",

@@ -44,6 +44,8 @@ pub enum AuthError {
     PayloadBadJson,
     /// The signature segment is not base64url.
     SignatureBadBase64,
+    /// A fitting key is Ed25519 and the signature is not 64 bytes.
+    Ed25519SignatureWrongLength,
     /// `iss` present but not a string.
     IssNotString,
     /// `sub` present but not a string.
@@ -71,6 +73,20 @@ pub enum AuthError {
     /// No `exp` under `require_expiration` / `max_lifetime`, or `exp` further away than `max_lifetime`
     /// (jwt_authn answers "Jwt verification fails").
     LifetimeNotAllowed,
+    /// A certificate-bound provider (`certificate_bound`, mode required) got a token without a string
+    /// `cnf.x5t#S256` (RFC 8705 §3.1), or with a `cnf` that is not an object.
+    CertificateBindingMissing,
+    /// The token is bound to a certificate, and the request came with none the filter may use.
+    ClientCertificateMissing,
+    /// The token's `cnf.x5t#S256` is not the SHA-256 thumbprint of the request's client certificate.
+    ClientCertificateMismatch,
+    /// A multi-tenant provider's token whose tenant claim (`tid`) is missing or names another tenant
+    /// than its `iss` (this filter's extension).
+    TenantMismatch,
+    /// The provider lists `accepted_types` and the header has no `typ` (this filter's extension).
+    TypeMissing,
+    /// The header's `typ` is not among the provider's `accepted_types` (this filter's extension).
+    TypeNotAllowed,
 }
 
 impl AuthError {
@@ -107,6 +123,7 @@ impl AuthError {
             AuthError::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
             AuthError::PayloadBadJson => "Jwt payload is an invalid JSON",
             AuthError::SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
+            AuthError::Ed25519SignatureWrongLength => "Jwt ED25519 signature is wrong length",
             AuthError::IssNotString => "Jwt payload [iss] field is not a string",
             AuthError::SubNotString => "Jwt payload [sub] field is not a string",
             AuthError::AudNotStringOrArray => {
@@ -123,6 +140,18 @@ impl AuthError {
             AuthError::SubjectNotAllowed | AuthError::LifetimeNotAllowed => {
                 "Jwt verification fails"
             }
+            AuthError::CertificateBindingMissing => {
+                "Jwt payload [cnf.x5t#S256] field is required and must be a string"
+            }
+            AuthError::ClientCertificateMissing => {
+                "Jwt is bound to a client certificate but the request presented none"
+            }
+            AuthError::ClientCertificateMismatch => {
+                "Jwt payload [cnf.x5t#S256] does not match the client certificate"
+            }
+            AuthError::TenantMismatch => "Jwt tenant claim does not match the tenant in [iss]",
+            AuthError::TypeMissing => "Jwt header [typ] is required",
+            AuthError::TypeNotAllowed => "Jwt header [typ] is not allowed",
         }
     }
 }
@@ -143,6 +172,11 @@ impl AuthError {
             AuthError::TokenTooLarge => "jwt_too_large",
             AuthError::SubjectNotAllowed => "jwt_subject_not_allowed",
             AuthError::LifetimeNotAllowed => "jwt_lifetime_not_allowed",
+            AuthError::CertificateBindingMissing => "jwt_certificate_binding_missing",
+            AuthError::ClientCertificateMissing => "client_certificate_missing",
+            AuthError::ClientCertificateMismatch => "client_certificate_mismatch",
+            AuthError::TenantMismatch => "jwt_tenant_mismatch",
+            AuthError::TypeMissing | AuthError::TypeNotAllowed => "jwt_type_not_allowed",
             AuthError::HeaderBadBase64
             | AuthError::HeaderBadJson
             | AuthError::HeaderAlgMissing
@@ -162,6 +196,7 @@ impl AuthError {
             | AuthError::IatOutOfRange
             | AuthError::JtiNotString => "jwt_bad_payload",
             AuthError::SignatureBadBase64 => "jwt_bad_signature_encoding",
+            AuthError::Ed25519SignatureWrongLength => "jwt_verification_fails",
         }
     }
 }

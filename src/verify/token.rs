@@ -14,14 +14,19 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{normalize_audience, Lifetime, Provider};
+use crate::config::token_type::normalize_media_type;
+use crate::config::{normalize_audience, IssuerMatch, Lifetime, Provider};
 use crate::crypto::algorithm::JwsAlgorithm;
+use crate::crypto::key::KeyMaterial;
 use crate::jwks::key_set::Jwks;
 use crate::verify::error::AuthError;
 
 /// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
 /// the work one request can cause.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// An Ed25519 signature's length (RFC 8032 5.1.6: R and S, 32 bytes each).
+const ED25519_SIGNATURE_BYTES: usize = 64;
 
 /// Every `alg` jwt_authn knows. A name outside this list is refused as not implemented; a name inside it
 /// that this filter cannot verify finds no key.
@@ -39,6 +44,8 @@ pub struct CheckedToken {
     kid: Option<String>,
     payload: Rc<Map<String, Value>>,
     payload_segment: String,
+    /// The header's `typ`, if it is a string.
+    typ: Option<String>,
 }
 
 /// A token whose signature checked against a key of the provider's JWKS. Only
@@ -67,7 +74,13 @@ pub fn check_token_for_audiences(
     now: u64,
 ) -> Result<CheckedToken, AuthError> {
     let token = parse_token(raw)?;
-    check_claims(&token.payload, provider, audiences, now)?;
+    check_claims(
+        &token.payload,
+        token.typ.as_deref(),
+        provider,
+        audiences,
+        now,
+    )?;
     Ok(token)
 }
 
@@ -95,7 +108,13 @@ impl ParsedToken {
         audiences: &[String],
         now: u64,
     ) -> Result<CheckedToken, AuthError> {
-        check_claims(&self.0.payload, provider, audiences, now)?;
+        check_claims(
+            &self.0.payload,
+            self.0.typ.as_deref(),
+            provider,
+            audiences,
+            now,
+        )?;
         Ok(self.0.clone())
     }
 }
@@ -142,6 +161,10 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(AuthError::HeaderKidNotString),
     };
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let payload = decode_json_object(
         payload_b64,
         AuthError::PayloadBadBase64,
@@ -163,6 +186,7 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         kid,
         payload: Rc::new(payload),
         payload_segment: payload_b64.to_string(),
+        typ,
     })
 }
 
@@ -298,15 +322,29 @@ fn timestamp(value: &Value) -> Option<u64> {
 
 fn check_claims(
     payload: &Map<String, Value>,
+    typ: Option<&str>,
     provider: &Provider,
     audiences: &[String],
     now: u64,
 ) -> Result<(), AuthError> {
-    if let Some(issuer) = &provider.issuer {
-        if payload.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
-            return Err(AuthError::UnknownIssuer);
+    let iss = payload.get("iss").and_then(Value::as_str);
+    match provider.matches_issuer(iss) {
+        None => return Err(AuthError::UnknownIssuer),
+        Some(IssuerMatch::Tenant(tenant)) => {
+            // One JWKS signs for every tenant, so `iss` alone does not bind the token to its tenant:
+            // the issuer's own tenant claim must agree.
+            let claim = provider
+                .tenant_issuer
+                .as_ref()
+                .and_then(|t| payload.get(&t.tenant_claim))
+                .and_then(Value::as_str);
+            if claim != Some(tenant) {
+                return Err(AuthError::TenantMismatch);
+            }
         }
+        Some(IssuerMatch::Exact | IssuerMatch::Any) => {}
     }
+    check_type(typ, &provider.accepted_types)?;
     let skew = provider.clock_skew_seconds;
     if let Some(nbf) = payload.get("nbf").and_then(timestamp) {
         if now.saturating_add(skew) < nbf {
@@ -342,6 +380,20 @@ fn check_claims(
     Ok(())
 }
 
+/// RFC 8725 §3.11 explicit typing: with `accepted` types (normalised media types), the header's `typ`
+/// must be one of them, compared as media types.
+fn check_type(typ: Option<&str>, accepted: &[String]) -> Result<(), AuthError> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let typ = typ.ok_or(AuthError::TypeMissing)?;
+    if accepted.contains(&normalize_media_type(typ)) {
+        Ok(())
+    } else {
+        Err(AuthError::TypeNotAllowed)
+    }
+}
+
 /// Whether the token's `aud` names one of `allowed` (normalised); an empty list allows any token.
 pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
     if allowed.is_empty() {
@@ -373,6 +425,11 @@ impl VerifiedToken {
 }
 
 impl CheckedToken {
+    /// The claims, which passed the claim checks but are not signed off yet.
+    pub fn unverified_payload(&self) -> &Map<String, Value> {
+        &self.payload
+    }
+
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
@@ -403,6 +460,13 @@ impl CheckedToken {
                 continue;
             }
             fitting_keys += 1;
+            // jwt_verify_lib stops at the first fitting Ed25519 key when the signature is not 64 bytes
+            // (RFC 8032 5.1.6), whatever the token's alg, and says so; the same refusal, same words.
+            if matches!(key.material, KeyMaterial::Ed25519(_))
+                && signature.len() != ED25519_SIGNATURE_BYTES
+            {
+                return Err(AuthError::Ed25519SignatureWrongLength);
+            }
             let Some(alg) = alg else { continue };
             let checks = signed_data.is_some_and(|signed_data| {
                 key.material

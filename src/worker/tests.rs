@@ -149,6 +149,7 @@ fn failure(process: &FakeProcess) -> FetchFailure {
 fn denial_body(verdict: &Verdict) -> &str {
     match verdict {
         Verdict::Deny(reply) => &reply.body,
+        Verdict::Answer(answer) => &answer.body,
         Verdict::Allow(_) => "allowed",
     }
 }

@@ -8,6 +8,12 @@ pub mod servers;
 // rustls and rcgen are host-only dev-dependencies (the verifiers binary is also built for wasm32).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tls;
+// Downstream mutual TLS for the certificate-bound token tests (rustls and rcgen, host-only too).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mtls;
+// X.509 certificates for the certificate map key-set form (rcgen, host-only too).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod x509;
 
 use serde_json::{json, Value};
 

@@ -12,6 +12,7 @@
 pub mod common;
 
 mod adversarial;
+mod cert_bound;
 mod cli;
 mod config_push;
 mod demo;
@@ -26,6 +27,9 @@ mod manifests;
 mod module_exports;
 mod oci_image;
 mod parity;
+mod parity_tokens;
+mod parity_x509;
 mod per_route;
 mod prometheus;
 mod requirements;
+mod tenant_typ_mcp;

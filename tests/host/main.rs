@@ -11,6 +11,7 @@
 pub mod common;
 
 mod authenticator;
+mod cert_binding;
 mod config;
 mod docs;
 mod extractor;
@@ -19,3 +20,5 @@ mod jwks_cache;
 mod layers;
 mod provider_index;
 mod requirements;
+mod tenant_typ_mcp;
+mod x509_map;

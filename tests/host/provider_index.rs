@@ -230,6 +230,7 @@ fn refusal(config: &FilterConfig, path: &str, extra: &[(&str, &str)]) -> String 
     match verdict {
         Verdict::Allow(_) => String::new(),
         Verdict::Deny(reply) => reply.body,
+        Verdict::Answer(answer) => panic!("answered: {answer:?}"),
     }
 }
 

@@ -70,6 +70,7 @@ fn verdict(config: &FilterConfig, headers: &[(String, Vec<u8>)]) -> (u32, String
     match decide(config, headers) {
         Verdict::Allow(_) => (200, String::new()),
         Verdict::Deny(reply) => (reply.status, reply.body),
+        Verdict::Answer(answer) => (answer.status, answer.body),
     }
 }
 
@@ -273,7 +274,7 @@ fn refusal_formats_text_json_and_stripped() {
     let refuse =
         |extra: Value| match decide(&config(rules.clone(), extra), &request("GET", "/p", &[])) {
             Verdict::Deny(reply) => reply,
-            Verdict::Allow(_) => panic!("refused"),
+            Verdict::Allow(_) | Verdict::Answer(_) => panic!("refused"),
         };
     let text = refuse(json!({}));
     assert_eq!(

@@ -176,3 +176,53 @@ fn tampering_with_any_segment_fails() {
         Some(AuthError::BadFormat)
     );
 }
+
+/// jwt_verify_lib stops at the first fitting Ed25519 key when the signature is not 64 bytes, whatever the
+/// token's alg, with its own message; a 64-byte wrong signature is the usual failure.
+#[test]
+fn ed25519_signature_of_the_wrong_length_is_jwt_authn_refusal() {
+    let (config, jwks) = provider_with(json!({}));
+    let keys = Keys::load();
+    let now = fixtures::now();
+    let claims = fixtures::good_claims(now);
+    let token = keys.ec.mint("EdDSA", &claims);
+    let signed = token.rsplit_once('.').unwrap().0;
+    let provider = &config.providers[0];
+    for (length, expected) in [
+        (32usize, AuthError::Ed25519SignatureWrongLength),
+        (63, AuthError::Ed25519SignatureWrongLength),
+        (64, AuthError::VerificationFails),
+        (65, AuthError::Ed25519SignatureWrongLength),
+    ] {
+        let forged = format!("{signed}.{}", fixtures::b64(&vec![7; length]));
+        assert_eq!(
+            verdict(&forged, provider, &jwks, now),
+            Err(expected),
+            "{length} bytes"
+        );
+    }
+    assert_eq!(verdict(&token, provider, &jwks, now), Ok(()));
+    // A P-256 key fits an EdDSA token without kid first (it has no alg) and cannot verify it; the search
+    // goes on to the Ed25519 key, which stops it.
+    let no_kid = keys.ec.sign("EdDSA", &json!({"alg": "EdDSA"}), &claims);
+    let short = format!(
+        "{}.{}",
+        no_kid.rsplit_once('.').unwrap().0,
+        fixtures::b64(&[7; 10])
+    );
+    assert_eq!(
+        verdict(&short, provider, &jwks, now),
+        Err(AuthError::Ed25519SignatureWrongLength)
+    );
+    // An ES256 token under kid kp256 fits only the P-256 key: the usual failure.
+    let es256 = keys.ec.mint("ES256", &claims);
+    let es_short = format!(
+        "{}.{}",
+        es256.rsplit_once('.').unwrap().0,
+        fixtures::b64(&[7; 10])
+    );
+    assert_eq!(
+        verdict(&es_short, provider, &jwks, now),
+        Err(AuthError::VerificationFails)
+    );
+}

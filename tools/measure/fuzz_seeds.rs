@@ -90,4 +90,18 @@ fn main() {
         b"/report\0GET\0Bearer a.b.c\0\0\0\0\0\0\0\0root".to_vec(),
     ];
     write(dir, "request", &requests);
+    // The cert_binding target: an x-forwarded-client-cert value, NUL, a hex digest.
+    let hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let xfcc = vec![
+        format!("By=spiffe://lb;Hash={hash};Subject=\"CN=a, O=\\\"b\\\";c\";URI=x\0{hash}")
+            .into_bytes(),
+        format!(
+            "Hash={hash},Hash={};DNS=a;DNS=b\0{}",
+            hash.to_ascii_uppercase(),
+            &hash[2..]
+        )
+        .into_bytes(),
+        b"Hash=\"unterminated,;=\0zz".to_vec(),
+    ];
+    write(dir, "cert_binding", &xfcc);
 }

@@ -1,0 +1,106 @@
+//! X.509 certificates for the fixture keys, in the certificate map form Google service accounts and
+//! Firebase publish (`{"<kid>": "-----BEGIN CERTIFICATE-----\n…"}`): real DER certificates made by rcgen,
+//! signed by a throwaway P-256 issuer (nobody checks that signature: the map is only a wrapping for keys).
+
+use rcgen::{
+    date_time_ymd, CertificateParams, DnType, Issuer, KeyPair, PublicKeyData, SignatureAlgorithm,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+};
+use rsa::pkcs1::EncodeRsaPublicKey as _;
+
+use crate::common::fixtures::{EcKeys, TestKey};
+
+/// A subject public key: its algorithm (rcgen writes the SubjectPublicKeyInfo algorithm from it) and
+/// its subjectPublicKey bits.
+pub struct SubjectKey {
+    pub algorithm: &'static SignatureAlgorithm,
+    pub bits: Vec<u8>,
+}
+
+impl PublicKeyData for SubjectKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+impl SubjectKey {
+    /// An RSA fixture key (rsaEncryption, RSAPublicKey).
+    pub fn rsa(key: &TestKey) -> SubjectKey {
+        let der = key
+            .private
+            .to_public_key()
+            .to_pkcs1_der()
+            .expect("RSAPublicKey encodes");
+        SubjectKey {
+            algorithm: &PKCS_RSA_SHA256,
+            bits: der.as_bytes().to_vec(),
+        }
+    }
+
+    /// The P-256 fixture key (kid "kp256" in the JWKS), an uncompressed point.
+    pub fn p256(keys: &EcKeys) -> SubjectKey {
+        SubjectKey {
+            algorithm: &PKCS_ECDSA_P256_SHA256,
+            bits: keys
+                .p256
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    /// The P-384 fixture key.
+    pub fn p384(keys: &EcKeys) -> SubjectKey {
+        SubjectKey {
+            algorithm: &PKCS_ECDSA_P384_SHA384,
+            bits: keys
+                .p384
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    /// The Ed25519 fixture key.
+    pub fn ed25519(keys: &EcKeys) -> SubjectKey {
+        SubjectKey {
+            algorithm: &PKCS_ED25519,
+            bits: keys.ed25519.verifying_key().as_bytes().to_vec(),
+        }
+    }
+}
+
+/// A certificate for `key` valid from `not_before` to `not_after` (year, month, day), as PEM.
+pub fn certificate_pem(
+    key: &SubjectKey,
+    not_before: (i32, u8, u8),
+    not_after: (i32, u8, u8),
+) -> String {
+    let issuer_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("issuer key");
+    let mut issuer_params = CertificateParams::new(Vec::new()).expect("issuer params");
+    issuer_params
+        .distinguished_name
+        .push(DnType::CommonName, "securetoken.test");
+    let issuer = Issuer::new(issuer_params, issuer_key);
+    let mut params = CertificateParams::new(Vec::new()).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "securetoken.test");
+    params.not_before = date_time_ymd(not_before.0, not_before.1, not_before.2);
+    params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
+    params
+        .signed_by(key, &issuer)
+        .expect("certificate signs")
+        .pem()
+}
+
+/// A certificate for `key` valid now (for ten years from 2025).
+pub fn current_certificate_pem(key: &SubjectKey) -> String {
+    certificate_pem(key, (2025, 1, 1), (2035, 1, 1))
+}
