@@ -271,3 +271,56 @@ fn a_providers_tokens_are_checked_from_the_last_extracted() {
         ""
     );
 }
+
+#[test]
+fn a_tenant_template_provider_is_consulted_from_the_fallback_list() {
+    // p0..p19 have exact issuers; "entra" names its issuers by a template.
+    let keys = Keys::load();
+    let local = json!({"inline_string": keys.jwks().to_string()});
+    let mut providers = serde_json::Map::new();
+    let mut requirements = Vec::new();
+    for i in 0..20 {
+        providers.insert(
+            format!("p{i}"),
+            json!({"issuer": issuer(i), "local_jwks": local}),
+        );
+        requirements.push(json!({"provider_name": format!("p{i}")}));
+    }
+    providers.insert(
+        "entra".into(),
+        json!({"tenant_issuer": {"template": "https://login.example.com/{tenant}/v2.0"},
+               "local_jwks": local,
+               "claim_to_headers": [{"header_name": "x-entra-sub", "claim_name": "sub"}]}),
+    );
+    requirements.insert(0, json!({"provider_name": "entra"}));
+    for requires in [
+        json!({"requires_any": {"requirements": requirements}}),
+        json!({"allow_missing": {}}),
+    ] {
+        let config = json!({
+            "providers": providers,
+            "rules": [{"match": {"prefix": "/"}, "requires": requires}]
+        });
+        let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
+        let mut caches = TokenCaches::for_config(&config);
+        let mut claims = good_claims(now());
+        claims["iss"] = json!("https://login.example.com/acme/v2.0");
+        claims["tid"] = json!("acme");
+        let token = mint(&keys.rsa2048, "RS256", &claims);
+        let Verdict::Allow(mutations) = decide(&config, &token, &mut caches) else {
+            panic!("refused under {requires}");
+        };
+        assert!(mutations
+            .set_headers
+            .contains(&("x-entra-sub".to_string(), fixtures::SUBJECT.to_string())));
+        assert_eq!(caches.work(), once(1), "under {requires}");
+        // A token of an exact issuer is verified by its provider only; the template provider, always
+        // consulted, matches its issuer on the one parse and checks no signature.
+        let mut caches = TokenCaches::for_config(&config);
+        assert!(matches!(
+            decide(&config, &token_for(7), &mut caches),
+            Verdict::Allow(_)
+        ));
+        assert_eq!(caches.work().signature_checks, 1, "under {requires}");
+    }
+}
