@@ -28,4 +28,4 @@ pub use claims::claim_header_value;
 pub use extract::{extract_tokens, path_without_param, TokenSource};
 pub use headers::{borrow_header_pairs, parse_header_pairs, HeaderPair};
 pub use reply::LocalReply;
-pub use token_cache::TokenCaches;
+pub use token_cache::{TokenCaches, WorkCounts};

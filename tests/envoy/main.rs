@@ -18,6 +18,7 @@ mod config_push;
 mod demo;
 mod examples;
 mod extensions;
+mod failure_choice;
 mod field_inventory;
 mod https_jwks;
 mod jwks;
