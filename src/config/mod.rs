@@ -10,6 +10,7 @@ pub(crate) mod cert_binding;
 pub(crate) mod dpop;
 pub(crate) mod duration;
 pub(crate) mod provider;
+pub(crate) mod provider_index;
 mod raw;
 pub(crate) mod remote_jwks;
 pub(crate) mod requirement;
@@ -33,6 +34,7 @@ pub use provider::{
     Lifetime, Provider, TokenLocations, DEFAULT_CACHE_SIZE, DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_MAX_CACHED_TOKEN_BYTES,
 };
+use provider_index::ProviderIndex;
 use raw::RawConfig;
 pub use remote_jwks::{
     split_http_uri, RemoteJwks, DEFAULT_CACHE_DURATION, DEFAULT_FETCH_TIMEOUT,
@@ -55,6 +57,8 @@ pub type ProviderId = usize;
 #[derive(Debug)]
 pub struct FilterConfig {
     pub providers: Vec<Provider>,
+    /// The providers by issuer and by the locations they read, compiled once.
+    pub provider_index: ProviderIndex,
     /// `rules`, then one rule per `per_route_config` entry (see `route_rules`); only the
     /// first `path_rule_count` are matched against requests.
     pub rules: Vec<Rule>,
@@ -171,6 +175,7 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     let failure_format = failure_format(raw.failure_response_format.as_deref())?;
     let metric_prefix = metric_prefix(&raw.stat_prefix)?;
     Ok(FilterConfig {
+        provider_index: ProviderIndex::compile(&providers),
         providers,
         rules,
         path_rule_count,

@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
-use crate::request::evaluation::{Candidate, CandidateState, Evaluation, Outcome};
+use crate::request::candidates::RequestTokens;
+use crate::request::evaluation::{CandidateState, Evaluation, Leaves, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::request::reply::{
     escape_quoted, metadata_document, refusal, Answer, Failure, LocalReply,
@@ -60,8 +61,10 @@ pub enum Start {
 #[derive(Debug)]
 pub struct PendingAuth {
     rule: usize,
-    /// Tokens found per requirement leaf (indexed by [`LeafId`]); `None` for leaves not reached.
-    leaves: Vec<Option<Vec<Candidate>>>,
+    /// The request's tokens, as read on the first look.
+    tokens: RequestTokens,
+    /// Tokens found per requirement leaf reached.
+    leaves: Leaves,
     realm: String,
     path: Vec<u8>,
     sanitized_headers: Vec<String>,
@@ -149,16 +152,17 @@ pub fn start_on_connection(
         peer_certificate_digest,
         keys: None,
         caches,
-        leaves: (0..config.leaf_count).map(|_| None).collect(),
+        tokens: RequestTokens::new(config.provider_index.location_count()),
+        leaves: Leaves::new(config.leaf_count),
         admitted: Vec::new(),
         would_deny: Vec::new(),
     };
     let outcome = evaluation.evaluate(requirement);
     if outcome == Outcome::Pending {
-        let leaves = evaluation.leaves;
         return Start::NeedsKeys(PendingAuth {
             rule: rule_index,
-            leaves,
+            tokens: evaluation.tokens,
+            leaves: evaluation.leaves,
             realm: realm(headers),
             path: full_path.to_vec(),
             sanitized_headers,
@@ -175,7 +179,7 @@ impl PendingAuth {
     /// The providers whose keys the pending signature checks need.
     pub fn providers_needing_keys(&self) -> Vec<ProviderId> {
         let mut providers = Vec::new();
-        for candidate in self.leaves.iter().flatten().flatten() {
+        for candidate in &self.leaves.candidates {
             if let (Some(p), CandidateState::Unsigned(_)) = (candidate.provider, &candidate.state) {
                 if !providers.contains(&p) {
                     providers.push(p);
@@ -188,7 +192,7 @@ impl PendingAuth {
     /// Whether a token waiting for `provider`'s keys names a kid that `jwks` does not have: the issuer
     /// may have published a new key since the last fetch, so a refetch can be worth waiting for.
     pub fn has_unknown_kid(&self, provider: ProviderId, jwks: &Jwks) -> bool {
-        self.leaves.iter().flatten().flatten().any(|candidate| {
+        self.leaves.candidates.iter().any(|candidate| {
             match (&candidate.state, candidate.provider) {
                 (CandidateState::Unsigned(checked), Some(p)) if p == provider => {
                     checked.kid().is_some_and(|kid| !jwks.has_kid(kid))
@@ -229,6 +233,7 @@ impl PendingAuth {
             peer_certificate_digest: None,
             keys: Some(keys_of),
             caches,
+            tokens: std::mem::take(&mut self.tokens),
             leaves: std::mem::take(&mut self.leaves),
             admitted: Vec::new(),
             would_deny: Vec::new(),

@@ -1,16 +1,154 @@
 //! Finding a requirement leaf's candidates: the tokens in the request that a provider judges, each at
 //! its first look (the verified-token cache, else the claim checks; signatures come later).
+//!
+//! Each token location is read once per request and each distinct token is looked up in the
+//! verified-token cache once and parsed at most once, however many providers read it
+//! ([`RequestTokens`]). A provider whose exact issuer is not the token's judges it "Jwt issuer is not
+//! configured" from the issuer alone, without a claim check, so `requires_any` over many providers
+//! costs one check of the token, by the provider it names.
 
-use crate::config::{IssuerMatch, Provider, ProviderId};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::config::provider_index::{exact_issuer, LocationId};
+use crate::config::{Provider, ProviderId};
 use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
-use crate::request::extract::extract_tokens;
+use crate::request::extract::{extract_tokens, TokenSource};
 use crate::request::headers::HeaderPair;
+use crate::request::token_cache::VerifiedClaims;
 use crate::verify::error::AuthError;
-use crate::verify::token::{check_token_for_audiences, unverified_issuer};
+use crate::verify::token::{parse, ParsedToken};
+
+/// Index of a distinct token in [`RequestTokens`].
+pub(super) type TokenId = usize;
+/// Index of one finding (a token at a location) in [`RequestTokens`].
+pub(super) type FoundId = usize;
+
+/// A distinct token of the request, read once.
+#[derive(Debug)]
+struct SeenToken {
+    raw: Vec<u8>,
+    /// The providers that verified it before, from one cache lookup.
+    cached: Vec<(ProviderId, Rc<VerifiedClaims>)>,
+    /// Its parse, made when a provider first needs it.
+    parsed: Option<Result<ParsedToken, AuthError>>,
+    /// The providers naming its `iss` exactly, once known (one map lookup per token).
+    named: Option<Vec<ProviderId>>,
+}
+
+impl SeenToken {
+    /// The token's `iss` when a cached verdict tells it (`Some(None)`: it has none), without parsing.
+    fn cached_issuer(&self) -> Option<Option<&str>> {
+        let (_, verdict) = self.cached.first()?;
+        Some(verdict.payload().get("iss").and_then(Value::as_str))
+    }
+}
+
+/// A token found at a location.
+#[derive(Debug)]
+struct Found {
+    token: TokenId,
+    source: TokenSource,
+}
+
+/// The request's tokens: each location read once, each distinct token looked up and parsed once.
+#[derive(Debug, Default)]
+pub(super) struct RequestTokens {
+    tokens: Vec<SeenToken>,
+    found: Vec<Found>,
+    /// Per location of the provider index: what it holds, once read.
+    at_location: Vec<Option<Vec<FoundId>>>,
+}
+
+impl RequestTokens {
+    /// Nothing read yet, for a configuration with `locations` distinct token locations.
+    pub(super) fn new(locations: usize) -> RequestTokens {
+        RequestTokens {
+            tokens: Vec::new(),
+            found: Vec::new(),
+            at_location: vec![None; locations],
+        }
+    }
+
+    /// The token bytes of finding `found`.
+    pub(super) fn raw(&self, found: FoundId) -> &[u8] {
+        self.found
+            .get(found)
+            .and_then(|f| self.tokens.get(f.token))
+            .map_or(&[], |t| t.raw.as_slice())
+    }
+
+    /// Where finding `found` was.
+    pub(super) fn source(&self, found: FoundId) -> Option<&TokenSource> {
+        self.found.get(found).map(|f| &f.source)
+    }
+}
 
 impl Evaluation<'_, '_> {
-    /// The tokens in the provider's locations, each at its first look.
+    /// Reads `location` on first use.
+    fn read_location(
+        &mut self,
+        location: LocationId,
+        headers: &[HeaderPair<'_>],
+        path: &[u8],
+        now: u64,
+    ) {
+        if self
+            .tokens
+            .at_location
+            .get(location)
+            .is_some_and(Option::is_some)
+        {
+            return;
+        }
+        let Some(locations) = self.config.provider_index.location(location) else {
+            return;
+        };
+        let mut found_here = Vec::new();
+        for token in extract_tokens(locations, headers, path) {
+            let existing = self.tokens.tokens.iter().position(|t| t.raw == token.raw);
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let cached = self.caches.lookup(&token.raw, now);
+                    self.tokens.tokens.push(SeenToken {
+                        raw: token.raw,
+                        cached,
+                        parsed: None,
+                        named: None,
+                    });
+                    self.tokens.tokens.len() - 1
+                }
+            };
+            self.tokens.found.push(Found {
+                token: id,
+                source: token.source,
+            });
+            found_here.push(self.tokens.found.len() - 1);
+        }
+        if let Some(slot) = self.tokens.at_location.get_mut(location) {
+            *slot = Some(found_here);
+        }
+    }
+
+    /// The `nth` finding at `location` (read before).
+    fn found_at(&self, location: LocationId, nth: usize) -> Option<FoundId> {
+        self.tokens
+            .at_location
+            .get(location)
+            .and_then(Option::as_ref)
+            .and_then(|found| found.get(nth))
+            .copied()
+    }
+
+    fn token_of(&self, found: FoundId) -> TokenId {
+        self.tokens.found.get(found).map_or(usize::MAX, |f| f.token)
+    }
+
+    /// Pushes the tokens in the provider's locations (jwt_authn's extraction order), each at its first
+    /// look, as the candidates of the leaf being reached.
     pub(super) fn provider_candidates(
         &mut self,
         provider_id: ProviderId,
@@ -19,105 +157,154 @@ impl Evaluation<'_, '_> {
         headers: &[HeaderPair<'_>],
         path: &[u8],
         now: u64,
-    ) -> Vec<Candidate> {
-        extract_tokens(&provider.locations, headers, path)
-            .into_iter()
-            .map(|token| {
-                let state = self.first_look(provider_id, provider, audiences, &token.raw, now);
-                Candidate {
-                    provider: Some(provider_id),
-                    raw: token.raw,
-                    source: token.source,
-                    state,
-                    proof: None,
-                }
-            })
-            .collect()
-    }
-
-    /// The tokens in any provider's locations, each judged by the provider whose issuer it names (one
-    /// accepting any issuer otherwise), at its first look.
-    pub(super) fn issuer_candidates(
-        &mut self,
-        headers: &[HeaderPair<'_>],
-        path: &[u8],
-        now: u64,
-    ) -> Vec<Candidate> {
+    ) {
         let config = self.config;
-        let mut candidates: Vec<Candidate> = Vec::new();
-        for (provider_id, provider) in config.providers.iter().enumerate() {
-            for token in extract_tokens(&provider.locations, headers, path) {
-                if candidates
-                    .iter()
-                    .any(|c| c.raw == token.raw && c.source == token.source)
-                {
-                    continue;
-                }
-                let issuer = unverified_issuer(&token.raw);
-                // The provider naming this issuer (exactly or by its tenant template), else one that
-                // accepts any issuer, among the providers reading this location.
-                let fits = |p: &Provider| {
-                    extract_tokens(&p.locations, headers, path)
-                        .iter()
-                        .any(|t| t.raw == token.raw && t.source == token.source)
-                };
-                let issuer = issuer.as_deref();
-                let names_issuer = |p: &Provider| {
-                    p.matches_issuer(issuer)
-                        .is_some_and(IssuerMatch::is_specific)
-                };
-                let accepts_any = |p: &Provider| p.matches_issuer(issuer) == Some(IssuerMatch::Any);
-                let chosen = config
-                    .providers
-                    .iter()
-                    .enumerate()
-                    .skip(provider_id)
-                    .find(|(_, p)| names_issuer(p) && fits(p))
-                    .or_else(|| {
-                        config
-                            .providers
-                            .iter()
-                            .enumerate()
-                            .skip(provider_id)
-                            .find(|(_, p)| accepts_any(p) && fits(p))
-                    });
-                let (provider, state) = match chosen {
-                    Some((id, p)) => (
-                        Some(id),
-                        self.first_look(id, p, &p.audiences, &token.raw, now),
-                    ),
-                    None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
-                };
-                candidates.push(Candidate {
-                    provider,
-                    raw: token.raw,
-                    source: token.source,
+        for &location in config.provider_index.provider_locations(provider_id) {
+            self.read_location(location, headers, path, now);
+            let mut nth = 0;
+            while let Some(found) = self.found_at(location, nth) {
+                nth += 1;
+                let token = self.token_of(found);
+                let state = self.first_look(provider_id, provider, audiences, token, now);
+                self.leaves.candidates.push(Candidate {
+                    provider: Some(provider_id),
+                    found,
                     state,
                     proof: None,
                 });
             }
         }
-        candidates
     }
 
-    /// A token's state before any signature check: from the cache, or from its claim checks.
-    pub(super) fn first_look(
+    /// Pushes the tokens in any provider's locations (jwt_authn's extraction order), each judged by the
+    /// provider whose issuer it names (one accepting any issuer otherwise), at its first look. A token
+    /// that does not parse fails with its parse error, as in jwt_authn.
+    pub(super) fn issuer_candidates(&mut self, headers: &[HeaderPair<'_>], path: &[u8], now: u64) {
+        let config = self.config;
+        let index = &config.provider_index;
+        for &location in index.all_locations() {
+            self.read_location(location, headers, path, now);
+            let mut nth = 0;
+            while let Some(found) = self.found_at(location, nth) {
+                nth += 1;
+                let token = self.token_of(found);
+                let judge = self
+                    .issuer_of(token)
+                    .map(|issuer| index.judge(&config.providers, issuer, location));
+                let (provider, state) = match judge {
+                    Err(error) => (None, CandidateState::Failed(error)),
+                    Ok(None) => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
+                    Ok(Some(id)) => match config.providers.get(id) {
+                        Some(p) => (Some(id), self.first_look(id, p, &p.audiences, token, now)),
+                        None => (None, CandidateState::Failed(AuthError::UnknownIssuer)),
+                    },
+                };
+                self.leaves.candidates.push(Candidate {
+                    provider,
+                    found,
+                    state,
+                    proof: None,
+                });
+            }
+        }
+    }
+
+    /// The token's `iss`: from a cached verdict, else from its (single) parse.
+    fn issuer_of(&mut self, token: TokenId) -> Result<Option<&str>, AuthError> {
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return Err(AuthError::Missing);
+        };
+        if seen.cached_issuer().is_none() && seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        if let Some(issuer) = seen.cached_issuer() {
+            return Ok(issuer);
+        }
+        match &seen.parsed {
+            Some(Ok(parsed)) => Ok(parsed.issuer()),
+            Some(Err(error)) => Err(*error),
+            None => Err(AuthError::BadFormat),
+        }
+    }
+
+    /// A token's state for one provider before any signature check, bound to the client certificate
+    /// when the provider says so.
+    fn first_look(
         &mut self,
         provider_id: ProviderId,
         provider: &Provider,
         audiences: &[String],
-        raw: &[u8],
+        token: TokenId,
         now: u64,
     ) -> CandidateState {
-        let state = if let Some(cached) = self.caches.get(provider_id, raw, now) {
-            CandidateState::Verified(cached)
-        } else {
-            match check_token_for_audiences(raw, provider, audiences, now) {
-                Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
-                Err(error) => CandidateState::Failed(error),
-            }
-        };
+        let state = self.first_look_unbound(provider_id, provider, audiences, token, now);
         self.bound_to_certificate(provider, state)
+    }
+
+    /// A token's state for one provider before any signature check: from the cache, from the issuer
+    /// alone when it is not the provider's exact issuer, or from the provider's claim checks.
+    fn first_look_unbound(
+        &mut self,
+        provider_id: ProviderId,
+        provider: &Provider,
+        audiences: &[String],
+        token: TokenId,
+        now: u64,
+    ) -> CandidateState {
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return CandidateState::Failed(AuthError::Missing);
+        };
+        if let Some((_, verdict)) = seen.cached.iter().find(|(p, _)| *p == provider_id) {
+            return CandidateState::Verified(verdict.clone());
+        }
+        // jwt_authn parses first: a token that does not parse fails with that, whoever judges it.
+        if seen.cached.is_empty() && seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        if let Some(Err(error)) = &seen.parsed {
+            return CandidateState::Failed(*error);
+        }
+        // The issuer check comes first among jwt_authn's claim checks: a provider with an exact issuer
+        // judges from the providers naming the token's `iss` (looked up once per token) alone.
+        if exact_issuer(provider).is_some() {
+            if seen.named.is_none() {
+                let issuer = seen
+                    .cached_issuer()
+                    .or_else(|| match &seen.parsed {
+                        Some(Ok(parsed)) => Some(parsed.issuer()),
+                        _ => None,
+                    })
+                    .flatten();
+                let named = issuer.map_or_else(Vec::new, |issuer| {
+                    self.config.provider_index.named(issuer).to_vec()
+                });
+                seen.named = Some(named);
+            }
+            if !seen
+                .named
+                .as_ref()
+                .is_some_and(|n| n.contains(&provider_id))
+            {
+                return CandidateState::Failed(AuthError::UnknownIssuer);
+            }
+        }
+        if seen.parsed.is_none() {
+            self.caches.count_parse();
+            seen.parsed = Some(parse(&seen.raw));
+        }
+        match &seen.parsed {
+            Some(Ok(parsed)) => {
+                self.caches.count_claim_check();
+                match parsed.check_for_audiences(provider, audiences, now) {
+                    Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+                    Err(error) => CandidateState::Failed(error),
+                }
+            }
+            Some(Err(error)) => CandidateState::Failed(*error),
+            None => CandidateState::Failed(AuthError::BadFormat),
+        }
     }
 
     /// A token of a `certificate_bound` provider must match the request's client certificate, on every

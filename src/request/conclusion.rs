@@ -6,14 +6,16 @@ use crate::config::requirement::LeafId;
 use crate::config::rules::Rule;
 use crate::config::FilterConfig;
 use crate::request::authenticator::{RequestMutations, Verdict};
-use crate::request::evaluation::{Candidate, CandidateState, Outcome};
+use crate::request::candidates::RequestTokens;
+use crate::request::evaluation::{Candidate, CandidateState, Leaves, Outcome};
 use crate::request::extract::{path_without_param, TokenSource};
 use crate::request::reply::{refusal, Failure};
 use crate::verify::error::AuthError;
 
 /// What [`conclude`] needs besides the outcome.
 pub(super) struct Conclusion<'a> {
-    pub(super) leaves: &'a [Option<Vec<Candidate>>],
+    pub(super) tokens: &'a RequestTokens,
+    pub(super) leaves: &'a Leaves,
     pub(super) admitted: &'a [(LeafId, usize)],
     pub(super) would_deny: Vec<&'static str>,
     pub(super) path: &'a [u8],
@@ -32,7 +34,7 @@ pub(super) fn conclude(
     let admitted: Vec<&Candidate> = conclusion
         .admitted
         .iter()
-        .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf)?.as_ref()?.get(*index))
+        .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf, *index))
         .collect();
     let failure = match outcome {
         Outcome::Fail(error) => Some(Failure::Auth(error)),
@@ -61,7 +63,13 @@ pub(super) fn conclude(
     };
     let mut new_path = conclusion.path.to_vec();
     for candidate in admitted {
-        admit(config, candidate, &mut mutations, &mut new_path);
+        admit(
+            config,
+            candidate,
+            conclusion.tokens,
+            &mut mutations,
+            &mut new_path,
+        );
     }
     if new_path != conclusion.path {
         mutations.new_path = Some(new_path);
@@ -95,6 +103,7 @@ fn authorization_failure(
 fn admit(
     config: &FilterConfig,
     candidate: &Candidate,
+    tokens: &RequestTokens,
     mutations: &mut RequestMutations,
     new_path: &mut Vec<u8>,
 ) {
@@ -124,15 +133,15 @@ fn admit(
         .and_then(|p| config.providers.get(p))
         .is_none_or(|p| p.forward);
     if !forward {
-        match &candidate.source {
-            TokenSource::Header(name) => {
-                if !mutations.remove_headers.contains(name) {
-                    mutations.remove_headers.push(name.clone());
-                }
+        match tokens.source(candidate.found) {
+            None => {}
+            Some(TokenSource::Header(name)) if !mutations.remove_headers.contains(name) => {
+                mutations.remove_headers.push(name.clone());
             }
-            TokenSource::Param(name) => *new_path = path_without_param(new_path, name),
+            Some(TokenSource::Header(_)) => {}
+            Some(TokenSource::Param(name)) => *new_path = path_without_param(new_path, name),
             // As jwt_authn: a token cookie stays (the Cookie header carries other cookies too).
-            TokenSource::Cookie(_) => {}
+            Some(TokenSource::Cookie(_)) => {}
         }
     }
 }

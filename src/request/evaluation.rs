@@ -8,8 +8,8 @@ use crate::config::requirement::{LeafId, Requirement};
 use crate::config::rules::Rule;
 use crate::config::{FilterConfig, Provider, ProviderId};
 use crate::request::authenticator::{KeysOf, Verdict};
+use crate::request::candidates::{FoundId, RequestTokens};
 use crate::request::conclusion::{conclude, Conclusion};
-use crate::request::extract::TokenSource;
 use crate::request::headers::HeaderPair;
 use crate::request::token_cache::{TokenCaches, VerifiedClaims};
 use crate::verify::error::AuthError;
@@ -20,8 +20,8 @@ use crate::verify::token::{audience_allowed, CheckedToken};
 pub(super) struct Candidate {
     /// `None` when no provider fits the token (an `allow_missing` token naming an unknown issuer).
     pub(super) provider: Option<ProviderId>,
-    pub(super) raw: Vec<u8>,
-    pub(super) source: TokenSource,
+    /// The token and where it was, in the request's [`RequestTokens`].
+    pub(super) found: FoundId,
     pub(super) state: CandidateState,
     /// A DPoP-scheme token's proof, to be checked for replay before the request goes on.
     pub(super) proof: Option<crate::request::dpop::ProofRecord>,
@@ -33,6 +33,64 @@ pub(super) enum CandidateState {
     Failed(AuthError),
     /// Passed every claim check; the signature is not checked yet.
     Unsigned(Box<CheckedToken>),
+}
+
+/// Every leaf's candidates, in one vector (a request over many providers allocates once, not per
+/// leaf): a reached leaf's candidates are contiguous.
+#[derive(Debug, Default)]
+pub(super) struct Leaves {
+    /// Per leaf (indexed by [`LeafId`]): where its candidates are in `candidates`, once reached.
+    ranges: Vec<Option<(usize, usize)>>,
+    pub(super) candidates: Vec<Candidate>,
+}
+
+impl Leaves {
+    /// `count` leaves, none reached.
+    pub(super) fn new(count: usize) -> Leaves {
+        Leaves {
+            ranges: vec![None; count],
+            candidates: Vec::new(),
+        }
+    }
+
+    fn reached(&self, leaf: LeafId) -> bool {
+        self.ranges.get(leaf).is_some_and(Option::is_some)
+    }
+
+    /// Marks `leaf` reached, with the candidates pushed since `start`.
+    fn close(&mut self, leaf: LeafId, start: usize) {
+        let end = self.candidates.len();
+        if let Some(slot) = self.ranges.get_mut(leaf) {
+            *slot = Some((start, end));
+        }
+    }
+
+    fn len(&self, leaf: LeafId) -> usize {
+        self.ranges
+            .get(leaf)
+            .copied()
+            .flatten()
+            .map_or(0, |(start, end)| end - start)
+    }
+
+    /// The `index`th candidate of `leaf`.
+    pub(super) fn get(&self, leaf: LeafId, index: usize) -> Option<&Candidate> {
+        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let at = start + index;
+        if at >= end {
+            return None;
+        }
+        self.candidates.get(at)
+    }
+
+    fn get_mut(&mut self, leaf: LeafId, index: usize) -> Option<&mut Candidate> {
+        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let at = start + index;
+        if at >= end {
+            return None;
+        }
+        self.candidates.get_mut(at)
+    }
 }
 
 /// A requirement's outcome so far.
@@ -59,7 +117,9 @@ pub(super) struct Evaluation<'a, 'k> {
     /// `None` on the first look: unchecked signatures are then [`Outcome::Pending`].
     pub(super) keys: Option<&'a KeysOf<'k>>,
     pub(super) caches: &'a mut TokenCaches,
-    pub(super) leaves: Vec<Option<Vec<Candidate>>>,
+    /// The request's tokens, each read, looked up and parsed once.
+    pub(super) tokens: RequestTokens,
+    pub(super) leaves: Leaves,
     /// Tokens that passed in a passing part of the tree, as (leaf, index): their claims go upstream.
     pub(super) admitted: Vec<(LeafId, usize)>,
     pub(super) would_deny: Vec<&'static str>,
@@ -77,6 +137,7 @@ impl Evaluation<'_, '_> {
     ) -> Verdict {
         let Evaluation {
             config,
+            tokens,
             leaves,
             admitted,
             would_deny,
@@ -87,6 +148,7 @@ impl Evaluation<'_, '_> {
             rule,
             outcome,
             Conclusion {
+                tokens: &tokens,
                 leaves: &leaves,
                 admitted: &admitted,
                 would_deny,
@@ -117,13 +179,16 @@ impl Evaluation<'_, '_> {
         }
     }
 
-    /// `requires_all`: the first failure fails it; otherwise it waits for any pending child.
+    /// `requires_all`: the first failure fails it; otherwise it waits for any pending child. A failure
+    /// after a pending child waits too: jwt_authn, with the keys at hand, would report the pending
+    /// child's failure if its signature fails.
     fn all(&mut self, children: &[Requirement]) -> Outcome {
         let mut pending = false;
         for child in children {
             match self.evaluate(child) {
                 Outcome::Pass => {}
                 Outcome::Pending => pending = true,
+                Outcome::Fail(_) if pending => return Outcome::Pending,
                 Outcome::Fail(error) => return Outcome::Fail(error),
             }
         }
@@ -182,37 +247,37 @@ impl Evaluation<'_, '_> {
             return Outcome::Fail(AuthError::VerificationFails);
         };
         let audiences = audiences.unwrap_or(&provider.audiences);
-        if self.leaves.get(leaf).is_some_and(Option::is_none) {
-            let candidates = match self.request {
-                Some((headers, path, now)) => {
-                    let mut candidates = self.provider_candidates(
-                        provider_id,
-                        provider,
-                        audiences,
+        if !self.leaves.reached(leaf) {
+            let start = self.leaves.candidates.len();
+            if let Some((headers, path, now)) = self.request {
+                self.provider_candidates(provider_id, provider, audiences, headers, path, now);
+                if let Some(found) = self.leaves.candidates.get_mut(start..) {
+                    crate::request::dpop::check_candidates(
+                        config,
+                        &self.tokens,
+                        found,
                         headers,
-                        path,
                         now,
                     );
-                    crate::request::dpop::check_candidates(config, &mut candidates, headers, now);
-                    candidates
                 }
-                None => Vec::new(),
-            };
-            if let Some(slot) = self.leaves.get_mut(leaf) {
-                *slot = Some(candidates);
             }
+            self.leaves.close(leaf, start);
         }
         let count = self.leaf_len(leaf);
         if count == 0 {
             return self.reported(provider, Outcome::Fail(AuthError::Missing));
         }
+        // jwt_authn checks the tokens from the last extracted one and stops at the first failure, which
+        // it reports; a failure after a pending token waits for that token's signature.
         let mut outcome = Outcome::Pass;
         let mut passed = Vec::new();
-        for index in 0..count {
+        for index in (0..count).rev() {
             match self.resolve(leaf, index, Some(audiences)) {
                 Outcome::Pass => passed.push((leaf, index)),
                 Outcome::Fail(error) => {
-                    outcome = Outcome::Fail(error);
+                    if outcome != Outcome::Pending {
+                        outcome = Outcome::Fail(error);
+                    }
                     break;
                 }
                 Outcome::Pending => outcome = Outcome::Pending,
@@ -237,46 +302,51 @@ impl Evaluation<'_, '_> {
 
     /// `allow_missing` / `allow_missing_or_failed`: tokens in any provider's locations, each judged by
     /// the provider whose issuer it names. With `failures_pass`, only the verified ones matter (for their
-    /// claims); otherwise every token found must pass (jwt_authn reports only its last token here;
-    /// this filter refuses if any fails).
+    /// claims); otherwise every token found must pass. jwt_authn checks them all from the last extracted
+    /// one and reports only the last it checks (the first extracted); this filter refuses if any fails,
+    /// with the failure of the first extracted token that fails, and waits for a pending token extracted
+    /// before that one.
     fn issuer_leaf(&mut self, leaf: LeafId, failures_pass: bool) -> Outcome {
-        if self.leaves.get(leaf).is_some_and(Option::is_none) {
-            let candidates = match self.request {
-                Some((headers, path, now)) => {
-                    let mut candidates = self.issuer_candidates(headers, path, now);
+        if !self.leaves.reached(leaf) {
+            let start = self.leaves.candidates.len();
+            if let Some((headers, path, now)) = self.request {
+                self.issuer_candidates(headers, path, now);
+                if let Some(found) = self.leaves.candidates.get_mut(start..) {
                     crate::request::dpop::check_candidates(
                         self.config,
-                        &mut candidates,
+                        &self.tokens,
+                        found,
                         headers,
                         now,
                     );
-                    candidates
                 }
-                None => Vec::new(),
-            };
-            if let Some(slot) = self.leaves.get_mut(leaf) {
-                *slot = Some(candidates);
             }
+            self.leaves.close(leaf, start);
         }
-        let mut outcome = Outcome::Pass;
-        for index in 0..self.leaf_len(leaf) {
+        let (mut failure, mut pending, mut pending_before_failure) = (None, false, false);
+        for index in (0..self.leaf_len(leaf)).rev() {
             match self.resolve(leaf, index, None) {
                 Outcome::Pass => self.admitted.push((leaf, index)),
-                Outcome::Pending if outcome == Outcome::Pass => outcome = Outcome::Pending,
-                Outcome::Fail(error) if !failures_pass && !matches!(outcome, Outcome::Fail(_)) => {
-                    outcome = Outcome::Fail(error);
+                Outcome::Pending => {
+                    pending = true;
+                    pending_before_failure |= failure.is_some();
                 }
-                Outcome::Pending | Outcome::Fail(_) => {}
+                Outcome::Fail(error) if !failures_pass => {
+                    failure = Some(error);
+                    pending_before_failure = false;
+                }
+                Outcome::Fail(_) => {}
             }
         }
-        outcome
+        match failure {
+            Some(error) if !pending_before_failure => Outcome::Fail(error),
+            _ if pending => Outcome::Pending,
+            _ => Outcome::Pass,
+        }
     }
 
     pub(super) fn leaf_len(&self, leaf: LeafId) -> usize {
-        self.leaves
-            .get(leaf)
-            .and_then(Option::as_ref)
-            .map_or(0, Vec::len)
+        self.leaves.len(leaf)
     }
 
     /// One token's outcome, checking its signature if keys are at hand. `audiences` are re-checked on
@@ -284,12 +354,7 @@ impl Evaluation<'_, '_> {
     fn resolve(&mut self, leaf: LeafId, index: usize, audiences: Option<&[String]>) -> Outcome {
         let config = self.config;
         let keys = self.keys;
-        let Some(candidate) = self
-            .leaves
-            .get_mut(leaf)
-            .and_then(Option::as_mut)
-            .and_then(|c| c.get_mut(index))
-        else {
+        let Some(candidate) = self.leaves.get_mut(leaf, index) else {
             return Outcome::Fail(AuthError::Missing);
         };
         let provider_id = candidate.provider;
@@ -299,15 +364,19 @@ impl Evaluation<'_, '_> {
         {
             candidate.state = match keys(p) {
                 None => CandidateState::Failed(AuthError::JwksFetchFailed),
-                Some(jwks) => match checked.verify_signature(&jwks) {
+                Some(jwks) => match self.caches.checked_signature(checked, &jwks) {
                     Err(error) => CandidateState::Failed(error),
                     Ok(verified) => {
                         let verdict = Rc::new(VerifiedClaims::of(provider, &verified));
                         let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
                             exp.saturating_add(provider.clock_skew_seconds)
                         });
-                        self.caches
-                            .put(p, &candidate.raw, verdict.clone(), valid_until);
+                        self.caches.put(
+                            p,
+                            self.tokens.raw(candidate.found),
+                            verdict.clone(),
+                            valid_until,
+                        );
                         CandidateState::Verified(verdict)
                     }
                 },

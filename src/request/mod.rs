@@ -32,4 +32,4 @@ pub use dpop::{
 pub use extract::{extract_tokens, path_without_param, TokenSource};
 pub use headers::{borrow_header_pairs, parse_header_pairs, HeaderPair};
 pub use reply::LocalReply;
-pub use token_cache::TokenCaches;
+pub use token_cache::{TokenCaches, WorkCounts};

@@ -3,7 +3,12 @@
 //!
 //! Safety rules: the key is the whole token (a hash collision can never admit a different token); an
 //! entry ends when its token expires (`exp` plus clock skew); a provider's entries are dropped whenever
-//! its key set changes or goes stale; the cache is bounded and forgets its oldest entries first.
+//! its key set changes or goes stale; the cache is bounded per provider.
+//!
+//! Eviction is CLOCK (second chance): a provider's oldest entry goes first unless a hit marked it since
+//! its last turn, in which case it goes to the back unmarked. A hit costs one flag, and under
+//! Zipf-distributed users the busy ones stay: with 10,000 users (exponent 1) and 100 entries, 40 % of
+//! lookups hit against 34 % for plain insertion order (`tools/measure/cache_model.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -12,8 +17,10 @@ use std::rc::Rc;
 use serde_json::{Map, Value};
 
 use crate::config::{FilterConfig, Provider, ProviderId};
+use crate::jwks::key_set::Jwks;
 use crate::request::claims::claim_headers;
-use crate::verify::token::VerifiedToken;
+use crate::verify::error::AuthError;
+use crate::verify::token::{CheckedToken, VerifiedToken};
 
 /// What a verified token contributes to the request: its claim headers, computed once, and its claims
 /// (audiences of a requirement and a rule's authorization are checked against them on every use). Made
@@ -81,137 +88,81 @@ impl Hasher for TokenHasher {
     }
 }
 
-type TokenMap = HashMap<Rc<[u8]>, Entry, BuildHasherDefault<TokenHasher>>;
+/// Token → its entries, one per provider that verified it (almost always one).
+type TokenMap = HashMap<Rc<[u8]>, Vec<Entry>, BuildHasherDefault<TokenHasher>>;
 
 struct Entry {
+    provider: ProviderId,
     verdict: Rc<VerifiedClaims>,
     /// Unix seconds; the entry is used while `now <= valid_until`.
     valid_until: u64,
-    /// Set by a hit; the entry then survives its next turn at the front of the queue.
+    /// Hit since the provider's eviction hand last passed it: it gets a second chance.
     referenced: bool,
-    /// Which insertion of this token the entry is: a queue slot of an earlier one (the token expired and
-    /// came back) is stale.
-    generation: u64,
 }
 
-/// One provider's cache. Eviction is CLOCK (second chance): the oldest entry goes first unless a hit
-/// marked it since its last turn, in which case it goes to the back unmarked. A hit costs one flag, and
-/// under Zipf-distributed users the busy ones stay: with 10,000 users (exponent 1) and 100 entries,
-/// 40 % of lookups hit against 34 % for plain insertion order (`tools/measure/cache_model.rs`).
-pub struct TokenCache {
+/// One provider's bounds and its tokens, oldest first.
+struct ProviderShare {
     capacity: usize,
     max_token_bytes: usize,
-    entries: TokenMap,
-    order: VecDeque<(Rc<[u8]>, u64)>,
-    next_generation: u64,
+    /// Entries of this provider in the map.
+    len: usize,
+    /// Keys of this provider's entries, oldest first; keys of entries dropped on expiry may linger
+    /// until they reach the front.
+    order: VecDeque<Rc<[u8]>>,
 }
 
-impl TokenCache {
-    /// A cache holding at most `capacity` tokens of at most `max_token_bytes` each; capacity 0 caches
-    /// nothing.
-    pub fn new(capacity: usize, max_token_bytes: usize) -> TokenCache {
-        TokenCache {
-            capacity,
-            max_token_bytes,
-            entries: TokenMap::default(),
-            order: VecDeque::new(),
-            next_generation: 0,
-        }
-    }
-
-    /// The cached verdict for exactly this token, if it is still valid at `now` (Unix seconds).
-    pub fn get(&mut self, token: &[u8], now: u64) -> Option<Rc<VerifiedClaims>> {
-        let entry = self.entries.get_mut(token)?;
-        if now <= entry.valid_until {
-            entry.referenced = true;
-            return Some(entry.verdict.clone());
-        }
-        self.entries.remove(token);
-        None
-    }
-
-    /// Remembers a verified token until `valid_until` (Unix seconds).
-    pub fn put(&mut self, token: &[u8], verdict: Rc<VerifiedClaims>, valid_until: u64) {
-        if self.capacity == 0 || token.len() > self.max_token_bytes {
-            return;
-        }
-        if let Some(entry) = self.entries.get_mut(token) {
-            entry.verdict = verdict;
-            entry.valid_until = valid_until;
-            return;
-        }
-        while self.entries.len() >= self.capacity {
-            let Some((oldest, generation)) = self.order.pop_front() else {
-                break;
-            };
-            match self.entries.get_mut(&oldest) {
-                Some(entry) if entry.generation == generation && entry.referenced => {
-                    entry.referenced = false;
-                    self.order.push_back((oldest, generation));
-                }
-                Some(entry) if entry.generation == generation => {
-                    self.entries.remove(&oldest);
-                }
-                // A slot of an entry that expired (or of an earlier insertion of the same token).
-                _ => {}
-            }
-        }
-        // Slots of expired entries may linger in `order`; they are dropped when they reach the front,
-        // or here when they pile up.
-        if self.order.len() >= self.capacity.saturating_mul(2) {
-            let entries = &self.entries;
-            self.order
-                .retain(|(k, g)| entries.get(k).is_some_and(|e| e.generation == *g));
-        }
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let key: Rc<[u8]> = Rc::from(token);
-        self.order.push_back((key.clone(), generation));
-        self.entries.insert(
-            key,
-            Entry {
-                verdict,
-                valid_until,
-                referenced: false,
-                generation,
-            },
-        );
-    }
-
-    /// Forgets every token (the provider's keys changed).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
+/// How much work the request path did, for tests and measurements: cache lookups (one per distinct
+/// token a request carries), parses, claim checks and signature checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkCounts {
+    pub cache_lookups: u64,
+    pub parses: u64,
+    pub claim_checks: u64,
+    pub signature_checks: u64,
 }
 
-/// One `TokenCache` per provider, sized by each provider's `jwt_cache_config`.
+/// The verified tokens of every provider, each provider bounded by its `jwt_cache_config`. One map
+/// for all providers, so a token is found with one lookup whatever the number of providers, and the
+/// providers it was verified for come with it.
 pub struct TokenCaches {
-    per_provider: Vec<TokenCache>,
-    /// Lookups in caches that hold tokens (capacity above 0) since [`TokenCaches::take_lookups`]:
-    /// found, not found. Counted here and published on the tick, as jwt_authn's `jwt_cache_hit` and
-    /// `jwt_cache_miss`, without a host call per request.
+    entries: TokenMap,
+    per_provider: Vec<ProviderShare>,
+    /// Whether any provider caches at all (a lookup is skipped otherwise).
+    enabled: bool,
+    counts: WorkCounts,
+    /// Lookups that found the token, and that did not, since [`TokenCaches::take_lookups`]. Counted
+    /// here and published on the tick, as jwt_authn's `jwt_cache_hit` and `jwt_cache_miss`, without a
+    /// host call per request.
     hits: u64,
     misses: u64,
 }
 
 impl TokenCaches {
     pub fn for_config(config: &FilterConfig) -> TokenCaches {
-        TokenCaches {
-            per_provider: config
+        TokenCaches::with_bounds(
+            config
                 .providers
                 .iter()
-                .map(|p| TokenCache::new(p.jwt_cache_size, p.jwt_max_cached_token_bytes))
-                .collect(),
+                .map(|p| (p.jwt_cache_size, p.jwt_max_cached_token_bytes)),
+        )
+    }
+
+    /// Caches sized per provider: `(capacity, max_token_bytes)`; capacity 0 caches nothing.
+    pub fn with_bounds(bounds: impl IntoIterator<Item = (usize, usize)>) -> TokenCaches {
+        let per_provider: Vec<ProviderShare> = bounds
+            .into_iter()
+            .map(|(capacity, max_token_bytes)| ProviderShare {
+                capacity,
+                max_token_bytes,
+                len: 0,
+                order: VecDeque::new(),
+            })
+            .collect();
+        TokenCaches {
+            enabled: per_provider.iter().any(|p| p.capacity > 0),
+            entries: TokenMap::default(),
+            per_provider,
+            counts: WorkCounts::default(),
             hits: 0,
             misses: 0,
         }
@@ -219,28 +170,44 @@ impl TokenCaches {
 
     /// A cache that never holds anything (for callers that do not cache).
     pub fn disabled() -> TokenCaches {
-        TokenCaches {
-            per_provider: Vec::new(),
-            hits: 0,
-            misses: 0,
-        }
+        TokenCaches::with_bounds([])
     }
 
-    pub fn get(
-        &mut self,
-        provider: ProviderId,
-        token: &[u8],
-        now: u64,
-    ) -> Option<Rc<VerifiedClaims>> {
-        let cache = self.per_provider.get_mut(provider)?;
-        if cache.capacity == 0 {
-            return None;
+    /// Every provider's still valid verdict for exactly this token, with one lookup. Expired entries
+    /// are dropped.
+    pub fn lookup(&mut self, token: &[u8], now: u64) -> Vec<(ProviderId, Rc<VerifiedClaims>)> {
+        if !self.enabled {
+            return Vec::new();
         }
-        let found = cache.get(token, now);
-        if found.is_some() {
-            self.hits = self.hits.saturating_add(1);
-        } else {
+        self.counts.cache_lookups += 1;
+        let Some(entries) = self.entries.get_mut(token) else {
             self.misses = self.misses.saturating_add(1);
+            return Vec::new();
+        };
+        let per_provider = &mut self.per_provider;
+        entries.retain(|entry| {
+            let valid = now <= entry.valid_until;
+            if !valid {
+                if let Some(share) = per_provider.get_mut(entry.provider) {
+                    share.len = share.len.saturating_sub(1);
+                }
+            }
+            valid
+        });
+        let found: Vec<_> = entries
+            .iter_mut()
+            .map(|entry| {
+                entry.referenced = true;
+                (entry.provider, entry.verdict.clone())
+            })
+            .collect();
+        if entries.is_empty() {
+            self.entries.remove(token);
+        }
+        if found.is_empty() {
+            self.misses = self.misses.saturating_add(1);
+        } else {
+            self.hits = self.hits.saturating_add(1);
         }
         found
     }
@@ -253,6 +220,19 @@ impl TokenCaches {
         )
     }
 
+    /// `provider`'s still valid verdict for exactly this token.
+    pub fn get(
+        &mut self,
+        provider: ProviderId,
+        token: &[u8],
+        now: u64,
+    ) -> Option<Rc<VerifiedClaims>> {
+        self.lookup(token, now)
+            .into_iter()
+            .find_map(|(p, verdict)| (p == provider).then_some(verdict))
+    }
+
+    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds).
     pub fn put(
         &mut self,
         provider: ProviderId,
@@ -260,20 +240,123 @@ impl TokenCaches {
         verdict: Rc<VerifiedClaims>,
         valid_until: u64,
     ) {
-        if let Some(cache) = self.per_provider.get_mut(provider) {
-            cache.put(token, verdict, valid_until);
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        if share.capacity == 0 || token.len() > share.max_token_bytes {
+            return;
         }
+        let new_entry = Entry {
+            provider,
+            verdict,
+            valid_until,
+            referenced: false,
+        };
+        if let Some(entries) = self.entries.get_mut(token) {
+            if let Some(entry) = entries.iter_mut().find(|e| e.provider == provider) {
+                *entry = new_entry;
+                return;
+            }
+        }
+        // Another provider's entry may hold the key already: share it.
+        let key = self
+            .entries
+            .get_key_value(token)
+            .map_or_else(|| Rc::from(token), |(key, _)| key.clone());
+        self.make_room(provider);
+        self.insert(provider, key, new_entry);
+    }
+
+    /// Drops `provider`'s oldest unmarked entries until one more fits; a marked one loses its mark and
+    /// goes to the back. Ends: each turn drops an entry, clears a mark or drops a stale key.
+    fn make_room(&mut self, provider: ProviderId) {
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        while share.len >= share.capacity {
+            let Some(oldest) = share.order.pop_front() else {
+                break;
+            };
+            let Some(entries) = self.entries.get_mut(&oldest) else {
+                continue;
+            };
+            if let Some(entry) = entries
+                .iter_mut()
+                .find(|e| e.provider == provider && e.referenced)
+            {
+                entry.referenced = false;
+                share.order.push_back(oldest);
+                continue;
+            }
+            let before = entries.len();
+            entries.retain(|e| e.provider != provider);
+            if entries.len() < before {
+                share.len = share.len.saturating_sub(1);
+            }
+            if entries.is_empty() {
+                self.entries.remove(&oldest);
+            }
+        }
+        if share.order.len() >= share.capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            share.order.retain(|k| {
+                entries
+                    .get(k)
+                    .is_some_and(|list| list.iter().any(|e| e.provider == provider))
+            });
+        }
+    }
+
+    fn insert(&mut self, provider: ProviderId, key: Rc<[u8]>, entry: Entry) {
+        if let Some(share) = self.per_provider.get_mut(provider) {
+            share.len += 1;
+            share.order.push_back(key.clone());
+        }
+        self.entries.entry(key).or_default().push(entry);
     }
 
     /// Forgets a provider's tokens: its keys changed or went stale.
     pub fn clear(&mut self, provider: ProviderId) {
-        if let Some(cache) = self.per_provider.get_mut(provider) {
-            cache.clear();
+        let Some(share) = self.per_provider.get_mut(provider) else {
+            return;
+        };
+        for key in share.order.drain(..) {
+            if let Some(entries) = self.entries.get_mut(&key) {
+                entries.retain(|e| e.provider != provider);
+                if entries.is_empty() {
+                    self.entries.remove(&key);
+                }
+            }
         }
+        share.len = 0;
     }
 
+    /// How many tokens `provider` has cached.
     pub fn len(&self, provider: ProviderId) -> usize {
-        self.per_provider.get(provider).map_or(0, TokenCache::len)
+        self.per_provider.get(provider).map_or(0, |share| share.len)
+    }
+
+    /// The work counted so far.
+    pub fn work(&self) -> WorkCounts {
+        self.counts
+    }
+
+    pub(crate) fn count_parse(&mut self) {
+        self.counts.parses += 1;
+    }
+
+    pub(crate) fn count_claim_check(&mut self) {
+        self.counts.claim_checks += 1;
+    }
+
+    /// `checked`'s signature against `jwks`, counted.
+    pub(crate) fn checked_signature(
+        &mut self,
+        checked: &CheckedToken,
+        jwks: &Jwks,
+    ) -> Result<VerifiedToken, AuthError> {
+        self.counts.signature_checks += 1;
+        checked.verify_signature(jwks)
     }
 }
 
@@ -283,7 +366,7 @@ impl TokenCaches {
 mod tests {
     use std::rc::Rc;
 
-    use super::{TokenCache, VerifiedClaims};
+    use super::{TokenCaches, VerifiedClaims};
 
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
@@ -295,56 +378,87 @@ mod tests {
 
     #[test]
     fn hits_need_the_exact_token_and_end_at_valid_until() {
-        let mut cache = TokenCache::new(10, 4096);
-        cache.put(b"a.b.c", verdict("alice"), 100);
-        assert_eq!(cache.get(b"a.b.c", 100).unwrap().set_headers[0].1, "alice");
-        assert!(cache.get(b"a.b.C", 50).is_none());
-        assert!(cache.get(b"a.b.c ", 50).is_none());
-        assert!(cache.get(b"a.b.c", 101).is_none(), "expired");
-        assert!(cache.is_empty(), "expired entries are dropped on lookup");
+        let mut cache = TokenCaches::with_bounds([(10, 4096)]);
+        cache.put(0, b"a.b.c", verdict("alice"), 100);
+        assert_eq!(
+            cache.get(0, b"a.b.c", 100).unwrap().set_headers[0].1,
+            "alice"
+        );
+        assert!(cache.get(0, b"a.b.C", 50).is_none());
+        assert!(cache.get(0, b"a.b.c ", 50).is_none());
+        assert!(cache.get(0, b"a.b.c", 101).is_none(), "expired");
+        assert_eq!(cache.len(0), 0, "expired entries are dropped on lookup");
     }
 
     #[test]
     fn the_oldest_entries_go_first_and_bounds_hold() {
-        let mut cache = TokenCache::new(3, 8);
+        let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t1"[..], b"t2", b"t3", b"t4"] {
-            cache.put(token, verdict("x"), u64::MAX);
+            cache.put(0, token, verdict("x"), u64::MAX);
         }
-        assert_eq!(cache.len(), 3);
-        assert!(cache.get(b"t1", 0).is_none(), "oldest evicted");
-        assert!(cache.get(b"t4", 0).is_some());
-        cache.put(b"too-long-token", verdict("x"), u64::MAX);
+        assert_eq!(cache.len(0), 3);
+        assert!(cache.get(0, b"t1", 0).is_none(), "oldest evicted");
+        assert!(cache.get(0, b"t4", 0).is_some());
+        cache.put(0, b"too-long-token", verdict("x"), u64::MAX);
         assert!(
-            cache.get(b"too-long-token", 0).is_none(),
+            cache.get(0, b"too-long-token", 0).is_none(),
             "over jwt_max_token_size"
         );
         for i in 0..1000u32 {
-            cache.put(&i.to_be_bytes(), verdict("x"), 0);
-            let _ = cache.get(&i.to_be_bytes(), 1);
+            cache.put(0, &i.to_be_bytes(), verdict("x"), 0);
+            let _ = cache.get(0, &i.to_be_bytes(), 1);
         }
-        assert!(cache.len() <= 3);
-        // A hit gives an entry a second chance: t2 and t3 were looked up, so t4 goes when t5 comes.
-        let mut cache = TokenCache::new(3, 8);
+        assert!(cache.len(0) <= 3);
+        assert!(cache.entries.len() <= 3);
+        let mut off = TokenCaches::with_bounds([(0, 4096)]);
+        off.put(0, b"t", verdict("x"), u64::MAX);
+        assert!(off.get(0, b"t", 0).is_none(), "size 0 caches nothing");
+    }
+
+    #[test]
+    fn a_hit_gives_an_entry_a_second_chance() {
+        let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t2"[..], b"t3", b"t4"] {
-            cache.put(token, verdict("x"), u64::MAX);
+            cache.put(0, token, verdict("x"), u64::MAX);
         }
-        assert!(cache.get(b"t2", 0).is_some() && cache.get(b"t3", 0).is_some());
-        cache.put(b"t5", verdict("x"), u64::MAX);
-        assert!(cache.get(b"t4", 0).is_none(), "the unreferenced entry went");
-        assert!(cache.get(b"t2", 0).is_some() && cache.get(b"t3", 0).is_some());
-        cache.put(b"t6", verdict("x"), u64::MAX);
-        cache.put(b"t7", verdict("x"), u64::MAX);
-        assert_eq!(cache.len(), 3);
-        // An expired token that comes back is one entry, whatever stale slots it left.
-        let mut cache = TokenCache::new(2, 8);
+        assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
+        cache.put(0, b"t5", verdict("x"), u64::MAX);
+        assert!(
+            cache.get(0, b"t4", 0).is_none(),
+            "the unreferenced entry went"
+        );
+        assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
+        cache.put(0, b"t6", verdict("x"), u64::MAX);
+        cache.put(0, b"t7", verdict("x"), u64::MAX);
+        assert_eq!(cache.len(0), 3);
+        assert_eq!(cache.take_lookups(), (4, 1));
+        assert_eq!(cache.take_lookups(), (0, 0), "the count starts again");
+        // An expired token that comes back is one entry, whatever stale keys it left.
+        let mut cache = TokenCaches::with_bounds([(2, 8)]);
         for round in 0..50u64 {
-            cache.put(b"t", verdict("x"), round);
-            assert!(cache.get(b"t", round + 1).is_none());
-            cache.put(b"u", verdict("x"), u64::MAX);
+            cache.put(0, b"t", verdict("x"), round);
+            assert!(cache.get(0, b"t", round + 1).is_none());
+            cache.put(0, b"u", verdict("x"), u64::MAX);
         }
-        assert!(cache.len() <= 2 && cache.order.len() <= 4);
-        let mut off = TokenCache::new(0, 4096);
-        off.put(b"t", verdict("x"), u64::MAX);
-        assert!(off.get(b"t", 0).is_none(), "size 0 caches nothing");
+        assert!(cache.len(0) <= 2 && cache.per_provider[0].order.len() <= 4);
+    }
+
+    #[test]
+    fn providers_share_one_lookup_and_keep_their_own_bounds() {
+        let mut cache = TokenCaches::with_bounds([(2, 64), (1, 64)]);
+        cache.put(0, b"t", verdict("zero"), u64::MAX);
+        cache.put(1, b"t", verdict("one"), u64::MAX);
+        let found = cache.lookup(b"t", 0);
+        assert_eq!(found.len(), 2);
+        assert_eq!(cache.work().cache_lookups, 1);
+        // Provider 1 holds one token: a second evicts its first, provider 0's entry stays.
+        cache.put(1, b"u", verdict("one"), u64::MAX);
+        assert!(cache.get(1, b"t", 0).is_none());
+        assert_eq!(cache.get(0, b"t", 0).unwrap().set_headers[0].1, "zero");
+        cache.clear(0);
+        assert_eq!(cache.len(0), 0);
+        assert!(cache.get(0, b"t", 0).is_none());
+        assert!(cache.get(1, b"u", 0).is_some());
+        assert_eq!(cache.len(1), 1);
     }
 }

@@ -90,6 +90,41 @@ pub fn check_token_for_audiences(
     Ok(token)
 }
 
+/// A token parsed once, before any provider's claim checks: a request reads each of its tokens once,
+/// however many providers may judge it. Only [`ParsedToken::check_for_audiences`] makes a
+/// [`CheckedToken`] of it.
+#[derive(Debug, Clone)]
+pub struct ParsedToken(CheckedToken);
+
+/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`].
+pub fn parse(raw: &[u8]) -> Result<ParsedToken, AuthError> {
+    parse_token(raw).map(ParsedToken)
+}
+
+impl ParsedToken {
+    /// The `iss` claim, if it is a string.
+    pub fn issuer(&self) -> Option<&str> {
+        self.0.payload.get("iss").and_then(Value::as_str)
+    }
+
+    /// The rest of [`check_token_for_audiences`]: `provider`'s claim checks with `audiences`.
+    pub fn check_for_audiences(
+        &self,
+        provider: &Provider,
+        audiences: &[String],
+        now: u64,
+    ) -> Result<CheckedToken, AuthError> {
+        check_claims(
+            &self.0.payload,
+            self.0.typ.as_deref(),
+            provider,
+            audiences,
+            now,
+        )?;
+        Ok(self.0.clone())
+    }
+}
+
 /// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
 /// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
 /// the token's one copy.
@@ -394,20 +429,6 @@ pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> boo
         Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(is_allowed),
         _ => false,
     }
-}
-
-/// The issuer a token names, read without any check (to pick the provider for `allow_missing`
-/// requirements, which look in every provider's locations). `None` for anything that does not parse.
-pub fn unverified_issuer(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let payload_b64 = text.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
-    #[derive(serde::Deserialize)]
-    struct Issuer {
-        #[serde(default)]
-        iss: Option<String>,
-    }
-    serde_json::from_slice::<Issuer>(&bytes).ok()?.iss
 }
 
 impl VerifiedToken {

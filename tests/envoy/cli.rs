@@ -191,7 +191,7 @@ fn broken_corpus_lines_name_these_fields() {
         ),
         (
             "tests/cli_corpus/broken/extension_policy_field.yaml",
-            "tests/cli_corpus/broken/extension_policy_field.yaml: spec.wasm[0].config → rules[0].requirment_name: unknown field `requirment_name`, expected one of `match`, `requires`, `requirement_name`, `authorization`, `report_only`",
+            "tests/cli_corpus/broken/extension_policy_field.yaml: spec.wasm[0].config → rules[0].requirment_name: unknown field `requirment_name`, expected one of `match`, `requires`, `requirement_name`, `authorization`, `report_only`, `resource_metadata`",
         ),
         (
             "tests/cli_corpus/broken/payload_in_metadata.json",

@@ -19,6 +19,7 @@ mod demo;
 mod dpop;
 mod examples;
 mod extensions;
+mod failure_choice;
 mod field_inventory;
 mod https_jwks;
 mod jwks;

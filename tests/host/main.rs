@@ -19,6 +19,7 @@ mod extractor;
 mod jwks;
 mod jwks_cache;
 mod layers;
+mod provider_index;
 mod requirements;
 mod tenant_typ_mcp;
 mod token_parse;

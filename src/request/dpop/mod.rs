@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::dpop::{DpopConfig, DpopMode};
 use crate::config::{FilterConfig, ProviderId};
+use crate::request::candidates::RequestTokens;
 use crate::request::evaluation::{Candidate, CandidateState};
 use crate::request::extract::TokenSource;
 use crate::request::headers::{HeaderPair, RequestHeaders};
@@ -49,6 +50,7 @@ pub struct ProofRecord {
 /// or claim-checked): a failing one becomes `Failed`, a passing DPoP-scheme one gets its [`ProofRecord`].
 pub(super) fn check_candidates(
     config: &FilterConfig,
+    tokens: &RequestTokens,
     candidates: &mut [Candidate],
     headers: &[HeaderPair<'_>],
     now: u64,
@@ -74,7 +76,9 @@ pub(super) fn check_candidates(
             .providers
             .get(provider_id)
             .map_or("", |p| p.name.as_str());
-        match check_binding(dpop, name, payload, candidate, headers, now) {
+        let raw = tokens.raw(candidate.found);
+        let source = tokens.source(candidate.found);
+        match check_binding(dpop, name, payload, raw, source, headers, now) {
             Ok(record) => {
                 candidate.proof = record.map(|mut record| {
                     record.provider = provider_id;
@@ -92,7 +96,8 @@ fn check_binding(
     dpop: &DpopConfig,
     provider_name: &str,
     payload: &Map<String, Value>,
-    candidate: &Candidate,
+    raw: &[u8],
+    source: Option<&TokenSource>,
     headers: &[HeaderPair<'_>],
     now: u64,
 ) -> Result<Option<ProofRecord>, DpopError> {
@@ -100,7 +105,7 @@ fn check_binding(
         .get("cnf")
         .and_then(|cnf| cnf.get("jkt"))
         .and_then(Value::as_str);
-    if !sent_with_dpop_scheme(candidate, headers) {
+    if !sent_with_dpop_scheme(raw, source, headers) {
         return match (jkt, dpop.mode) {
             (Some(_), _) => Err(DpopError::BoundTokenAsBearer),
             (None, DpopMode::Required) => Err(DpopError::SchemeRequired),
@@ -115,7 +120,7 @@ fn check_binding(
     let context = ProofContext {
         method: first(":method"),
         htu: htu.as_deref(),
-        access_token: &candidate.raw,
+        access_token: raw,
         now,
     };
     let checked = check_proof(proof, dpop, &context)?;
@@ -144,8 +149,12 @@ fn check_binding(
 }
 
 /// Whether the token came as `Authorization: DPoP <token>`.
-fn sent_with_dpop_scheme(candidate: &Candidate, headers: &[HeaderPair<'_>]) -> bool {
-    if candidate.source != TokenSource::Header("authorization".to_string()) {
+fn sent_with_dpop_scheme(
+    raw: &[u8],
+    source: Option<&TokenSource>,
+    headers: &[HeaderPair<'_>],
+) -> bool {
+    if !matches!(source, Some(TokenSource::Header(name)) if name == "authorization") {
         return false;
     }
     headers.values("authorization").iter().any(|value| {
@@ -153,7 +162,7 @@ fn sent_with_dpop_scheme(candidate: &Candidate, headers: &[HeaderPair<'_>]) -> b
         value
             .get(..5)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "))
-            && value.ends_with(&candidate.raw)
+            && value.ends_with(raw)
     })
 }
 
