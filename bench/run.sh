@@ -17,9 +17,11 @@
 #   dpop_eddsa    request a cached bound access token and a fresh proof (ES256 or EdDSA), measured after
 #                 the main runs against `wasm` hot (a cached Bearer token) in the same rounds: the
 #                 difference is the per-request cost of a DPoP proof
+#   wasm_per_route this filter with the requirement in per_route_config on the route's name and rules that
+#                 require nothing: what reading the route name (xds.route_name) adds to wasm
 #   wasm_before   with BEFORE_MODULE=PATH (another build of this filter, e.g. from an earlier commit):
 #                 the same configuration as wasm, so a change is measured against its base in one run
-# Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ES384 / EdDSA). wrk runs "hot" (one token repeated) and "cold"
+# Same provider for all (local_jwks; ALG=RS256 with a 2048-bit key by default, or ALG=ES256 / ES384 / ES512 / EdDSA). wrk runs "hot" (one token repeated) and "cold"
 # (COLD_TOKENS distinct tokens, more than any cache holds) against each, interleaving setups in every
 # round, and the medians and ratios are printed (throughput, and Envoy's CPU time per request, which a
 # busy machine disturbs less); then each setup gets the same fixed load (PACED_RATE
@@ -28,7 +30,7 @@
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling" narrow a run;
-#                                 ALG=ES256, ALG=ES384 or ALG=EdDSA measures those algorithms instead of RS256)
+#                                 ALG=ES256, ES384, ES512 or EdDSA measures those algorithms instead of RS256)
 #   bench/run.sh scaling [rules|providers|keys|claims|concurrency ...]   cost against the size of the work
 #                                (bench/scaling.sh; docs/performance.md has what each runs and its run time)
 #   bench/run.sh realistic       10,000 users, Zipf-distributed tokens, --concurrency 1 and 2
@@ -93,6 +95,18 @@ def wasm(floor, filename=module, suffix=""):
                                  "code": {"local": {"filename": filename}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(authn(False, floor))}}}}, router]
+def per_route():
+    c = authn(False)
+    c["rules"] = [{"match": {"prefix": "/"}}]
+    c["requirement_map"] = {"bench": {"provider_name": "bench"}}
+    c["per_route_config"] = {"bench_route": {"requirement_name": "bench"}}
+    return [{"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": "jwt_authn_wasm_per_route", "root_id": "jwt_authn_wasm",
+                   "vm_config": {"vm_id": "jwt_authn_wasm_per_route", "runtime": "envoy.wasm.runtime.v8",
+                                 "code": {"local": {"filename": module}}},
+                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                     "value": json.dumps(c)}}}}, router]
 def bare(name, filename):
     return [{"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -101,7 +115,7 @@ def bare(name, filename):
 setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
           "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, bare("empty", empty_module)),
-          "wasm_ceiling": (18006, bare("ceiling", ceiling_module))}
+          "wasm_ceiling": (18006, bare("ceiling", ceiling_module)), "wasm_per_route": (18012, per_route())}
 if before_module:
     setups["wasm_before"] = (18007, wasm(False, before_module, "_before"))
 import os
@@ -130,7 +144,7 @@ for name, (port, filters) in setups.items():
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": name,
                 "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                    {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
+                    {"name": "bench_route", "match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
                 "http_filters": filters}}]}]})
 json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 18099}}},
            "static_resources": {"listeners": listeners}}, open(out, "w"))
@@ -148,14 +162,15 @@ $ENVOY_PIN $ENVOY -c "$WORK/envoy.json" --concurrency 1 --disable-hot-restart --
 ENVOY_PID=$!
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18099/ready >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf http://127.0.0.1:18099/ready >/dev/null || { cat "$WORK/envoy.log"; exit 1; }
-for port in 18001 18002 18003; do
+# 18012 answers 401 without a token only if the route's per_route_config entry applies (its rules admit all).
+for port in 18001 18002 18003 18012; do
   code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $HOT_TOKEN" "http://127.0.0.1:$port/bench")"
   [[ "$code" == 200 ]] || { echo "setup on port $port answered $code to a valid token" >&2; exit 1; }
   code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/bench")"
   [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
 done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [dpop_es256]=18010 [dpop_eddsa]=18011)
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [dpop_es256]=18010 [dpop_eddsa]=18011 [wasm_per_route]=18012)
 read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
 # Envoy's CPU time in clock ticks (the process and its children: `func-e run` starts Envoy as a child).
 envoy_cpu_ticks() {

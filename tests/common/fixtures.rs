@@ -68,6 +68,13 @@ impl TestKey {
     }
 }
 
+/// The P-521 fixture key's scalar: 0x01, then 65 bytes of 0x44 (below the group order).
+const P521_SCALAR: [u8; 66] = {
+    let mut scalar = [0x44; 66];
+    scalar[0] = 0x01;
+    scalar
+};
+
 /// Elliptic-curve test keys, derived from fixed seeds (test-only, published nowhere else).
 pub struct EcKeys {
     /// kid "kp256", published without alg.
@@ -76,6 +83,8 @@ pub struct EcKeys {
     pub p384: p384::ecdsa::SigningKey,
     /// kid "ked25519", published with "alg": "EdDSA".
     pub ed25519: ed25519_dalek::SigningKey,
+    /// kid "kp521", published with "alg": "ES512" (not in the fixture JWKS: for ES512 measurements).
+    pub p521: p521::ecdsa::SigningKey,
 }
 
 impl EcKeys {
@@ -84,6 +93,8 @@ impl EcKeys {
             p256: p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("P-256 scalar"),
             p384: p384::ecdsa::SigningKey::from_slice(&[0x22; 48]).expect("P-384 scalar"),
             ed25519: ed25519_dalek::SigningKey::from_bytes(&[0x33; 32]),
+            // A P-521 scalar has 521 bits: the first of its 66 bytes holds only the top bit.
+            p521: p521::ecdsa::SigningKey::from_slice(&P521_SCALAR).expect("P-521 scalar"),
         }
     }
 
@@ -99,6 +110,12 @@ impl EcKeys {
                "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y"))})
     }
 
+    pub fn p521_jwk(&self) -> Value {
+        let point = p521::ecdsa::VerifyingKey::from(&self.p521).to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-521", "kid": "kp521", "alg": "ES512",
+               "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y"))})
+    }
+
     pub fn ed25519_jwk(&self) -> Value {
         json!({"kty": "OKP", "crv": "Ed25519", "kid": "ked25519", "alg": "EdDSA",
                "x": b64(self.ed25519.verifying_key().as_bytes())})
@@ -109,6 +126,7 @@ impl EcKeys {
         let kid = match alg {
             "ES256" => "kp256",
             "ES384" => "kp384",
+            "ES512" => "kp521",
             "EdDSA" => "ked25519",
             other => panic!("no EC fixture key for {other}"),
         };
@@ -127,6 +145,10 @@ impl EcKeys {
             }
             "ES384" => {
                 let s: p384::ecdsa::Signature = self.p384.sign(message);
+                s.to_bytes().to_vec()
+            }
+            "ES512" => {
+                let s: p521::ecdsa::Signature = self.p521.sign(message);
                 s.to_bytes().to_vec()
             }
             "EdDSA" => self.ed25519.sign(message).to_bytes().to_vec(),

@@ -1,6 +1,6 @@
 //! Prints N distinct valid tokens (one per line) for the benchmarks, and the JWKS they verify against on
 //! demand: `mint_bench_tokens N` writes tokens; `mint_bench_tokens jwks` writes the JWKS. `ALG` picks the
-//! algorithm: RS256 (default, 2048-bit), ES256, ES384 or EdDSA.
+//! algorithm: RS256 (default, 2048-bit), ES256, ES384, ES512 or EdDSA.
 //!
 //! For the scaling and realistic-traffic runs (bench/scaling.sh, bench/realistic.sh):
 //! - `ISSUER=URL` gives the tokens that `iss` (a provider other than the first of several);
@@ -31,8 +31,9 @@ fn main() {
             "RS256" => keys.rsa2048.jwk(Some("RS256")),
             "ES256" => keys.ec.p256_jwk(),
             "ES384" => keys.ec.p384_jwk(),
+            "ES512" => keys.ec.p521_jwk(),
             "EdDSA" => keys.ec.ed25519_jwk(),
-            other => panic!("ALG={other}: use RS256, ES256, ES384 or EdDSA"),
+            other => panic!("ALG={other}: use RS256, ES256, ES384, ES512 or EdDSA"),
         };
         let count: usize = std::env::var("KEYS")
             .ok()
