@@ -128,6 +128,21 @@ impl ParsedToken {
 /// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
 /// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
 /// the token's one copy.
+/// The three segments of a JWS in compact serialization (`header.payload.signature`), or `None` when
+/// there are not exactly three. The DPoP proof parser splits proofs with it too.
+pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
+    let mut segments = text.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None) => Some((header, payload, signature)),
+        _ => None,
+    }
+}
+
 fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
@@ -135,13 +150,7 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
     // Three non-empty segments, as jwt_verify_lib requires (an empty signature is a bad format, so
     // unsigned `alg: none` tokens never get further than this).
-    let mut segments = text.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    let Some((header_b64, payload_b64, signature_b64)) = compact_segments(text) else {
         return Err(AuthError::BadFormat);
     };
     if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {

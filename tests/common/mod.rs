@@ -2,6 +2,7 @@
 //! fixture, loopback servers, and a real Envoy. Each binary declares it `pub`, so what one binary does
 //! not use is not dead code there.
 
+pub mod decide;
 pub mod dpop;
 pub mod envoy;
 pub mod fixtures;

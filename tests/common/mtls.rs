@@ -7,15 +7,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
+use rcgen::{CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{json, Value};
 
 use crate::common::servers::HttpResponse;
+use crate::common::tls::self_signed_ca;
 
 /// The DNS name on Envoy's server certificate, sent as SNI.
 pub const ENVOY_NAME: &str = "envoy.test";
@@ -35,14 +33,8 @@ pub struct MtlsCa {
 
 impl MtlsCa {
     pub fn new(common_name: &str) -> MtlsCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        let key = KeyPair::generate().expect("CA key");
         MtlsCa {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("CA certificate"),
+            issuer: self_signed_ca(common_name),
         }
     }
 

@@ -17,6 +17,17 @@ use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// A certificate authority made for one test.
+/// A fresh self-signed CA named `common_name`, with a key made for it.
+pub fn self_signed_ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    let key = KeyPair::generate().expect("CA key");
+    CertifiedIssuer::self_signed(params, key).expect("CA certificate")
+}
+
 pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
@@ -27,14 +38,9 @@ pub struct ServerCert(Arc<CertifiedKey>);
 
 impl TestCa {
     pub fn new(common_name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        let key = KeyPair::generate().expect("CA key");
-        let issuer = CertifiedIssuer::self_signed(params, key).expect("CA certificate");
-        TestCa { issuer }
+        TestCa {
+            issuer: self_signed_ca(common_name),
+        }
     }
 
     /// The CA certificate in PEM, for Envoy's `validation_context.trusted_ca`.

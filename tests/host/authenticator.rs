@@ -2,6 +2,7 @@
 //! headers, token stripping, and the refusal a client sees.
 
 use crate::common;
+use crate::common::decide::{decide, request};
 
 use jwt_authn_wasm::config::{ClaimLocation, FilterConfig};
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
@@ -51,20 +52,6 @@ fn config_edited(forward: bool, edit: impl FnOnce(&mut Value)) -> (FilterConfig,
     )
 }
 
-fn request(path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    let mut headers = vec![
-        (":scheme".to_string(), b"https".to_vec()),
-        (":authority".to_string(), b"api.test".to_vec()),
-        (":path".to_string(), path.as_bytes().to_vec()),
-    ];
-    headers.extend(
-        extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
-    );
-    headers
-}
-
 fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {
     run_cached(config, jwks, headers, &mut TokenCaches::disabled())
 }
@@ -75,18 +62,13 @@ fn run_cached(
     headers: &[(String, Vec<u8>)],
     caches: &mut TokenCaches,
 ) -> Verdict {
-    match start(
+    let started = start(
         config,
         &borrow_header_pairs(headers),
         fixtures::now(),
         caches,
-    ) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => {
-            let keys = std::rc::Rc::new(jwks.clone());
-            pending.finish(config, &|_| Some(keys.clone()), caches)
-        }
-    }
+    );
+    decide(started, config, jwks, caches)
 }
 
 #[test]

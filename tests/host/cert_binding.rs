@@ -14,11 +14,12 @@ use jwt_authn_wasm::request::TokenCaches;
 use jwt_authn_wasm::request::{
     check_binding, presented_thumbprint, thumbprint_from_hex, xfcc_elements, xfcc_hash, XfccElement,
 };
-use jwt_authn_wasm::request::{start_on_connection, Start, Verdict};
+use jwt_authn_wasm::request::{start_on_connection, Verdict};
 use jwt_authn_wasm::verify::AuthError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use common::decide;
 use common::fixtures::{self, Keys, AUDIENCE, ISSUER};
 
 /// SHA-256 of the empty string, as Envoy prints digests (lowercase hex), and the same digest as RFC 8705
@@ -355,35 +356,19 @@ fn run(
     extra: &[(&str, String)],
     caches: &mut TokenCaches,
 ) -> Verdict {
-    let mut headers = vec![
-        (":scheme".to_string(), b"https".to_vec()),
-        (":authority".to_string(), b"api.test".to_vec()),
-        (":path".to_string(), b"/api".to_vec()),
-        (
-            "authorization".to_string(),
-            format!("Bearer {token}").into_bytes(),
-        ),
-    ];
-    headers.extend(
-        extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
-    );
-    let pairs = borrow_header_pairs(&headers);
-    match start_on_connection(
+    let authorization = format!("Bearer {token}");
+    let mut fields: Vec<(&str, &str)> = vec![("authorization", authorization.as_str())];
+    fields.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    let headers = decide::request("/api", &fields);
+    let started = start_on_connection(
         config,
-        &pairs,
+        &borrow_header_pairs(&headers),
         None,
         digest.map(str::as_bytes),
         fixtures::now(),
         caches,
-    ) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => {
-            let keys = std::rc::Rc::new(jwks.clone());
-            pending.finish(config, &|_| Some(keys.clone()), caches)
-        }
-    }
+    );
+    decide::decide(started, config, jwks, caches)
 }
 
 fn bound_token(thumbprint: &str) -> String {

@@ -10,6 +10,7 @@ use jwt_authn_wasm::request::{
 use jwt_authn_wasm::{parse_jwks, FilterConfig, Jwks};
 use serde_json::{json, Value};
 
+use crate::common::decide::decide;
 use crate::common::dpop::{ath, bound_token, proof_claims, ClientKey};
 use crate::common::fixtures::{self, Keys};
 
@@ -59,18 +60,13 @@ fn run_with(
     headers: &[(String, Vec<u8>)],
     caches: &mut TokenCaches,
 ) -> Verdict {
-    match start(
+    let started = start(
         config,
         &borrow_header_pairs(headers),
         fixtures::now(),
         caches,
-    ) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => {
-            let keys = std::rc::Rc::new(jwks.clone());
-            pending.finish(config, &|_| Some(keys.clone()), caches)
-        }
-    }
+    );
+    decide(started, config, jwks, caches)
 }
 
 fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {

@@ -13,6 +13,7 @@ use crate::crypto::algorithm::JwsAlgorithm;
 use crate::request::dpop::htu::normalize_htu;
 use crate::request::dpop::proof_key::{thumbprint, KeyRefusal, ProofKey};
 use crate::verify::dpop_error::DpopError;
+use crate::verify::token::compact_segments;
 
 /// Longer proofs are refused before any decoding (a proof with an RSA-4096 jwk is about 1.5 KB).
 pub const MAX_PROOF_BYTES: usize = 8192;
@@ -63,15 +64,12 @@ pub fn check_proof(
     if proof.len() > MAX_PROOF_BYTES {
         return Err(DpopError::ProofMalformed);
     }
-    let mut segments = proof.split(|&b| b == b'.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    // A proof is base64url and dots: anything that is not even UTF-8 is malformed.
+    let text = std::str::from_utf8(proof).map_err(|_| DpopError::ProofMalformed)?;
+    let Some((header_b64, payload_b64, signature_b64)) = compact_segments(text) else {
         return Err(DpopError::ProofMalformed);
     };
+    let (header_b64, payload_b64) = (header_b64.as_bytes(), payload_b64.as_bytes());
     let header = json_object(header_b64)?;
     let payload = json_object(payload_b64)?;
     let signature = URL_SAFE_NO_PAD
