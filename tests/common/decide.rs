@@ -3,7 +3,10 @@
 
 use std::rc::Rc;
 
-use jwt_authn_wasm::{FilterConfig, Jwks, Start, TokenCaches, Verdict};
+use jwt_authn_wasm::request::borrow_header_pairs;
+use jwt_authn_wasm::{start, FilterConfig, Jwks, Start, TokenCaches, Verdict};
+
+use crate::common::fixtures;
 
 /// Request headers: `:scheme` https, `:authority` api.test, `:path` `path`, then `extra`.
 pub fn request(path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
@@ -18,6 +21,22 @@ pub fn request(path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
     );
     headers
+}
+
+/// The verdict on `headers` now, with `jwks` as every provider's keys and `caches` as the worker's.
+pub fn run(
+    config: &FilterConfig,
+    jwks: &Jwks,
+    headers: &[(String, Vec<u8>)],
+    caches: &mut TokenCaches,
+) -> Verdict {
+    let started = start(
+        config,
+        &borrow_header_pairs(headers),
+        fixtures::now(),
+        caches,
+    );
+    decide(started, config, jwks, caches)
 }
 
 /// The verdict of `started`, finishing it with `jwks` as every provider's keys when it waited for them.

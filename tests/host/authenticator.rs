@@ -2,7 +2,7 @@
 //! headers, token stripping, and the refusal a client sees.
 
 use crate::common;
-use crate::common::decide::{decide, request};
+use crate::common::decide::{request, run as run_cached};
 
 use jwt_authn_wasm::config::{ClaimLocation, FilterConfig};
 use jwt_authn_wasm::jwks::{parse_jwks, Jwks};
@@ -54,21 +54,6 @@ fn config_edited(forward: bool, edit: impl FnOnce(&mut Value)) -> (FilterConfig,
 
 fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {
     run_cached(config, jwks, headers, &mut TokenCaches::disabled())
-}
-
-fn run_cached(
-    config: &FilterConfig,
-    jwks: &Jwks,
-    headers: &[(String, Vec<u8>)],
-    caches: &mut TokenCaches,
-) -> Verdict {
-    let started = start(
-        config,
-        &borrow_header_pairs(headers),
-        fixtures::now(),
-        caches,
-    );
-    decide(started, config, jwks, caches)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use jwt_authn_wasm::request::{
 use jwt_authn_wasm::{parse_jwks, FilterConfig, Jwks};
 use serde_json::{json, Value};
 
-use crate::common::decide::decide;
+use crate::common::decide::run as run_with;
 use crate::common::dpop::{ath, bound_token, proof_claims, ClientKey};
 use crate::common::fixtures::{self, Keys};
 
@@ -52,21 +52,6 @@ fn request(extra: &[(&str, String)]) -> Vec<(String, Vec<u8>)> {
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
     );
     headers
-}
-
-fn run_with(
-    config: &FilterConfig,
-    jwks: &Jwks,
-    headers: &[(String, Vec<u8>)],
-    caches: &mut TokenCaches,
-) -> Verdict {
-    let started = start(
-        config,
-        &borrow_header_pairs(headers),
-        fixtures::now(),
-        caches,
-    );
-    decide(started, config, jwks, caches)
 }
 
 fn run(config: &FilterConfig, jwks: &Jwks, headers: &[(String, Vec<u8>)]) -> Verdict {
