@@ -220,7 +220,9 @@ impl TokenCaches {
         )
     }
 
-    /// `provider`'s still valid verdict for exactly this token.
+    /// `provider`'s still valid verdict for exactly this token (the request path asks for every
+    /// provider's at once with [`TokenCaches::lookup`]).
+    #[cfg(test)]
     pub fn get(
         &mut self,
         provider: ProviderId,

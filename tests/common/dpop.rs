@@ -89,6 +89,21 @@ impl ClientKey {
         json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.public_jwk()})
     }
 
+    /// A proof with the standard header over `claims` with claim `name` set to `value`: a proof that
+    /// breaks one check.
+    pub fn sign_with_claim(&self, claims: &Value, name: &str, value: Value) -> String {
+        let mut claims = claims.clone();
+        claims[name] = value;
+        self.sign(&self.header(), &claims)
+    }
+
+    /// A proof over `claims` whose standard header has field `name` set to `value`.
+    pub fn sign_with_header(&self, claims: &Value, name: &str, value: Value) -> String {
+        let mut header = self.header();
+        header[name] = value;
+        self.sign(&header, claims)
+    }
+
     /// A valid proof for `method` `htu` with `access_token`, issued at `iat`, with a fresh jti.
     pub fn proof(&self, method: &str, htu: &str, access_token: &str, iat: u64) -> String {
         self.sign(

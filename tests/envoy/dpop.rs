@@ -91,16 +91,8 @@ fn dpop_proofs_pass_and_each_check_fails_on_its_own() {
     let t = now();
     let token = bound_token(&keys, &client.jkt(), t);
     let claims = || proof_claims("POST", HTU, &token, t);
-    let with_claim = |name: &str, value: Value| {
-        let mut c = claims();
-        c[name] = value;
-        client.sign(&client.header(), &c)
-    };
-    let with_header = |name: &str, value: Value| {
-        let mut h = client.header();
-        h[name] = value;
-        client.sign(&h, &claims())
-    };
+    let with_claim = |name: &str, value: Value| client.sign_with_claim(&claims(), name, value);
+    let with_header = |name: &str, value: Value| client.sign_with_header(&claims(), name, value);
     let valid = || client.proof("POST", HTU, &token, t);
     let replayed = valid();
     assert_eq!(

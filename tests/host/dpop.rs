@@ -216,16 +216,8 @@ fn each_proof_check_fails_on_its_own() {
     let now = fixtures::now();
     let token = bound_token(&keys, &client.jkt(), now);
     let claims = || proof_claims("POST", HTU, &token, now);
-    let with_claim = |name: &str, value: Value| {
-        let mut c = claims();
-        c[name] = value;
-        client.sign(&client.header(), &c)
-    };
-    let with_header = |name: &str, value: Value| {
-        let mut h = client.header();
-        h[name] = value;
-        client.sign(&h, &claims())
-    };
+    let with_claim = |name: &str, value: Value| client.sign_with_claim(&claims(), name, value);
+    let with_header = |name: &str, value: Value| client.sign_with_header(&claims(), name, value);
     let valid = client.proof("POST", HTU, &token, now);
     // One character inside the signature changed (the last one only carries padding bits).
     let at = valid.rfind('.').unwrap() + 5;
