@@ -255,20 +255,18 @@ impl PreparedRsaKey {
         let mut acc = s_mont.clone();
         let mut next = Vec::with_capacity(limbs);
         let top_bit = 31 - self.e.leading_zeros();
+        // e is odd, so its last bit multiplies by s: by s itself rather than its Montgomery form, which
+        // leaves Montgomery form in the same product (one multiplication fewer than a product by 1).
         for bit in (0..top_bit).rev() {
             self.mont_sqr(&acc, &mut work, &mut next);
             std::mem::swap(&mut acc, &mut next);
-            if (self.e >> bit) & 1 == 1 {
+            if bit == 0 {
+                self.mont_mul(&acc, &s, &mut work, &mut next);
+            } else if (self.e >> bit) & 1 == 1 {
                 self.mont_mul(&acc, &s_mont, &mut work, &mut next);
                 std::mem::swap(&mut acc, &mut next);
             }
         }
-        // Out of Montgomery form: a product by 1.
-        let mut one = vec![0u32; limbs];
-        if let Some(low) = one.first_mut() {
-            *low = 1;
-        }
-        self.mont_mul(&acc, &one, &mut work, &mut next);
         Some(be_from_limbs(&next, self.modulus_bytes))
     }
 }
