@@ -228,6 +228,75 @@ impl Evaluation<'_, '_> {
         }
     }
 
+    /// Whether the token's `iss` is `provider_id`'s exact issuer, from the providers naming it (looked
+    /// up once per token, from a cached verdict's claims or the token's parse). A token that does not
+    /// parse names nobody.
+    fn names(&mut self, token: TokenId, provider_id: ProviderId) -> bool {
+        let config = self.config;
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return false;
+        };
+        if seen.named.is_none() {
+            let issuer = seen
+                .cached_issuer()
+                .or_else(|| match &seen.parsed {
+                    Some(Ok(parsed)) => Some(parsed.issuer()),
+                    _ => None,
+                })
+                .flatten();
+            let named = issuer.map_or_else(Vec::new, |issuer| {
+                config.provider_index.named(issuer).to_vec()
+            });
+            seen.named = Some(named);
+        }
+        seen.named
+            .as_ref()
+            .is_some_and(|named| named.contains(&provider_id))
+    }
+
+    /// What a `requires_any` child naming this provider would fail with, when that is certain without
+    /// looking at its tokens one by one: `Missing` when none of its locations holds a token,
+    /// `UnknownIssuer` when every token there parses and names another provider's issuer. `None` when
+    /// a token may be the provider's own, fails in another way (it does not parse), or the provider is
+    /// report-only or has no exact issuer: the child is then evaluated. This is what keeps
+    /// `requires_any` over many providers near the cost of one: only the providers a token names are
+    /// looked at. Only on the first look, where the request is at hand.
+    pub(super) fn foreign_to(
+        &mut self,
+        provider_id: ProviderId,
+        provider: &Provider,
+    ) -> Option<AuthError> {
+        let (headers, path, now) = self.request?;
+        if provider.report_only || exact_issuer(provider).is_none() {
+            return None;
+        }
+        let config = self.config;
+        let mut any_token = false;
+        for &location in config.provider_index.provider_locations(provider_id) {
+            self.read_location(location, headers, path, now);
+            let mut nth = 0;
+            while let Some(found) = self.found_at(location, nth) {
+                nth += 1;
+                any_token = true;
+                let token = self.token_of(found);
+                let seen = self.tokens.tokens.get_mut(token)?;
+                if seen.cached.is_empty() && seen.parsed.is_none() {
+                    self.caches.count_parse();
+                    seen.parsed = Some(parse(&seen.raw));
+                }
+                let parses = !seen.cached.is_empty() || matches!(seen.parsed, Some(Ok(_)));
+                if !parses || self.names(token, provider_id) {
+                    return None;
+                }
+            }
+        }
+        Some(if any_token {
+            AuthError::UnknownIssuer
+        } else {
+            AuthError::Missing
+        })
+    }
+
     /// A token's state for one provider before any signature check, bound to the client certificate
     /// when the provider says so.
     fn first_look(
@@ -268,28 +337,12 @@ impl Evaluation<'_, '_> {
         }
         // The issuer check comes first among jwt_authn's claim checks: a provider with an exact issuer
         // judges from the providers naming the token's `iss` (looked up once per token) alone.
-        if exact_issuer(provider).is_some() {
-            if seen.named.is_none() {
-                let issuer = seen
-                    .cached_issuer()
-                    .or_else(|| match &seen.parsed {
-                        Some(Ok(parsed)) => Some(parsed.issuer()),
-                        _ => None,
-                    })
-                    .flatten();
-                let named = issuer.map_or_else(Vec::new, |issuer| {
-                    self.config.provider_index.named(issuer).to_vec()
-                });
-                seen.named = Some(named);
-            }
-            if !seen
-                .named
-                .as_ref()
-                .is_some_and(|n| n.contains(&provider_id))
-            {
-                return CandidateState::Failed(AuthError::UnknownIssuer);
-            }
+        if exact_issuer(provider).is_some() && !self.names(token, provider_id) {
+            return CandidateState::Failed(AuthError::UnknownIssuer);
         }
+        let Some(seen) = self.tokens.tokens.get_mut(token) else {
+            return CandidateState::Failed(AuthError::Missing);
+        };
         if seen.parsed.is_none() {
             self.caches.count_parse();
             seen.parsed = Some(parse(&seen.raw));

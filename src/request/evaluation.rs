@@ -208,25 +208,38 @@ impl Evaluation<'_, '_> {
         allow_missing_or_failed: bool,
     ) -> Outcome {
         let mut pending = false;
-        let mut failures = Vec::new();
+        // jwt_authn's choice: the last "real" failure; missing tokens and tokens of another issuer
+        // count only when nothing else failed (so children failing that way may be skipped in any
+        // order: see `foreign_to`).
+        let mut last = AuthError::Missing;
         for child in children {
-            match self.evaluate(child) {
+            let outcome = match child {
+                Requirement::Provider { provider, .. } => {
+                    match self
+                        .config
+                        .providers
+                        .get(*provider)
+                        .and_then(|p| self.foreign_to(*provider, p))
+                    {
+                        Some(error) => Outcome::Fail(error),
+                        None => self.evaluate(child),
+                    }
+                }
+                _ => self.evaluate(child),
+            };
+            match outcome {
                 Outcome::Pass => return Outcome::Pass,
                 Outcome::Pending => pending = true,
-                Outcome::Fail(error) => failures.push(error),
+                Outcome::Fail(error) => {
+                    let soft = matches!(error, AuthError::Missing | AuthError::UnknownIssuer);
+                    if !soft || last == AuthError::Missing {
+                        last = error;
+                    }
+                }
             }
         }
         if pending {
             return Outcome::Pending;
-        }
-        // jwt_authn's choice: the last "real" failure; missing tokens and tokens of another issuer
-        // count only when nothing else failed.
-        let mut last = AuthError::Missing;
-        for error in failures {
-            let soft = matches!(error, AuthError::Missing | AuthError::UnknownIssuer);
-            if !soft || last == AuthError::Missing {
-                last = error;
-            }
         }
         if allow_missing_or_failed || (allow_missing && last == AuthError::Missing) {
             Outcome::Pass

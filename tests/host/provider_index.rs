@@ -324,3 +324,96 @@ fn a_tenant_template_provider_is_consulted_from_the_fallback_list() {
         assert_eq!(caches.work().signature_checks, 1, "under {requires}");
     }
 }
+
+/// The refusal body for `headers` under `config`.
+fn refusal_body(config: &FilterConfig, headers: &[(&str, String)]) -> String {
+    let jwks = Rc::new(parse_local_jwks(Keys::load().jwks().to_string().as_bytes()).unwrap());
+    let mut pairs = vec![(":path".to_string(), b"/api".to_vec())];
+    pairs.extend(
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
+    );
+    let mut caches = TokenCaches::for_config(config);
+    let verdict = match start(config, &borrow_header_pairs(&pairs), now(), &mut caches) {
+        Start::Decided(verdict) => verdict,
+        Start::NeedsKeys(pending) => pending.finish(config, &|_| Some(jwks.clone()), &mut caches),
+    };
+    match verdict {
+        Verdict::Deny(reply) => reply.body,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn requires_any_skips_providers_a_token_cannot_belong_to_and_reports_what_jwt_authn_would() {
+    // requires_any skips the providers whose issuer no token names (see `foreign_to`); the failure
+    // it reports must stay jwt_authn's: the provider's own failure when a token names it, a parse
+    // error for a token that does not parse, "issuer not configured" over "missing", and "missing"
+    // when no provider's locations hold a token.
+    const N: usize = 30;
+    let config = providers_config(N, any_of_all(N));
+    let mut expired = good_claims(now());
+    expired["iss"] = json!(issuer(17));
+    expired["exp"] = json!(now() - 3600);
+    let expired = mint(&Keys::load().rsa2048, "RS256", &expired);
+    let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
+    assert_eq!(refusal_body(&config, &bearer(&expired)), fixtures::EXPIRED);
+    assert_eq!(
+        refusal_body(&config, &bearer("not.a-token")),
+        fixtures::BAD_FORMAT
+    );
+    assert_eq!(refusal_body(&config, &[]), fixtures::MISSING);
+    let mut stranger = good_claims(now());
+    stranger["iss"] = json!("https://nobody.example.com");
+    let stranger = mint(&Keys::load().rsa2048, "RS256", &stranger);
+    assert_eq!(
+        refusal_body(&config, &bearer(&stranger)),
+        fixtures::UNKNOWN_ISSUER
+    );
+    // A token p3 would verify, but signed by another key: p3 is looked at, and its failure reported.
+    let mut forged = good_claims(now());
+    forged["iss"] = json!(issuer(3));
+    let forged = mint(&Keys::load().rsa2048_other, "RS256", &forged);
+    assert_eq!(
+        refusal_body(&config, &bearer(&forged)),
+        fixtures::VERIFICATION_FAILS
+    );
+}
+
+#[test]
+fn a_token_in_one_providers_header_outranks_missing_tokens_elsewhere() {
+    // p0 reads x-token only, p1..p4 the default Authorization header. A token in x-token naming p2's
+    // issuer: p0 fails "issuer not configured", p1..p4 fail "missing" (p2 reads no x-token), and
+    // jwt_authn reports the former whatever the children's order.
+    let keys = Keys::load();
+    let local = json!({"inline_string": keys.jwks().to_string()});
+    let mut providers = serde_json::Map::new();
+    providers.insert(
+        "p0".into(),
+        json!({"issuer": issuer(0), "local_jwks": local, "from_headers": [{"name": "x-token"}]}),
+    );
+    for i in 1..5 {
+        providers.insert(
+            format!("p{i}"),
+            json!({"issuer": issuer(i), "local_jwks": local}),
+        );
+    }
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]] {
+        let requirements: Vec<Value> = order
+            .iter()
+            .map(|i| json!({"provider_name": format!("p{i}")}))
+            .collect();
+        let config = json!({
+            "providers": providers,
+            "rules": [{"match": {"prefix": "/"},
+                       "requires": {"requires_any": {"requirements": requirements}}}]
+        });
+        let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            refusal_body(&config, &[("x-token", token_for(2))]),
+            fixtures::UNKNOWN_ISSUER,
+            "order {order:?}"
+        );
+    }
+}
