@@ -43,6 +43,7 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_set_header_map_pairs(map_type: u32, map_data: *const u8, map_size: usize) -> u32;
     fn proxy_set_property(
         path_data: *const u8,
         path_size: usize,
@@ -73,6 +74,13 @@ pub fn request_header_map() -> Option<Vec<u8>> {
         let status = proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size);
         host_bytes(status, data, size)
     }
+}
+
+/// Replaces the current request's headers with `map` (the serialized form
+/// [`crate::request::headers::rewritten_header_map`] makes); false when the host refuses.
+pub fn set_request_header_map(map: &[u8]) -> bool {
+    // SAFETY: `map` is a live buffer of `map.len()` bytes the host only reads during the call.
+    unsafe { proxy_set_header_map_pairs(HTTP_REQUEST_HEADERS, map.as_ptr(), map.len()) == OK }
 }
 
 /// A header of the current callout response; `None` when absent or when there is no response.

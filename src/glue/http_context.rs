@@ -9,7 +9,7 @@ use proxy_wasm::types::Action;
 use crate::glue::proxy_host::{apply_verdict, ProxyHost};
 use crate::metrics;
 use crate::request::authenticator::{start_on_connection, Start, Verdict};
-use crate::request::headers::parse_header_pairs;
+use crate::request::headers::{parse_header_pairs, HeaderPair};
 use crate::request::reply::LocalReply;
 use crate::worker::dpop::check_proofs;
 use crate::worker::host::Host;
@@ -62,6 +62,7 @@ impl HttpContext for JwtAuthnFilter {
                     dpop_nonce: None,
                 }),
                 &Rc::from(metrics::PREFIX),
+                None,
             );
         };
         let header_map = crate::glue::abi::request_header_map().unwrap_or_default();
@@ -92,7 +93,7 @@ impl HttpContext for JwtAuthnFilter {
             Start::Decided(verdict) => {
                 drop(worker);
                 let verdict = check_proofs(&host, &config, verdict, now);
-                return self.act_now(verdict, &config.metric_prefix);
+                return self.act_now(verdict, &config.metric_prefix, Some(&headers));
             }
             Start::NeedsKeys(pending) => pending,
         };
@@ -107,7 +108,7 @@ impl HttpContext for JwtAuthnFilter {
             Some(verdict) => {
                 drop(worker);
                 let verdict = check_proofs(&host, &config, verdict, now);
-                self.act_now(verdict, &config.metric_prefix)
+                self.act_now(verdict, &config.metric_prefix, Some(&headers))
             }
             None => Action::Pause,
         }
@@ -123,8 +124,14 @@ impl HttpContext for JwtAuthnFilter {
 }
 
 impl JwtAuthnFilter {
-    fn act_now(&self, verdict: Verdict, metric_prefix: &Rc<str>) -> Action {
-        apply_verdict(verdict, &self.released, false, metric_prefix);
+    /// Applies `verdict` in the request's header callback, where its `headers` are at hand.
+    fn act_now(
+        &self,
+        verdict: Verdict,
+        metric_prefix: &Rc<str>,
+        headers: Option<&[HeaderPair<'_>]>,
+    ) -> Action {
+        apply_verdict(verdict, &self.released, false, metric_prefix, headers);
         self.hold_until_released()
     }
 }

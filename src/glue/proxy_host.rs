@@ -10,7 +10,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType, Status};
 
 use crate::metrics;
-use crate::request::authenticator::Verdict;
+use crate::request::authenticator::{RequestMutations, Verdict};
+use crate::request::headers::{rewrite_in_one_call, rewritten_header_map, HeaderPair};
 use crate::worker::host::{Host, SharedDataError, SharedValue};
 use crate::worker::wait::Resolution;
 
@@ -158,6 +159,42 @@ fn count(name: &str) {
     }
 }
 
+/// An allowed request's header changes: removed headers (client copies of identity headers, the token
+/// unless forwarded), added claim headers, a `:path` without the token parameter. With the request's
+/// `headers` at hand and enough changes, in one call that replaces the whole map; otherwise one call
+/// per change.
+fn write_header_changes(mutations: &RequestMutations, headers: Option<&[HeaderPair<'_>]>) {
+    let changes = mutations.remove_headers.len()
+        + mutations.set_headers.len()
+        + usize::from(mutations.new_path.is_some());
+    if let Some(headers) = headers.filter(|_| rewrite_in_one_call(changes)) {
+        let map = rewritten_header_map(
+            headers,
+            &mutations.remove_headers,
+            &mutations.set_headers,
+            mutations.new_path.as_deref(),
+        );
+        if crate::glue::abi::set_request_header_map(&map) {
+            return;
+        }
+    }
+    for name in &mutations.remove_headers {
+        let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
+    }
+    // Added, not set: client copies were removed above, and two tokens may each bring a value (as
+    // jwt_authn adds one per verified token).
+    for (name, value) in &mutations.set_headers {
+        let _ = hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value.as_bytes());
+    }
+    if let Some(path) = &mutations.new_path {
+        let _ = hostcalls::set_map_value_bytes(
+            MapType::HttpRequestHeaders,
+            ":path",
+            Some(path.as_slice()),
+        );
+    }
+}
+
 /// Applies a verdict to the current (effective) HTTP stream and marks it `released` when allowed.
 /// `resume` is set when the stream was paused and this runs from another callback; a request that is let
 /// through in its own header callback continues by returning `Action::Continue` instead.
@@ -166,6 +203,7 @@ pub fn apply_verdict(
     released: &Cell<bool>,
     resume: bool,
     metric_prefix: &Rc<str>,
+    headers: Option<&[HeaderPair<'_>]>,
 ) {
     match verdict {
         Verdict::Allow(mutations) => {
@@ -175,27 +213,9 @@ pub fn apply_verdict(
                 count(&metrics::would_deny(metric_prefix, reason));
                 log::info!("jwt-authn-wasm: report-only: would refuse ({reason})");
             }
-            for name in &mutations.remove_headers {
-                let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None);
-            }
-            // Added, not set: client copies were removed above, and two tokens may each bring a value
-            // (as jwt_authn adds one per verified token).
-            for (name, value) in &mutations.set_headers {
-                let _ = hostcalls::add_map_value_bytes(
-                    MapType::HttpRequestHeaders,
-                    name,
-                    value.as_bytes(),
-                );
-            }
+            write_header_changes(&mutations, headers);
             for (name, payload) in &mutations.filter_state {
                 crate::glue::abi::set_filter_state(name, payload.as_bytes());
-            }
-            if let Some(path) = &mutations.new_path {
-                let _ = hostcalls::set_map_value_bytes(
-                    MapType::HttpRequestHeaders,
-                    ":path",
-                    Some(path.as_slice()),
-                );
             }
             if resume {
                 let _ = hostcalls::resume_http_request();
@@ -243,6 +263,8 @@ pub fn apply_resolutions(
                 &resolution.released,
                 true,
                 metric_prefix,
+                // The headers were read in the paused callback, which has returned: one call per change.
+                None,
             );
         }
     }

@@ -72,3 +72,63 @@ impl RequestHeaders for [(String, Vec<u8>)] {
             .collect()
     }
 }
+
+/// Whether an allowed request's header changes are written in one host call that replaces the whole
+/// map (`proxy_set_header_map_pairs`) rather than one call per change. Each call costs a VM exit and
+/// Envoy's per-call work (about 1 µs); the whole-map call costs Envoy a removal and an insertion per
+/// header the request has, so it pays only from a few changes on. Measured with `bench/run.sh scaling
+/// claims`; see docs/performance.md.
+pub fn rewrite_in_one_call(changes: usize) -> bool {
+    changes >= ONE_CALL_FROM_CHANGES
+}
+
+/// The number of header changes from which [`rewrite_in_one_call`] replaces the whole map.
+pub const ONE_CALL_FROM_CHANGES: usize = 3;
+
+/// The request's headers after an allowed verdict's changes, in the proxy-wasm map format
+/// ([`parse_header_pairs`] reads it back), for one call that replaces them all. The same result as the
+/// calls one by one: every value of each `remove` name gone, `:path` replaced in place by `new_path`,
+/// and each of `add` appended in order (after the existing headers, as an added header is).
+pub fn rewritten_header_map(
+    headers: &[HeaderPair<'_>],
+    remove: &[String],
+    add: &[(String, String)],
+    new_path: Option<&[u8]>,
+) -> Vec<u8> {
+    let kept = headers
+        .iter()
+        .filter(|(name, _)| {
+            !remove
+                .iter()
+                .any(|r| name.eq_ignore_ascii_case(r.as_bytes()))
+        })
+        .map(|&(name, value)| match new_path {
+            Some(path) if name == b":path" => (name, path),
+            _ => (name, value),
+        });
+    let added = add
+        .iter()
+        .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+    let pairs: Vec<(&[u8], &[u8])> = kept.chain(added).collect();
+    serialize_header_pairs(&pairs)
+}
+
+/// (name, value) pairs in the proxy-wasm map format: a little-endian u32 count, a (name length, value
+/// length) u32 pair per header, then each name and value followed by a NUL.
+pub fn serialize_header_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let bytes: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
+    let mut out = Vec::with_capacity(4 + bytes);
+    out.extend_from_slice(&as_u32(pairs.len()));
+    for (name, value) in pairs {
+        out.extend_from_slice(&as_u32(name.len()));
+        out.extend_from_slice(&as_u32(value.len()));
+    }
+    for (name, value) in pairs {
+        out.extend_from_slice(name);
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    }
+    out
+}

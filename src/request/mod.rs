@@ -30,6 +30,9 @@ pub use dpop::{
     check_proof, normalize_htu, request_htu, thumbprint, CheckedProof, ProofContext, ProofRecord,
 };
 pub use extract::{extract_tokens, path_without_param, TokenSource};
-pub use headers::{borrow_header_pairs, parse_header_pairs, HeaderPair};
+pub use headers::{
+    borrow_header_pairs, parse_header_pairs, rewrite_in_one_call, rewritten_header_map,
+    serialize_header_pairs, HeaderPair, ONE_CALL_FROM_CHANGES,
+};
 pub use reply::LocalReply;
 pub use token_cache::{TokenCaches, WorkCounts};

@@ -446,3 +446,56 @@ fn lenient_jwks_forms_jwt_authn_reads_are_read_here_too() {
         );
     }
 }
+
+#[test]
+fn many_claim_headers_reach_the_upstream_with_every_other_header_like_jwt_authn() {
+    // Eight claim headers, the token removed, a query-parameter token cut from the path: enough
+    // changes that the filter replaces the whole header map in one host call
+    // (`request::headers::rewrite_in_one_call`). What reaches the upstream must be what jwt_authn sends,
+    // header for header, with the client's own headers and their order of values intact.
+    let claim_headers: Vec<Value> = ["sub", "iss", "aud", "exp", "iat", "nbf", "team", "scope"]
+        .iter()
+        .map(|claim| json!({"header_name": format!("x-claim-{claim}"), "claim_name": claim}))
+        .collect();
+    let scenario = Scenario::start(1, true, |uri| {
+        let mut config = fixture_config(uri);
+        config["providers"]["jwt"]["claim_to_headers"] = json!(claim_headers.clone());
+        config
+    });
+    let mut claims = fixtures::good_claims(fixtures::now());
+    claims["team"] = json!("payments");
+    claims["scope"] = json!("read write");
+    let token = fixtures::mint(&Keys::load().rsa2048, "RS256", &claims);
+    let bearer = format!("Bearer {token}");
+    let client_headers: [(&str, &[u8]); 4] = [
+        ("authorization", bearer.as_bytes()),
+        ("x-custom", b"one"),
+        ("x-custom", b"two"),
+        ("cookie", b"a=1; b=2"),
+    ];
+    for (path, headers) in [
+        ("/api/orders?q=1".to_string(), &client_headers[..]),
+        (
+            format!("/api?a=1&access_token={token}&b=2"),
+            &client_headers[1..],
+        ),
+    ] {
+        let ours = http_request(scenario.envoy.wasm_port, &path, headers);
+        let native = http_request(scenario.envoy.native_port, &path, headers);
+        assert_eq!((ours.status, native.status), (200, 200), "{}", ours.body);
+        assert_eq!(ours.upstream_path(), native.upstream_path());
+        let (ours, native) = (ours.upstream_headers(), native.upstream_headers());
+        assert_eq!(ours["x-claim-team"], json!(["payments"]));
+        assert_eq!(ours["x-custom"], json!(["one", "two"]));
+        assert_eq!(ours["authorization"], Value::Null);
+        // Envoy's own per-request headers differ between two requests.
+        let comparable = |headers: &Value| -> Value {
+            let mut headers = headers.clone();
+            if let Some(map) = headers.as_object_mut() {
+                map.retain(|name, _| name != "x-request-id");
+            }
+            headers
+        };
+        assert_eq!(comparable(&ours), comparable(&native), "path {path}");
+    }
+}

@@ -1,8 +1,11 @@
 //! Token extraction from headers and query parameters, and stripping tokens from the path.
 
 use jwt_authn_wasm::config::{HeaderLocation, TokenLocations};
-use jwt_authn_wasm::request::parse_header_pairs;
 use jwt_authn_wasm::request::{extract_tokens, path_without_param, TokenSource};
+use jwt_authn_wasm::request::{
+    parse_header_pairs, rewrite_in_one_call, rewritten_header_map, serialize_header_pairs,
+    ONE_CALL_FROM_CHANGES,
+};
 
 fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
     pairs
@@ -174,21 +177,6 @@ fn cookies_are_parsed_as_envoy_does() {
 
 /// The host's map format: count, (name length, value length) per pair, then each name and value with a
 /// trailing NUL.
-fn host_map(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
-    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
-    for (name, value) in pairs {
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    }
-    for (name, value) in pairs {
-        out.extend_from_slice(name);
-        out.push(0);
-        out.extend_from_slice(value);
-        out.push(0);
-    }
-    out
-}
-
 #[test]
 fn a_host_header_map_is_read_in_place_and_a_short_one_is_refused() {
     let headers: [(&[u8], &[u8]); 4] = [
@@ -197,9 +185,12 @@ fn a_host_header_map_is_read_in_place_and_a_short_one_is_refused() {
         (b"x-empty", b""),
         (b"x-bytes", b"\xff\x00\xfe"),
     ];
-    let map = host_map(&headers);
+    let map = serialize_header_pairs(&headers);
     assert_eq!(parse_header_pairs(&map).unwrap(), headers.to_vec());
-    assert_eq!(parse_header_pairs(&host_map(&[])).unwrap(), vec![]);
+    assert_eq!(
+        parse_header_pairs(&serialize_header_pairs(&[])).unwrap(),
+        vec![]
+    );
     // Every truncation of the map announces more than it holds. (The last byte is the final NUL, which
     // the reader does not need.)
     for len in 0..map.len() - 1 {
@@ -217,4 +208,54 @@ fn a_host_header_map_is_read_in_place_and_a_short_one_is_refused() {
     huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(parse_header_pairs(&huge), None);
     assert_eq!(parse_header_pairs(&u32::MAX.to_le_bytes()), None);
+}
+
+#[test]
+fn a_header_map_is_written_in_the_proxy_wasm_layout() {
+    let pairs: [(&[u8], &[u8]); 2] = [(b"a", b"bc"), (b":path", b"")];
+    let mut expected = vec![2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0];
+    expected.extend_from_slice(b"a\0bc\0:path\0\0");
+    assert_eq!(serialize_header_pairs(&pairs), expected);
+}
+
+#[test]
+fn a_rewritten_header_map_is_what_the_changes_one_by_one_would_leave() {
+    let request: [(&[u8], &[u8]); 6] = [
+        (b":path", b"/api?access_token=t&y=1"),
+        (b":method", b"GET"),
+        (b"authorization", b"Bearer t"),
+        (b"x-sub", b"forged"),
+        (b"accept", b"*/*"),
+        (b"X-Sub", b"forged too"),
+    ];
+    let remove = ["authorization".to_string(), "x-sub".to_string()];
+    let add = [
+        ("x-sub".to_string(), "alice".to_string()),
+        ("x-sub".to_string(), "bob".to_string()),
+        (
+            "x-iss".to_string(),
+            "https://issuer.example.com".to_string(),
+        ),
+    ];
+    let map = rewritten_header_map(&request, &remove, &add, Some(b"/api?y=1"));
+    let expected: Vec<(&[u8], &[u8])> = vec![
+        (b":path", b"/api?y=1"),
+        (b":method", b"GET"),
+        (b"accept", b"*/*"),
+        (b"x-sub", b"alice"),
+        (b"x-sub", b"bob"),
+        (b"x-iss", b"https://issuer.example.com"),
+    ];
+    assert_eq!(parse_header_pairs(&map).unwrap(), expected);
+    // Without a new path, :path stays as it was.
+    let map = rewritten_header_map(&request, &[], &[], None);
+    assert_eq!(parse_header_pairs(&map).unwrap(), request.to_vec());
+}
+
+#[test]
+fn header_changes_go_in_one_call_only_from_a_few_on() {
+    assert!(!rewrite_in_one_call(0));
+    assert!(!rewrite_in_one_call(ONE_CALL_FROM_CHANGES - 1));
+    assert!(rewrite_in_one_call(ONE_CALL_FROM_CHANGES));
+    assert!(rewrite_in_one_call(21));
 }
