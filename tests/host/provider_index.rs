@@ -325,26 +325,6 @@ fn a_tenant_template_provider_is_consulted_from_the_fallback_list() {
     }
 }
 
-/// The refusal body for `headers` under `config`.
-fn refusal_body(config: &FilterConfig, headers: &[(&str, String)]) -> String {
-    let jwks = Rc::new(parse_local_jwks(Keys::load().jwks().to_string().as_bytes()).unwrap());
-    let mut pairs = vec![(":path".to_string(), b"/api".to_vec())];
-    pairs.extend(
-        headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
-    );
-    let mut caches = TokenCaches::for_config(config);
-    let verdict = match start(config, &borrow_header_pairs(&pairs), now(), &mut caches) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => pending.finish(config, &|_| Some(jwks.clone()), &mut caches),
-    };
-    match verdict {
-        Verdict::Deny(reply) => reply.body,
-        other => panic!("not refused: {other:?}"),
-    }
-}
-
 #[test]
 fn requires_any_skips_providers_a_token_cannot_belong_to_and_reports_what_jwt_authn_would() {
     // requires_any skips the providers whose issuer no token names (see `foreign_to`); the failure
@@ -357,28 +337,26 @@ fn requires_any_skips_providers_a_token_cannot_belong_to_and_reports_what_jwt_au
     expired["iss"] = json!(issuer(17));
     expired["exp"] = json!(now() - 3600);
     let expired = mint(&Keys::load().rsa2048, "RS256", &expired);
-    let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
-    assert_eq!(refusal_body(&config, &bearer(&expired)), fixtures::EXPIRED);
-    assert_eq!(
-        refusal_body(&config, &bearer("not.a-token")),
-        fixtures::BAD_FORMAT
-    );
-    assert_eq!(refusal_body(&config, &[]), fixtures::MISSING);
+    let refused = |token: Option<&str>| -> String {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("authorization", b.as_str()))
+            .collect();
+        refusal(&config, "/api", &headers)
+    };
+    assert_eq!(refused(Some(&expired)), fixtures::EXPIRED);
+    assert_eq!(refused(Some("not.a-token")), fixtures::BAD_FORMAT);
+    assert_eq!(refused(None), fixtures::MISSING);
     let mut stranger = good_claims(now());
     stranger["iss"] = json!("https://nobody.example.com");
     let stranger = mint(&Keys::load().rsa2048, "RS256", &stranger);
-    assert_eq!(
-        refusal_body(&config, &bearer(&stranger)),
-        fixtures::UNKNOWN_ISSUER
-    );
+    assert_eq!(refused(Some(&stranger)), fixtures::UNKNOWN_ISSUER);
     // A token p3 would verify, but signed by another key: p3 is looked at, and its failure reported.
     let mut forged = good_claims(now());
     forged["iss"] = json!(issuer(3));
     let forged = mint(&Keys::load().rsa2048_other, "RS256", &forged);
-    assert_eq!(
-        refusal_body(&config, &bearer(&forged)),
-        fixtures::VERIFICATION_FAILS
-    );
+    assert_eq!(refused(Some(&forged)), fixtures::VERIFICATION_FAILS);
 }
 
 #[test]
@@ -411,7 +389,7 @@ fn a_token_in_one_providers_header_outranks_missing_tokens_elsewhere() {
         });
         let config = FilterConfig::parse(config.to_string().as_bytes()).unwrap();
         assert_eq!(
-            refusal_body(&config, &[("x-token", token_for(2))]),
+            refusal(&config, "/api", &[("x-token", &token_for(2))]),
             fixtures::UNKNOWN_ISSUER,
             "order {order:?}"
         );
