@@ -133,6 +133,11 @@ fn admit(
         .and_then(|p| config.providers.get(p))
         .is_none_or(|p| p.forward);
     if !forward {
+        // The proof is bound to the token (its `ath`), so it goes where the token goes: it would only
+        // tell the upstream about a token it no longer sees.
+        if candidate.proof.is_some() && !mutations.remove_headers.iter().any(|h| h == "dpop") {
+            mutations.remove_headers.push("dpop".to_string());
+        }
         match tokens.source(candidate.found) {
             None => {}
             Some(TokenSource::Header(name)) if !mutations.remove_headers.contains(name) => {

@@ -84,6 +84,11 @@ fn dpop_proofs_pass_and_each_check_fails_on_its_own() {
             Value::Null,
             "the token is stripped"
         );
+        assert_eq!(
+            ok.upstream_headers()["dpop"],
+            Value::Null,
+            "and its proof with it"
+        );
     }
 
     let client = ClientKey::es256();

@@ -203,6 +203,10 @@ fn a_valid_proof_passes_with_es256_and_eddsa() {
         assert!(mutations
             .remove_headers
             .contains(&"authorization".to_string()));
+        assert!(
+            mutations.remove_headers.contains(&"dpop".to_string()),
+            "the proof goes with the token it is bound to"
+        );
     }
 }
 
