@@ -36,6 +36,9 @@ pub struct RequestMutations {
     /// DPoP proofs of the admitted tokens, whose `jti` (and nonce) the worker checks before the request
     /// goes on.
     pub dpop_proofs: Vec<crate::request::dpop::ProofRecord>,
+    /// With `dpop_proofs`: the rule's `resource_metadata` URL, for the challenge of a refusal those
+    /// checks make after the rule is left behind.
+    pub resource_metadata: Option<String>,
 }
 
 /// What becomes of a request.

@@ -74,6 +74,9 @@ pub(super) fn conclude(
     if new_path != conclusion.path {
         mutations.new_path = Some(new_path);
     }
+    if !mutations.dpop_proofs.is_empty() {
+        mutations.resource_metadata = rule.resource_metadata.clone();
+    }
     Verdict::Allow(mutations)
 }
 

@@ -57,9 +57,14 @@ pub fn check_proofs(
             mutations.would_deny.push(error.reason());
             continue;
         }
-        // The replay and nonce refusals come after the rule was left behind, so without the rule's
-        // resource_metadata parameter.
-        let mut reply = refusal(config, Failure::Auth(AuthError::Dpop(error)), "", None);
+        // The replay and nonce refusals come after the rule was left behind: its resource_metadata
+        // came along in the mutations. (A DPoP challenge names no realm.)
+        let mut reply = refusal(
+            config,
+            Failure::Auth(AuthError::Dpop(error)),
+            "",
+            mutations.resource_metadata.as_deref(),
+        );
         reply.dpop_nonce = fresh_nonce;
         return Verdict::Deny(reply);
     }

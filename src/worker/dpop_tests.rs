@@ -189,3 +189,31 @@ fn verdicts_without_proofs_cost_no_host_call() {
     assert_eq!(verdict, allow(Vec::new()));
     assert!(process.shared_text(NONCE_SECRET_KEY).is_empty());
 }
+
+#[test]
+fn a_replay_refusal_names_the_rules_resource_metadata() {
+    let process = FakeProcess::new(START_MS);
+    let worker = FakeHost::new(&process);
+    let config = config(r#"{"max_proof_age": "60s"}"#);
+    let now = START_MS / 1000;
+    let url = "https://api.example.com/.well-known/oauth-protected-resource";
+    let with_metadata = || {
+        Verdict::Allow(RequestMutations {
+            dpop_proofs: vec![record(7, now + 65, None)],
+            resource_metadata: Some(url.to_string()),
+            ..RequestMutations::default()
+        })
+    };
+    assert!(matches!(
+        check_proofs(&worker, &config, with_metadata(), worker.now_ms()),
+        Verdict::Allow(_)
+    ));
+    let Verdict::Deny(reply) = check_proofs(&worker, &config, with_metadata(), worker.now_ms())
+    else {
+        panic!("a replay is refused")
+    };
+    assert_eq!(
+        reply.www_authenticate.as_deref(),
+        Some(format!("DPoP error=\"invalid_dpop_proof\", error_description=\"DPoP proof [jti] was already used\", algs=\"ES256 ES384 EdDSA PS256\", resource_metadata=\"{url}\"").as_str())
+    );
+}

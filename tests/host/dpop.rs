@@ -17,8 +17,20 @@ use crate::common::fixtures::{self, Keys};
 const HTU: &str = "https://api.test/api/orders";
 
 fn config_with(dpop: Value) -> (FilterConfig, Jwks) {
+    parsed(config_json(dpop))
+}
+
+fn parsed(config: Value) -> (FilterConfig, Jwks) {
     let keys = Keys::load();
-    let config = json!({
+    (
+        FilterConfig::parse(config.to_string().as_bytes()).unwrap(),
+        parse_jwks(keys.jwks().to_string().as_bytes()).unwrap(),
+    )
+}
+
+fn config_json(dpop: Value) -> Value {
+    let keys = Keys::load();
+    json!({
         "providers": {"jwt": {
             "issuer": fixtures::ISSUER,
             "audiences": [fixtures::AUDIENCE],
@@ -27,11 +39,7 @@ fn config_with(dpop: Value) -> (FilterConfig, Jwks) {
             "dpop": dpop
         }},
         "rules": [{"match": {"prefix": "/api"}, "requires": {"provider_name": "jwt"}}]
-    });
-    (
-        FilterConfig::parse(config.to_string().as_bytes()).unwrap(),
-        parse_jwks(keys.jwks().to_string().as_bytes()).unwrap(),
-    )
+    })
 }
 
 fn config() -> (FilterConfig, Jwks) {
@@ -208,6 +216,36 @@ fn a_valid_proof_passes_with_es256_and_eddsa() {
             "the proof goes with the token it is bound to"
         );
     }
+}
+
+#[test]
+fn an_admitted_proof_carries_the_rules_resource_metadata_to_the_replay_check() {
+    // The replay and nonce checks refuse after the rule is left behind; their challenge must still name
+    // the rule's resource_metadata URL (RFC 9728 §5.1), so the mutations carry it.
+    let url = "https://api.test/.well-known/oauth-protected-resource/api";
+    let mut raw = config_json(json!({"mode": "required", "allowed_algs": ["ES256"]}));
+    raw["rules"][0]["resource_metadata"] = json!(url);
+    let (config, jwks) = parsed(raw);
+    let keys = Keys::load();
+    let client = ClientKey::es256();
+    let now = fixtures::now();
+    let token = bound_token(&keys, &client.jkt(), now);
+    let proof = client.proof("POST", HTU, &token, now);
+    let Verdict::Allow(mutations) = run(&config, &jwks, &dpop_headers(&token, &proof)) else {
+        panic!("a valid proof passes")
+    };
+    assert_eq!(mutations.resource_metadata.as_deref(), Some(url));
+    // Without proofs there is nothing to carry.
+    let (plain, _) = config_with(json!({"mode": "optional"}));
+    let bearer = fixtures::good_token();
+    let Verdict::Allow(mutations) = run(
+        &plain,
+        &jwks,
+        &request(&[("authorization", format!("Bearer {bearer}"))]),
+    ) else {
+        panic!("an unbound Bearer token passes in optional mode")
+    };
+    assert_eq!(mutations.resource_metadata, None);
 }
 
 /// Each check, failing on its own: a valid request with one thing changed.
