@@ -2,6 +2,7 @@
 //! Firebase publish (`{"<kid>": "-----BEGIN CERTIFICATE-----\n…"}`): real DER certificates made by rcgen,
 //! signed by a throwaway P-256 issuer (nobody checks that signature: the map is only a wrapping for keys).
 
+use base64::Engine as _;
 use rcgen::{
     date_time_ymd, CertificateParams, DnType, Issuer, KeyPair, PublicKeyData, SignatureAlgorithm,
     PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
@@ -98,6 +99,46 @@ pub fn certificate_pem(
         .signed_by(key, &issuer)
         .expect("certificate signs")
         .pem()
+}
+
+/// A current certificate for the fixture P-521 key (kid "kp521"). rcgen's ring backend has no P-521
+/// algorithm to name the key with, so the certificate is written for a P-384 key holding the P-521
+/// point, and the one secp384r1 curve OID (in the SubjectPublicKeyInfo; the issuer is P-256) is then
+/// changed to secp521r1: same length, so every DER length stays right. That breaks the issuer's
+/// signature, which nobody checks (jwt_authn neither: the map is only a wrapping for keys).
+pub fn p521_certificate_pem(keys: &EcKeys) -> String {
+    const SECP384R1: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    const SECP521R1: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+    let key = SubjectKey {
+        algorithm: &PKCS_ECDSA_P384_SHA384,
+        bits: p521::ecdsa::VerifyingKey::from(&keys.p521)
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+    };
+    let pem = current_certificate_pem(&key);
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("rcgen's PEM");
+    let at: Vec<usize> = der
+        .windows(SECP384R1.len())
+        .enumerate()
+        .filter(|(_, w)| *w == SECP384R1)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "one secp384r1 OID, the subject key's");
+    der[at[0]..at[0] + SECP521R1.len()].copy_from_slice(&SECP521R1);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&der);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 /// A certificate for `key` valid now (for ten years from 2025).

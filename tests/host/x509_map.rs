@@ -10,7 +10,7 @@ use jwt_authn_wasm::jwks::{
 use serde_json::{json, Value};
 
 use common::fixtures::{Keys, TestKey};
-use common::x509::{certificate_pem, current_certificate_pem, SubjectKey};
+use common::x509::{certificate_pem, current_certificate_pem, p521_certificate_pem, SubjectKey};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----\n";
 const END: &str = "\n-----END CERTIFICATE-----\n";
@@ -89,6 +89,23 @@ fn each_certificate_gives_the_key_its_jwk_gives_under_the_member_name() {
         parse_local_jwks(document.as_bytes()).expect("local map parses"),
         from_certificates
     );
+}
+
+#[test]
+fn a_p521_certificate_gives_the_key_its_jwk_gives() {
+    let keys = Keys::load();
+    let document = map(&[("p521", p521_certificate_pem(&keys.ec))]);
+    let from_certificate = parse_jwks(document.as_bytes()).expect("map parses");
+    let jwks = json!({"keys": [keys.ec.p521_jwk()]}).to_string();
+    let from_jwk = parse_jwks(jwks.as_bytes()).expect("jwks parses");
+    let (Some(certificate_key), Some(jwk_key)) =
+        (from_certificate.keys.first(), from_jwk.keys.first())
+    else {
+        panic!("one key each");
+    };
+    assert_eq!(certificate_key.kid.as_deref(), Some("p521"));
+    assert_eq!(certificate_key.alg, None);
+    assert_eq!(certificate_key.material, jwk_key.material);
 }
 
 #[test]
