@@ -1,0 +1,213 @@
+//! Points of a short Weierstrass curve y² = x³ − 3x + b (P-256, P-384) in Jacobian coordinates over
+//! RustCrypto's field elements (p256/p384 `expose-field`), for the comb loop of [`super::comb`].
+//!
+//! RustCrypto's `ProjectivePoint` uses complete formulas (Renes–Costello–Batina): no special cases, but
+//! 11–12 multiplications per addition or doubling, two of them by b. Verification handles public values
+//! only, so the textbook formulas with their special cases, tested explicitly, are fine here and cheaper:
+//! a doubling costs 3M + 5S (dbl-2001-b, a = −3), a mixed Jacobian + affine addition 7M + 4S
+//! (madd-2007-bl). A Jacobian (X, Y, Z) is the affine point (X/Z², Y/Z³); Z = 0 is the identity.
+
+use super::comb::CombCurve;
+
+/// The field operations the formulas need; `add`, `sub` and `mul` are RustCrypto's, fully reduced.
+pub(super) trait Field: Copy {
+    const ZERO: Self;
+    const ONE: Self;
+    fn add(&self, other: &Self) -> Self;
+    fn sub(&self, other: &Self) -> Self;
+    fn mul(&self, other: &Self) -> Self;
+    fn square(&self) -> Self;
+    fn double(&self) -> Self;
+    fn is_zero(&self) -> bool;
+    fn equals(&self, other: &Self) -> bool;
+    fn invert(&self) -> Option<Self>;
+}
+
+/// Implements [`Field`] for a RustCrypto field element made by primeorder's `impl_mont_field_element!`.
+macro_rules! impl_field {
+    ($fe:ty) => {
+        impl Field for $fe {
+            const ZERO: Self = <$fe>::ZERO;
+            const ONE: Self = <$fe>::ONE;
+            #[inline(always)]
+            fn add(&self, other: &Self) -> Self {
+                <$fe>::add(self, other)
+            }
+            #[inline(always)]
+            fn sub(&self, other: &Self) -> Self {
+                <$fe>::sub(self, other)
+            }
+            #[inline(always)]
+            fn mul(&self, other: &Self) -> Self {
+                <$fe>::multiply(self, other)
+            }
+            #[inline(always)]
+            fn square(&self) -> Self {
+                <$fe>::square(self)
+            }
+            #[inline(always)]
+            fn double(&self) -> Self {
+                <$fe>::double(self)
+            }
+            #[inline(always)]
+            fn is_zero(&self) -> bool {
+                bool::from(<$fe>::is_zero(self))
+            }
+            #[inline(always)]
+            fn equals(&self, other: &Self) -> bool {
+                self == other
+            }
+            fn invert(&self) -> Option<Self> {
+                Option::from(<$fe>::invert(self))
+            }
+        }
+    };
+}
+
+impl_field!(p256::FieldElement);
+impl_field!(p384::FieldElement);
+
+/// An affine point (x, y), never the identity: a comb table entry.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Affine<F> {
+    pub(super) x: F,
+    pub(super) y: F,
+}
+
+/// A point in Jacobian coordinates; `z` zero is the identity.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Jacobian<F> {
+    pub(super) x: F,
+    pub(super) y: F,
+    pub(super) z: F,
+}
+
+impl<F: Field> Jacobian<F> {
+    pub(super) const IDENTITY: Jacobian<F> = Jacobian {
+        x: F::ONE,
+        y: F::ONE,
+        z: F::ZERO,
+    };
+
+    pub(super) fn from_affine(point: &Affine<F>) -> Jacobian<F> {
+        Jacobian {
+            x: point.x,
+            y: point.y,
+            z: F::ONE,
+        }
+    }
+
+    pub(super) fn is_identity(&self) -> bool {
+        self.z.is_zero()
+    }
+
+    /// 2·self (dbl-2001-b for a = −3). The identity stays the identity (Z₃ = 2·Y·Z = 0), and so would a
+    /// point with y = 0, which a curve of prime order does not have.
+    pub(super) fn double(&self) -> Jacobian<F> {
+        if self.is_identity() {
+            return *self;
+        }
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.mul(&gamma);
+        let t = self.x.sub(&delta).mul(&self.x.add(&delta));
+        let alpha = t.double().add(&t);
+        let beta4 = beta.double().double();
+        let x = alpha.square().sub(&beta4.double());
+        let z = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let gamma2_8 = gamma.square().double().double().double();
+        let y = alpha.mul(&beta4.sub(&x)).sub(&gamma2_8);
+        Jacobian { x, y, z }
+    }
+
+    /// self + other (madd-2007-bl), with the cases the formula does not cover handled first: the
+    /// identity plus a point, a point plus itself (a doubling) and a point plus its negation.
+    pub(super) fn add_affine(&self, other: &Affine<F>) -> Jacobian<F> {
+        if self.is_identity() {
+            return Jacobian::from_affine(other);
+        }
+        let z1z1 = self.z.square();
+        let u2 = other.x.mul(&z1z1);
+        let s2 = other.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&self.x);
+        let r = s2.sub(&self.y).double();
+        if h.is_zero() {
+            // Same x: the same point (same y) or its negation.
+            return if r.is_zero() {
+                self.double()
+            } else {
+                Jacobian::IDENTITY
+            };
+        }
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h.mul(&i);
+        let v = self.x.mul(&i);
+        let x = r.square().sub(&j).sub(&v.double());
+        let y = r.mul(&v.sub(&x)).sub(&self.y.mul(&j).double());
+        let z = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        Jacobian { x, y, z }
+    }
+
+    /// Whether the affine x of this point is `x` (X ≡ x·Z²), without inverting Z; never for the identity.
+    pub(super) fn has_affine_x(&self, x: &F) -> bool {
+        !self.is_identity() && self.x.equals(&x.mul(&self.z.square()))
+    }
+}
+
+/// The affine forms of `points` with one field inversion (Montgomery's trick); `None` if one of them is
+/// the identity.
+pub(super) fn to_affine_all<F: Field>(points: &[Jacobian<F>]) -> Option<Vec<Affine<F>>> {
+    // prefix[i] = z₀·…·zᵢ₋₁.
+    let mut prefix = Vec::with_capacity(points.len());
+    let mut product = F::ONE;
+    for point in points {
+        if point.is_identity() {
+            return None;
+        }
+        prefix.push(product);
+        product = product.mul(&point.z);
+    }
+    // inverse = (z₀·…·zᵢ)⁻¹ going down from the last point.
+    let mut inverse = product.invert()?;
+    let mut affine = Vec::with_capacity(points.len());
+    for (point, before) in points.iter().zip(prefix).rev() {
+        let z_inv = inverse.mul(&before);
+        inverse = inverse.mul(&point.z);
+        let z_inv2 = z_inv.square();
+        affine.push(Affine {
+            x: point.x.mul(&z_inv2),
+            y: point.y.mul(&z_inv2.mul(&z_inv)),
+        });
+    }
+    affine.reverse();
+    Some(affine)
+}
+
+/// P-256 and P-384 in Jacobian coordinates, for the comb loop.
+pub(super) struct JacobianCurve<F>(std::marker::PhantomData<F>);
+
+impl<F: Field> CombCurve for JacobianCurve<F> {
+    type Point = Jacobian<F>;
+    type Entry = Affine<F>;
+
+    fn identity() -> Jacobian<F> {
+        Jacobian::IDENTITY
+    }
+
+    fn double(point: &Jacobian<F>) -> Jacobian<F> {
+        point.double()
+    }
+
+    fn add(point: &Jacobian<F>, entry: &Affine<F>) -> Jacobian<F> {
+        point.add_affine(entry)
+    }
+
+    fn from_entry(entry: &Affine<F>) -> Jacobian<F> {
+        Jacobian::from_affine(entry)
+    }
+
+    fn to_entries(points: &[Jacobian<F>]) -> Option<Vec<Affine<F>>> {
+        to_affine_all(points)
+    }
+}
