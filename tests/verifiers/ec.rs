@@ -358,7 +358,7 @@ fn debug_output_never_shows_a_secret() {
     assert!(shown.contains("Hmac(35 bytes)"), "{shown}");
 }
 
-/// The comb-table ECDSA verification (`P256Key`, `P384Key`) gives the same answer as RustCrypto's
+/// The comb-table ECDSA verification (`P256Key`, `P384Key`, `P521Key`) gives the same answer as RustCrypto's
 /// `VerifyingKey::verify` for valid signatures, signatures under another key or message, tampered
 /// signatures and random (r, s); a key's table is built once and shared by clones.
 macro_rules! comb_agrees_with_rustcrypto {
@@ -367,13 +367,13 @@ macro_rules! comb_agrees_with_rustcrypto {
         fn $test() {
             use rand::{Rng, RngCore};
             use $curve::ecdsa::signature::{Signer, Verifier};
-            use $curve::ecdsa::{Signature, SigningKey};
+            use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
             let mut rng = rand::thread_rng();
             let mut agreed = (0, 0);
             for _ in 0..12 {
                 let signing = SigningKey::random(&mut rng);
                 let other = SigningKey::random(&mut rng);
-                let verifying = *signing.verifying_key();
+                let verifying = VerifyingKey::from(&signing);
                 let point = verifying.to_encoded_point(false);
                 let key = $parse(
                     point.x().expect("x").as_slice(),
@@ -391,6 +391,11 @@ macro_rules! comb_agrees_with_rustcrypto {
                     tampered[at] ^= 1 << rng.gen_range(0..8);
                     let mut random = vec![0u8; 2 * $width];
                     rng.fill_bytes(&mut random);
+                    if $width == 66 {
+                        // P-521's r and s are below n < 2^521: random top bytes would rarely parse.
+                        random[0] &= 1;
+                        random[66] &= 1;
+                    }
                     let mut other_message = message.clone();
                     other_message.push(round);
                     let cases: Vec<(Vec<u8>, &[u8])> = vec![
@@ -432,8 +437,15 @@ comb_agrees_with_rustcrypto!(
     jwt_authn_wasm::crypto::p384_key,
     48
 );
+comb_agrees_with_rustcrypto!(
+    p521_comb_verification_agrees_with_rustcrypto,
+    p521,
+    jwt_authn_wasm::crypto::p521_key,
+    66
+);
 
-/// The paths of the comb verification that random signatures never take, for `P256Key` / `P384Key`,
+/// The paths of the comb verification that random signatures never take, for `P256Key`, `P384Key` and
+/// `P521Key`,
 /// each checked against RustCrypto's `VerifyingKey::verify`:
 /// - x(R) ≥ n, so r = x(R) − n and the check must also try X ≡ (r + n)·Z² (about 2^-128 of signatures
 ///   on P-256): the key is made from a chosen R, as Wycheproof makes its large-x vectors;
@@ -448,10 +460,9 @@ macro_rules! comb_edge_cases_agree_with_rustcrypto {
             use sha2::Digest;
             use $curve::ecdsa::signature::{Signer, Verifier};
             use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
-            use $curve::elliptic_curve::bigint::ArrayEncoding;
             use $curve::elliptic_curve::ops::Reduce;
             use $curve::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-            use $curve::elliptic_curve::{Curve, Group};
+            use $curve::elliptic_curve::{Curve, FieldBytesEncoding, Group};
             use $curve::{$curve_type, $uint, AffinePoint, EncodedPoint, ProjectivePoint, Scalar};
 
             // (ours, RustCrypto's) verdicts on `message` signed (r, s) under the key point `q`.
@@ -468,8 +479,14 @@ macro_rules! comb_edge_cases_agree_with_rustcrypto {
                     .is_ok();
                 (key.verify(message, &signature), theirs)
             };
-            let z_of =
-                |message: &[u8]| <Scalar as Reduce<$uint>>::reduce_bytes(&<$hash>::digest(message));
+            // bits2field: the digest left-padded to the field's size (SHA-512 on P-521).
+            let z_of = |message: &[u8]| {
+                let digest = <$hash>::digest(message);
+                let mut z = $curve::FieldBytes::default();
+                let at = z.len() - digest.len();
+                z[at..].copy_from_slice(&digest);
+                <Scalar as Reduce<$uint>>::reduce_bytes(&z)
+            };
             let invert = |k: &Scalar| Option::<Scalar>::from(k.invert()).expect("non-zero");
 
             // x(R) = n + δ for the smallest δ that is the x of a point.
@@ -477,7 +494,7 @@ macro_rules! comb_edge_cases_agree_with_rustcrypto {
                 .find_map(|delta| {
                     let x = $curve_type::ORDER.wrapping_add(&$uint::from_u64(delta));
                     let mut compressed = vec![0x02];
-                    compressed.extend_from_slice(&x.to_be_byte_array());
+                    compressed.extend_from_slice(&x.encode_field_bytes());
                     let encoded = EncodedPoint::from_bytes(&compressed).ok()?;
                     Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&encoded))
                         .map(|point| (ProjectivePoint::from(point), delta))
@@ -503,11 +520,14 @@ macro_rules! comb_edge_cases_agree_with_rustcrypto {
 
             // The top comb column of a scalar: bit row_bits·j + row_bits − 1 of it, for row j.
             let top_column = |k: &Scalar| {
-                let k = $uint::from_be_slice(&k.to_bytes());
+                let bytes = k.to_bytes();
                 (0..8).fold(0u32, |acc, j| {
                     let bit = $row_bits * j + $row_bits - 1;
-                    let word = k.as_words()[bit / 64 % k.as_words().len()];
-                    acc | ((((word >> (bit % 64)) & 1) as u32) << j)
+                    let byte = bytes
+                        .len()
+                        .checked_sub(1 + bit / 8)
+                        .map_or(0, |at| bytes[at]);
+                    acc | ((u32::from(byte >> (bit % 8)) & 1) << j)
                 })
             };
             for d in [Scalar::ONE, -Scalar::ONE] {
@@ -573,4 +593,13 @@ comb_edge_cases_agree_with_rustcrypto!(
     sha2::Sha384,
     jwt_authn_wasm::crypto::p384_key,
     48
+);
+comb_edge_cases_agree_with_rustcrypto!(
+    p521_comb_edge_cases_agree_with_rustcrypto,
+    p521,
+    NistP521,
+    U576,
+    sha2::Sha512,
+    jwt_authn_wasm::crypto::p521_key,
+    66
 );

@@ -1,5 +1,6 @@
-//! Points of a short Weierstrass curve y² = x³ − 3x + b (P-256, P-384) in Jacobian coordinates over
-//! RustCrypto's field elements (p256/p384 `expose-field`), for the comb loop of [`super::comb`].
+//! Points of a short Weierstrass curve y² = x³ − 3x + b (P-256, P-384, P-521) in Jacobian coordinates
+//! over RustCrypto's field elements (p256/p384 `expose-field`) or [`super::p521_field`]'s, for the comb
+//! loop of [`super::comb`].
 //!
 //! RustCrypto's `ProjectivePoint` uses complete formulas (Renes–Costello–Batina): no special cases, but
 //! 11–12 multiplications per addition or doubling, two of them by b. Verification handles public values
@@ -9,10 +10,13 @@
 
 use super::comb::CombCurve;
 
-/// The field operations the formulas need; `add`, `sub` and `mul` are RustCrypto's, fully reduced.
+/// The field operations the formulas need: RustCrypto's for P-256 and P-384, [`super::p521_field`]'s
+/// for P-521.
 pub(super) trait Field: Copy {
     const ZERO: Self;
     const ONE: Self;
+    /// The element of a big-endian integer, `None` unless it is below p (or of a length not accepted).
+    fn from_be_bytes(bytes: &[u8]) -> Option<Self>;
     fn add(&self, other: &Self) -> Self;
     fn sub(&self, other: &Self) -> Self;
     fn mul(&self, other: &Self) -> Self;
@@ -29,6 +33,9 @@ macro_rules! impl_field {
         impl Field for $fe {
             const ZERO: Self = <$fe>::ZERO;
             const ONE: Self = <$fe>::ONE;
+            fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
+                <$fe>::from_slice(bytes).ok()
+            }
             #[inline(always)]
             fn add(&self, other: &Self) -> Self {
                 <$fe>::add(self, other)
@@ -184,7 +191,7 @@ pub(super) fn to_affine_all<F: Field>(points: &[Jacobian<F>]) -> Option<Vec<Affi
     Some(affine)
 }
 
-/// P-256 and P-384 in Jacobian coordinates, for the comb loop.
+/// A curve with a = −3 in Jacobian coordinates over `F`, for the comb loop.
 pub(super) struct JacobianCurve<F>(std::marker::PhantomData<F>);
 
 impl<F: Field> CombCurve for JacobianCurve<F> {

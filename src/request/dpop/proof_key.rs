@@ -2,9 +2,9 @@
 //! the signature check.
 //!
 //! Proof keys are client keys, as many as there are clients, and each is used for one request here: no
-//! per-key precomputation (the comb tables of `crypto::ecdsa`'s `P256Key` / `P384Key`) is ever built for
-//! them. P-256 and P-384 verify with RustCrypto's generic arithmetic; P-521, Ed25519 and RSA through
-//! [`KeyMaterial`], whose keys of those kinds carry no tables.
+//! per-key precomputation (the comb tables of `crypto::ecdsa`'s `P256Key` / `P384Key` / `P521Key`) is
+//! ever built for them. P-256, P-384 and P-521 verify with RustCrypto's generic arithmetic; Ed25519 and
+//! RSA through [`KeyMaterial`], whose keys of those kinds carry no tables.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -27,7 +27,8 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 pub enum ProofKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
-    /// P-521, Ed25519 or RSA.
+    P521(p521::ecdsa::VerifyingKey),
+    /// Ed25519 or RSA.
     Material(KeyMaterial),
 }
 
@@ -93,7 +94,7 @@ impl ProofKey {
             (JwsAlgorithm::Es512, Some("EC"), Some("P-521")) => {
                 match (decoded(jwk, "x"), decoded(jwk, "y")) {
                     (Some(x), Some(y)) => crate::crypto::ecdsa::p521_key(&x, &y)
-                        .map(|key| ProofKey::Material(KeyMaterial::P521(key))),
+                        .map(|key| ProofKey::P521(key.verifying_key().clone())),
                     _ => None,
                 }
             }
@@ -133,6 +134,8 @@ impl ProofKey {
             ProofKey::P256(key) => p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signed_data, &sig).is_ok()),
             ProofKey::P384(key) => p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify(signed_data, &sig).is_ok()),
+            ProofKey::P521(key) => p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signed_data, &sig).is_ok()),
             ProofKey::Material(material) => {
                 material.verifies(alg, alg.name(), signature, signed_data)
