@@ -358,9 +358,10 @@ fn debug_output_never_shows_a_secret() {
     assert!(shown.contains("Hmac(35 bytes)"), "{shown}");
 }
 
-/// The comb-table ECDSA verification (`P256Key`, `P384Key`, `P521Key`) gives the same answer as RustCrypto's
-/// `VerifyingKey::verify` for valid signatures, signatures under another key or message, tampered
-/// signatures and random (r, s); a key's table is built once and shared by clones.
+/// The comb-table ECDSA verification (`P256Key`, `P384Key`, `P521Key`; with the key's table and without)
+/// gives the same answer as RustCrypto's `VerifyingKey::verify` for valid signatures, signatures under
+/// another key or message, tampered signatures and random (r, s); a key's table is built once and
+/// shared by clones.
 macro_rules! comb_agrees_with_rustcrypto {
     ($test:ident, $curve:ident, $parse:path, $width:literal) => {
         #[test]
@@ -412,6 +413,8 @@ macro_rules! comb_agrees_with_rustcrypto {
                         let expected = verifying.verify(signed, &signature).is_ok();
                         let via = if round % 2 == 0 { &key } else { &shared };
                         assert_eq!(via.verify(signed, &signature), expected);
+                        // The one-use path (DPoP proof keys): no table of Q.
+                        assert_eq!(via.verify_without_table(signed, &signature), expected);
                         if expected {
                             agreed.0 += 1;
                         } else {
@@ -477,7 +480,14 @@ macro_rules! comb_edge_cases_agree_with_rustcrypto {
                     .expect("not the identity")
                     .verify(message, &signature)
                     .is_ok();
-                (key.verify(message, &signature), theirs)
+                let ours = key.verify(message, &signature);
+                // The one-use path (DPoP proof keys) agrees too.
+                assert_eq!(
+                    key.verify_without_table(message, &signature),
+                    ours,
+                    "without a table"
+                );
+                (ours, theirs)
             };
             // bits2field: the digest left-padded to the field's size (SHA-512 on P-521).
             let z_of = |message: &[u8]| {

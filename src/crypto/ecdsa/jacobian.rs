@@ -156,6 +156,48 @@ impl<F: Field> Jacobian<F> {
         Jacobian { x, y, z }
     }
 
+    /// −self.
+    pub(super) fn neg(&self) -> Jacobian<F> {
+        Jacobian {
+            x: self.x,
+            y: F::ZERO.sub(&self.y),
+            z: self.z,
+        }
+    }
+
+    /// self + other for two Jacobian points (add-2007-bl, 11M + 5S), with the identity, doubling and
+    /// negation cases handled first as in [`Jacobian::add_affine`].
+    pub(super) fn add(&self, other: &Jacobian<F>) -> Jacobian<F> {
+        if self.is_identity() {
+            return *other;
+        }
+        if other.is_identity() {
+            return *self;
+        }
+        let z1z1 = self.z.square();
+        let z2z2 = other.z.square();
+        let u1 = self.x.mul(&z2z2);
+        let u2 = other.x.mul(&z1z1);
+        let s1 = self.y.mul(&other.z).mul(&z2z2);
+        let s2 = other.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&u1);
+        let r = s2.sub(&s1).double();
+        if h.is_zero() {
+            return if r.is_zero() {
+                self.double()
+            } else {
+                Jacobian::IDENTITY
+            };
+        }
+        let i = h.double().square();
+        let j = h.mul(&i);
+        let v = u1.mul(&i);
+        let x = r.square().sub(&j).sub(&v.double());
+        let y = r.mul(&v.sub(&x)).sub(&s1.mul(&j).double());
+        let z = self.z.add(&other.z).square().sub(&z1z1).sub(&z2z2).mul(&h);
+        Jacobian { x, y, z }
+    }
+
     /// Whether the affine x of this point is `x` (X ≡ x·Z²), without inverting Z; never for the identity.
     pub(super) fn has_affine_x(&self, x: &F) -> bool {
         !self.is_identity() && self.x.equals(&x.mul(&self.z.square()))
@@ -216,5 +258,61 @@ impl<F: Field> CombCurve for JacobianCurve<F> {
 
     fn to_entries(points: &[Jacobian<F>]) -> Option<Vec<Affine<F>>> {
         to_affine_all(points)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same_point<F: Field>(a: &Jacobian<F>, b: &Jacobian<F>) -> bool {
+        match (to_affine_all(&[*a]), to_affine_all(&[*b])) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .zip(&b)
+                .all(|(a, b)| a.x.equals(&b.x) && a.y.equals(&b.y)),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// The full addition's special cases (the DPoP path's window adds Jacobian points), with Z ≠ 1,
+    /// against the doubling and the mixed addition: P + P, P + (−P), O + P, P + O, and 2G + 3G = 5G.
+    fn full_addition_cases<F: Field>(x: &[u8], y: &[u8]) {
+        let g = Affine {
+            x: F::from_be_bytes(x).unwrap(),
+            y: F::from_be_bytes(y).unwrap(),
+        };
+        let one = Jacobian::from_affine(&g);
+        let two = one.double();
+        let three = two.add_affine(&g);
+        let five = three.add_affine(&g).add_affine(&g);
+        assert!(same_point(&three.add(&three), &three.double()));
+        assert!(three.add(&three.neg()).is_identity());
+        assert!(same_point(&Jacobian::IDENTITY.add(&three), &three));
+        assert!(same_point(&three.add(&Jacobian::IDENTITY), &three));
+        assert!(same_point(&two.add(&three), &five));
+        assert!(!same_point(&two.add(&three), &three.double()));
+        // 3G − G + G − 3G through the mixed addition's negation case and the full one's.
+        let minus_g = Affine {
+            x: g.x,
+            y: F::ZERO.sub(&g.y),
+        };
+        assert!(three
+            .add_affine(&minus_g)
+            .add_affine(&g)
+            .add(&three.neg())
+            .is_identity());
+    }
+
+    #[test]
+    fn full_addition_handles_doubling_negation_and_identity() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let g = p256::AffinePoint::GENERATOR.to_encoded_point(false);
+        full_addition_cases::<p256::FieldElement>(g.x().unwrap(), g.y().unwrap());
+        let g = p384::AffinePoint::GENERATOR.to_encoded_point(false);
+        full_addition_cases::<p384::FieldElement>(g.x().unwrap(), g.y().unwrap());
+        let g = p521::AffinePoint::GENERATOR.to_encoded_point(false);
+        full_addition_cases::<super::super::p521_field::P521Field>(g.x().unwrap(), g.y().unwrap());
     }
 }

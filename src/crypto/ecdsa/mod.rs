@@ -15,6 +15,7 @@
 mod comb;
 mod jacobian;
 mod p521_field;
+mod window;
 
 use crate::crypto::algorithm::verify_only_algorithm;
 
@@ -125,21 +126,60 @@ macro_rules! comb_ecdsa_key {
                 }
             }
 
-            /// RustCrypto's key, for a check that should not build a table (a one-use key).
-            pub fn verifying_key(&self) -> &$curve::ecdsa::VerifyingKey {
-                &self.key
+            /// ECDSA verification (SEC 1 §4.1.4) of `message`, with the key's comb table (built on the
+            /// first call).
+            pub fn verify(&self, message: &[u8], signature: &$curve::ecdsa::Signature) -> bool {
+                type Points = jacobian::JacobianCurve<$field>;
+                let Some((u1, u2)) = $key::scalars(message, signature) else {
+                    return false;
+                };
+                let q_table = self.table.get_or_init(|| {
+                    $key::affine(self.key.as_affine())
+                        .and_then(|q| comb::table::<Points>(&q, $row_bits))
+                });
+                let (Some(g_table), Some(q_table)) = ($key::g_table(), q_table) else {
+                    return false;
+                };
+                let sum = comb::linear_combination::<Points, $row_bits>(
+                    g_table,
+                    &comb::columns(&u1.to_bytes()),
+                    q_table,
+                    &comb::columns(&u2.to_bytes()),
+                );
+                $key::x_is_r(&sum, signature)
             }
 
-            /// ECDSA verification (SEC 1 §4.1.4) of `message`.
-            pub fn verify(&self, message: &[u8], signature: &$curve::ecdsa::Signature) -> bool {
-                use jacobian::Field as _;
-                use $curve::elliptic_curve::bigint::{ArrayEncoding, CheckedAdd};
-                use $curve::elliptic_curve::ops::{Invert, Reduce};
-                use $curve::elliptic_curve::{Curve, FieldBytesEncoding};
-                use $curve::{FieldBytes, Scalar, $curve_type, $uint};
-                use sha2::Digest;
-                type Points = jacobian::JacobianCurve<$field>;
+            /// The same verification without the key's table (never built here), for a key used once:
+            /// u₂·Q by a window over this signature's own multiples of Q ([`window`]).
+            pub fn verify_without_table(
+                &self,
+                message: &[u8],
+                signature: &$curve::ecdsa::Signature,
+            ) -> bool {
+                let Some((u1, u2)) = $key::scalars(message, signature) else {
+                    return false;
+                };
+                let (Some(g_table), Some(q)) = ($key::g_table(), $key::affine(self.key.as_affine()))
+                else {
+                    return false;
+                };
+                let sum = window::linear_combination_once::<$field, $row_bits>(
+                    g_table,
+                    &comb::columns(&u1.to_bytes()),
+                    &q,
+                    &u2.to_bytes(),
+                );
+                $key::x_is_r(&sum, signature)
+            }
 
+            /// u₁ = z/s and u₂ = r/s for the digest z of `message`; `None` if s has no inverse.
+            fn scalars(
+                message: &[u8],
+                signature: &$curve::ecdsa::Signature,
+            ) -> Option<($curve::Scalar, $curve::Scalar)> {
+                use $curve::elliptic_curve::ops::{Invert, Reduce};
+                use $curve::{FieldBytes, Scalar, $uint};
+                use sha2::Digest;
                 // r and s are non-zero and below n: Signature::from_slice refused anything else.
                 let (r, s) = signature.split_scalars();
                 // bits2field: the digest, left-padded to the field's size if shorter (SHA-512 on P-521).
@@ -150,31 +190,30 @@ macro_rules! comb_ecdsa_key {
                 }
                 let z = <Scalar as Reduce<$uint>>::reduce_bytes(&z);
                 let s: Scalar = *s;
-                let Some(s_inv) = Option::<Scalar>::from(Invert::invert_vartime(&s)) else {
-                    return false;
-                };
-                let (u1, u2) = (z * s_inv, *r * s_inv);
+                let s_inv = Option::<Scalar>::from(Invert::invert_vartime(&s))?;
+                Some((z * s_inv, *r * s_inv))
+            }
+
+            /// The generator's comb table, one per VM.
+            fn g_table() -> Option<&'static [jacobian::Affine<$field>]> {
                 static G_TABLE: std::sync::OnceLock<Option<Vec<jacobian::Affine<$field>>>> =
                     std::sync::OnceLock::new();
-                let g_table = G_TABLE.get_or_init(|| {
-                    $key::affine(&$curve::AffinePoint::GENERATOR)
-                        .and_then(|g| comb::table::<Points>(&g, $row_bits))
-                });
-                let q_table = self.table.get_or_init(|| {
-                    $key::affine(self.key.as_affine())
-                        .and_then(|q| comb::table::<Points>(&q, $row_bits))
-                });
-                let (Some(g_table), Some(q_table)) = (g_table, q_table) else {
-                    return false;
-                };
-                let sum = comb::linear_combination::<Points, $row_bits>(
-                    g_table,
-                    &comb::columns(&u1.to_bytes()),
-                    q_table,
-                    &comb::columns(&u2.to_bytes()),
-                );
-                // x(sum) mod n = r: x(sum) is r, or r + n when that is still below p.
-                let r_bytes = r.to_bytes();
+                G_TABLE
+                    .get_or_init(|| {
+                        $key::affine(&$curve::AffinePoint::GENERATOR).and_then(|g| {
+                            comb::table::<jacobian::JacobianCurve<$field>>(&g, $row_bits)
+                        })
+                    })
+                    .as_deref()
+            }
+
+            /// x(sum) mod n = r: x(sum) is r, or r + n when that is still below p; never the identity.
+            fn x_is_r(sum: &jacobian::Jacobian<$field>, signature: &$curve::ecdsa::Signature) -> bool {
+                use jacobian::Field as _;
+                use $curve::elliptic_curve::bigint::{ArrayEncoding, CheckedAdd};
+                use $curve::elliptic_curve::{Curve, FieldBytesEncoding};
+                use $curve::{$curve_type, $uint};
+                let r_bytes = signature.r().to_bytes();
                 let Some(r_field) = <$field>::from_be_bytes(&r_bytes) else {
                     return false;
                 };
