@@ -1,6 +1,6 @@
 //! Points of a short Weierstrass curve y² = x³ − 3x + b (P-256, P-384, P-521) in Jacobian coordinates
-//! over RustCrypto's field elements (p256/p384 `expose-field`) or [`super::p521_field`]'s, for the comb
-//! loop of [`super::comb`].
+//! over RustCrypto's field elements (p256 `expose-field`) or those of [`super::p384_field`] and
+//! [`super::p521_field`], for the comb loop of [`super::comb`].
 //!
 //! RustCrypto's `ProjectivePoint` uses complete formulas (Renes–Costello–Batina): no special cases, but
 //! 11–12 multiplications per addition or doubling, two of them by b. Verification handles public values
@@ -10,9 +10,14 @@
 
 use super::comb::CombCurve;
 
-/// The field operations the formulas need: RustCrypto's for P-256 and P-384, [`super::p521_field`]'s
-/// for P-521.
+/// The field operations the formulas need: RustCrypto's for P-256, [`super::p384_field`]'s and
+/// [`super::p521_field`]'s for P-384 and P-521.
 pub(super) trait Field: Copy {
+    /// How a comb table entry stores an element: the element itself, or a packed form where that is
+    /// smaller (P-384's limbs take 128 bytes, its 48-byte packing keeps a key's table at 24 KB).
+    type Stored: Copy;
+    fn store(&self) -> Self::Stored;
+    fn load(stored: &Self::Stored) -> Self;
     const ZERO: Self;
     const ONE: Self;
     /// The element of a big-endian integer, `None` unless it is below p (or of a length not accepted).
@@ -31,6 +36,15 @@ pub(super) trait Field: Copy {
 macro_rules! impl_field {
     ($fe:ty) => {
         impl Field for $fe {
+            type Stored = Self;
+            #[inline(always)]
+            fn store(&self) -> Self {
+                *self
+            }
+            #[inline(always)]
+            fn load(stored: &Self) -> Self {
+                *stored
+            }
             const ZERO: Self = <$fe>::ZERO;
             const ONE: Self = <$fe>::ONE;
             fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
@@ -72,13 +86,36 @@ macro_rules! impl_field {
 }
 
 impl_field!(p256::FieldElement);
-impl_field!(p384::FieldElement);
 
 /// An affine point (x, y), never the identity: a comb table entry.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Affine<F> {
     pub(super) x: F,
     pub(super) y: F,
+}
+
+/// A comb table entry: an affine point (never the identity) as its field stores it.
+#[derive(Clone, Copy)]
+pub(super) struct Entry<F: Field> {
+    x: F::Stored,
+    y: F::Stored,
+}
+
+impl<F: Field> Entry<F> {
+    pub(super) fn new(point: &Affine<F>) -> Entry<F> {
+        Entry {
+            x: point.x.store(),
+            y: point.y.store(),
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn affine(&self) -> Affine<F> {
+        Affine {
+            x: F::load(&self.x),
+            y: F::load(&self.y),
+        }
+    }
 }
 
 /// A point in Jacobian coordinates; `z` zero is the identity.
@@ -238,7 +275,7 @@ pub(super) struct JacobianCurve<F>(std::marker::PhantomData<F>);
 
 impl<F: Field> CombCurve for JacobianCurve<F> {
     type Point = Jacobian<F>;
-    type Entry = Affine<F>;
+    type Entry = Entry<F>;
 
     fn identity() -> Jacobian<F> {
         Jacobian::IDENTITY
@@ -248,16 +285,16 @@ impl<F: Field> CombCurve for JacobianCurve<F> {
         point.double()
     }
 
-    fn add(point: &Jacobian<F>, entry: &Affine<F>) -> Jacobian<F> {
-        point.add_affine(entry)
+    fn add(point: &Jacobian<F>, entry: &Entry<F>) -> Jacobian<F> {
+        point.add_affine(&entry.affine())
     }
 
-    fn from_entry(entry: &Affine<F>) -> Jacobian<F> {
-        Jacobian::from_affine(entry)
+    fn from_entry(entry: &Entry<F>) -> Jacobian<F> {
+        Jacobian::from_affine(&entry.affine())
     }
 
-    fn to_entries(points: &[Jacobian<F>]) -> Option<Vec<Affine<F>>> {
-        to_affine_all(points)
+    fn to_entries(points: &[Jacobian<F>]) -> Option<Vec<Entry<F>>> {
+        to_affine_all(points).map(|points| points.iter().map(Entry::new).collect())
     }
 }
 
@@ -311,7 +348,7 @@ mod tests {
         let g = p256::AffinePoint::GENERATOR.to_encoded_point(false);
         full_addition_cases::<p256::FieldElement>(g.x().unwrap(), g.y().unwrap());
         let g = p384::AffinePoint::GENERATOR.to_encoded_point(false);
-        full_addition_cases::<p384::FieldElement>(g.x().unwrap(), g.y().unwrap());
+        full_addition_cases::<super::super::p384_field::P384Field>(g.x().unwrap(), g.y().unwrap());
         let g = p521::AffinePoint::GENERATOR.to_encoded_point(false);
         full_addition_cases::<super::super::p521_field::P521Field>(g.x().unwrap(), g.y().unwrap());
     }

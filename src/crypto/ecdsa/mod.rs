@@ -1,12 +1,12 @@
 //! ECDSA signatures: ES256 (P-256), ES384 (P-384) and ES512 (P-521), behind jwt-compact's `Algorithm`
 //! trait like the RSA verifier. Each key verifies with per-key comb tables ([`P256Key`], [`P384Key`],
 //! [`P521Key`]; [`comb`]) in Jacobian coordinates ([`jacobian`]) instead of RustCrypto's generic
-//! double-and-add: over RustCrypto's field elements for P-256 and P-384, over [`p521_field`] (2^521 − 1
-//! in 29-bit limbs) for P-521, whose crate does not expose its field; s⁻¹ comes from [`inverse`]. In
-//! V8, per signature: ES256 about 110 µs (~1 ms with `VerifyingKey::verify`, 245 µs with comb tables
-//! over RustCrypto's points), ES384 about 770 µs (1.45 ms), ES512 about 410 µs (6.4 ms with
-//! `VerifyingKey::verify`). Keys used once (DPoP proofs') verify without a table of their own
-//! ([`window`]).//!
+//! double-and-add: over RustCrypto's field elements for P-256, over [`p384_field`] (24-bit limbs) and
+//! [`p521_field`] (29-bit limbs) for P-384 and P-521, whose crates' fields are slow in wasm32 or not
+//! exposed; s⁻¹ comes from [`inverse`]. In V8, per signature: ES256 about 110 µs (~1 ms with
+//! `VerifyingKey::verify`, 245 µs with comb tables over RustCrypto's points), ES384 about 270 µs
+//! (1.45 ms), ES512 about 410 µs (6.4 ms with `VerifyingKey::verify`). Keys used once (DPoP proofs')
+//! verify without a table of their own ([`window`]).//!
 //! What is refused, and where:
 //! - A JWK whose point is not on its curve (or is the identity) fails to parse, so it never becomes a key.
 //! - A signature is the JOSE form `r || s` (RFC 7518 §3.4); `r` or `s` of zero or not below the group
@@ -16,6 +16,7 @@
 mod comb;
 mod inverse;
 mod jacobian;
+mod p384_field;
 mod p521_field;
 mod window;
 
@@ -101,7 +102,7 @@ macro_rules! comb_ecdsa_key {
         pub struct $key {
             key: $curve::ecdsa::VerifyingKey,
             /// `None` only if the table could not be built, which a point of prime order never causes.
-            table: std::sync::Arc<std::sync::OnceLock<Option<Vec<jacobian::Affine<$field>>>>>,
+            table: std::sync::Arc<std::sync::OnceLock<Option<Vec<jacobian::Entry<$field>>>>>,
         }
 
         impl std::fmt::Debug for $key {
@@ -138,7 +139,7 @@ macro_rules! comb_ecdsa_key {
                 };
                 let q_table = self.table.get_or_init(|| {
                     $key::affine(self.key.as_affine())
-                        .and_then(|q| comb::table::<Points>(&q, $row_bits))
+                        .and_then(|q| comb::table::<Points>(&jacobian::Entry::new(&q), $row_bits))
                 });
                 let (Some(g_table), Some(q_table)) = ($key::g_table(), q_table) else {
                     return false;
@@ -205,12 +206,13 @@ macro_rules! comb_ecdsa_key {
             }
 
             /// The generator's comb table, one per VM.
-            fn g_table() -> Option<&'static [jacobian::Affine<$field>]> {
-                static G_TABLE: std::sync::OnceLock<Option<Vec<jacobian::Affine<$field>>>> =
+            fn g_table() -> Option<&'static [jacobian::Entry<$field>]> {
+                static G_TABLE: std::sync::OnceLock<Option<Vec<jacobian::Entry<$field>>>> =
                     std::sync::OnceLock::new();
                 G_TABLE
                     .get_or_init(|| {
                         $key::affine(&$curve::AffinePoint::GENERATOR).and_then(|g| {
+                            let g = jacobian::Entry::new(&g);
                             comb::table::<jacobian::JacobianCurve<$field>>(&g, $row_bits)
                         })
                     })
@@ -263,13 +265,13 @@ comb_ecdsa_key!(
 );
 
 comb_ecdsa_key!(
-    /// A P-384 public key prepared for fast ES384 verification (24 KB of tables, built on first use:
-    /// about 4 ms in V8).
+    /// A P-384 public key prepared for fast ES384 verification (24 KB of tables, packed 48 bytes a
+    /// coordinate, built on first use: about 1.5 ms in V8).
     P384Key,
     p384,
     NistP384,
     U384,
-    p384::FieldElement,
+    p384_field::P384Field,
     sha2::Sha384,
     48,
     6

@@ -150,6 +150,16 @@ impl P521Field {
 }
 
 impl Field for P521Field {
+    // Already 72 bytes (u32 limbs).
+    type Stored = P521Field;
+    #[inline(always)]
+    fn store(&self) -> P521Field {
+        *self
+    }
+    #[inline(always)]
+    fn load(stored: &P521Field) -> P521Field {
+        *stored
+    }
     const ZERO: P521Field = P521Field([0; LIMBS]);
     const ONE: P521Field = {
         let mut limbs = [0; LIMBS];

@@ -6,7 +6,7 @@
 //! when c doublings remain), so the two share the doublings: one per bit of u₂, about one addition
 //! per 6 bits of u₂ (NAF digits) and at most `row_bits` mixed additions for u₁.
 
-use super::jacobian::{Affine, Field, Jacobian};
+use super::jacobian::{Affine, Entry, Field, Jacobian};
 
 /// NAF width: digits are odd, in −15..=15.
 const WIDTH: u32 = 5;
@@ -46,7 +46,7 @@ fn naf(scalar: &[u8]) -> Vec<i8> {
 /// u₁·G + u₂·Q from G's comb table (`row_bits`-bit rows) and the columns of u₁, and the point Q with
 /// the big-endian u₂.
 pub(super) fn linear_combination_once<F: Field, const COLUMNS: usize>(
-    g_table: &[Affine<F>],
+    g_table: &[Entry<F>],
     u1: &[u8; COLUMNS],
     q: &Affine<F>,
     u2: &[u8],
@@ -77,7 +77,7 @@ pub(super) fn linear_combination_once<F: Field, const COLUMNS: usize>(
             .and_then(|&column| usize::from(column).checked_sub(1))
             .and_then(|index| g_table.get(index))
         {
-            sum = sum.add_affine(entry);
+            sum = sum.add_affine(&entry.affine());
         }
     }
     sum
