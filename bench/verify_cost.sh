@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-token verification cost of RS256, ES256, ES384 and EdDSA, natively and in V8 (Node's WASI: the engine
+# Per-token verification cost of RS256, ES256, ES384, ES512 and EdDSA, natively and in V8 (Node's WASI: the engine
 # Envoy runs the filter in, without Envoy around it). Needs node >= 18. A measurement, not a test.
 #
 #   bench/verify_cost.sh        TOKENS=200
@@ -9,7 +9,7 @@ ROOT="$(pwd)"
 TOKENS="${TOKENS:-200}"
 INPUT="$ROOT/target/verify-cost-input.tsv"
 cargo build --quiet --release --locked --example mint_bench_tokens
-for alg in RS256 ES256 ES384 EdDSA; do
+for alg in RS256 ES256 ES384 ES512 EdDSA; do
   label="$alg"; [[ $alg == RS256 ]] && label="RS256 (2048-bit)"
   printf '%s\tjwks\t%s\n' "$label" "$(ALG=$alg target/release/examples/mint_bench_tokens jwks)"
   ALG=$alg target/release/examples/mint_bench_tokens "$TOKENS" | sed "s/^/$label\ttoken\t/"

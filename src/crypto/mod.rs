@@ -1,4 +1,4 @@
-//! Signature algorithms and public key material, the bottom layer: RSA (RS*/PS*), ECDSA (ES256, ES384)
+//! Signature algorithms and public key material, the bottom layer: RSA (RS*/PS*), ECDSA (ES256, ES384, ES512)
 //! and EdDSA behind jwt-compact's `Algorithm` trait, HMAC through jwt-compact, and [`KeyMaterial`],
 //! which checks a signature with the algorithm its key serves. Nothing here knows tokens, key sets or
 //! configuration.
@@ -11,7 +11,8 @@ pub(crate) mod rsa;
 
 // The verifiers, for the Wycheproof and cross-check tests and the RSA fuzz target.
 pub use ecdsa::{
-    p256_key, p384_key, Es256, Es256Signature, Es384, Es384Signature, Es512, Es512Signature,
+    p256_key, p384_key, p521_key, Es256, Es256Signature, Es384, Es384Signature, Es512,
+    Es512Signature,
 };
 pub use eddsa::{EdDsa, EdDsaSignature};
 pub use key::KeyMaterial;

@@ -358,22 +358,23 @@ fn debug_output_never_shows_a_secret() {
     assert!(shown.contains("Hmac(35 bytes)"), "{shown}");
 }
 
-/// The comb-table ECDSA verification (`P256Key`, `P384Key`) gives the same answer as RustCrypto's
-/// `VerifyingKey::verify` for valid signatures, signatures under another key or message, tampered
-/// signatures and random (r, s); a key's table is built once and shared by clones.
+/// The comb-table ECDSA verification (`P256Key`, `P384Key`, `P521Key`; with the key's table and without)
+/// gives the same answer as RustCrypto's `VerifyingKey::verify` for valid signatures, signatures under
+/// another key or message, tampered signatures and random (r, s); a key's table is built once and
+/// shared by clones.
 macro_rules! comb_agrees_with_rustcrypto {
     ($test:ident, $curve:ident, $parse:path, $width:literal) => {
         #[test]
         fn $test() {
             use rand::{Rng, RngCore};
             use $curve::ecdsa::signature::{Signer, Verifier};
-            use $curve::ecdsa::{Signature, SigningKey};
+            use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
             let mut rng = rand::thread_rng();
             let mut agreed = (0, 0);
             for _ in 0..12 {
                 let signing = SigningKey::random(&mut rng);
                 let other = SigningKey::random(&mut rng);
-                let verifying = *signing.verifying_key();
+                let verifying = VerifyingKey::from(&signing);
                 let point = verifying.to_encoded_point(false);
                 let key = $parse(
                     point.x().expect("x").as_slice(),
@@ -391,6 +392,11 @@ macro_rules! comb_agrees_with_rustcrypto {
                     tampered[at] ^= 1 << rng.gen_range(0..8);
                     let mut random = vec![0u8; 2 * $width];
                     rng.fill_bytes(&mut random);
+                    if $width == 66 {
+                        // P-521's r and s are below n < 2^521: random top bytes would rarely parse.
+                        random[0] &= 1;
+                        random[66] &= 1;
+                    }
                     let mut other_message = message.clone();
                     other_message.push(round);
                     let cases: Vec<(Vec<u8>, &[u8])> = vec![
@@ -407,6 +413,8 @@ macro_rules! comb_agrees_with_rustcrypto {
                         let expected = verifying.verify(signed, &signature).is_ok();
                         let via = if round % 2 == 0 { &key } else { &shared };
                         assert_eq!(via.verify(signed, &signature), expected);
+                        // The one-use path (DPoP proof keys): no table of Q.
+                        assert_eq!(via.verify_without_table(signed, &signature), expected);
                         if expected {
                             agreed.0 += 1;
                         } else {
@@ -431,4 +439,177 @@ comb_agrees_with_rustcrypto!(
     p384,
     jwt_authn_wasm::crypto::p384_key,
     48
+);
+comb_agrees_with_rustcrypto!(
+    p521_comb_verification_agrees_with_rustcrypto,
+    p521,
+    jwt_authn_wasm::crypto::p521_key,
+    66
+);
+
+/// The paths of the comb verification that random signatures never take, for `P256Key`, `P384Key` and
+/// `P521Key`,
+/// each checked against RustCrypto's `VerifyingKey::verify`:
+/// - x(R) ≥ n, so r = x(R) − n and the check must also try X ≡ (r + n)·Z² (about 2^-128 of signatures
+///   on P-256): the key is made from a chosen R, as Wycheproof makes its large-x vectors;
+/// - the accumulator meeting the entry it adds, so the mixed addition must double (key G) or give the
+///   identity (key −G): real signatures whose u₁ and u₂ have the same top comb column (rows of
+///   `$row_bits` bits, as in src/crypto/ecdsa/comb.rs), found by signing numbered messages;
+/// - u₁·G + u₂·Q the identity at the end (key d = −z/r), which must be refused.
+macro_rules! comb_edge_cases_agree_with_rustcrypto {
+    ($test:ident, $curve:ident, $curve_type:ident, $uint:ident, $hash:ty, $parse:path, $row_bits:literal) => {
+        #[test]
+        fn $test() {
+            use sha2::Digest;
+            use $curve::ecdsa::signature::{Signer, Verifier};
+            use $curve::ecdsa::{Signature, SigningKey, VerifyingKey};
+            use $curve::elliptic_curve::ops::Reduce;
+            use $curve::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
+            use $curve::elliptic_curve::{Curve, FieldBytesEncoding, Group};
+            use $curve::{$curve_type, $uint, AffinePoint, EncodedPoint, ProjectivePoint, Scalar};
+
+            // (ours, RustCrypto's) verdicts on `message` signed (r, s) under the key point `q`.
+            let verdicts = |q: &ProjectivePoint, r: &Scalar, s: &Scalar, message: &[u8]| {
+                let q = q.to_affine();
+                let point = q.to_encoded_point(false);
+                let key =
+                    $parse(point.x().expect("x"), point.y().expect("y")).expect("on the curve");
+                let signature =
+                    Signature::from_scalars(r.to_bytes(), s.to_bytes()).expect("0 < r, s < n");
+                let theirs = VerifyingKey::from_affine(q)
+                    .expect("not the identity")
+                    .verify(message, &signature)
+                    .is_ok();
+                let ours = key.verify(message, &signature);
+                // The one-use path (DPoP proof keys) agrees too.
+                assert_eq!(
+                    key.verify_without_table(message, &signature),
+                    ours,
+                    "without a table"
+                );
+                (ours, theirs)
+            };
+            // bits2field: the digest left-padded to the field's size (SHA-512 on P-521).
+            let z_of = |message: &[u8]| {
+                let digest = <$hash>::digest(message);
+                let mut z = $curve::FieldBytes::default();
+                let at = z.len() - digest.len();
+                z[at..].copy_from_slice(&digest);
+                <Scalar as Reduce<$uint>>::reduce_bytes(&z)
+            };
+            let invert = |k: &Scalar| Option::<Scalar>::from(k.invert()).expect("non-zero");
+
+            // x(R) = n + δ for the smallest δ that is the x of a point.
+            let (big_r, delta) = (1u64..)
+                .find_map(|delta| {
+                    let x = $curve_type::ORDER.wrapping_add(&$uint::from_u64(delta));
+                    let mut compressed = vec![0x02];
+                    compressed.extend_from_slice(&x.encode_field_bytes());
+                    let encoded = EncodedPoint::from_bytes(&compressed).ok()?;
+                    Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&encoded))
+                        .map(|point| (ProjectivePoint::from(point), delta))
+                })
+                .expect("some x in [n, p) is on the curve");
+            let message = b"x(R) is at least n";
+            let (r, s) = (Scalar::from(delta), z_of(b"any s"));
+            let (u1, u2) = (z_of(message) * invert(&s), r * invert(&s));
+            // u1·G + u2·Q = R.
+            let q = (big_r - ProjectivePoint::GENERATOR * u1) * invert(&u2);
+            assert_eq!(verdicts(&q, &r, &s, message), (true, true), "r = x(R) − n");
+            let other_s = s + Scalar::ONE;
+            assert_eq!(
+                verdicts(&q, &r, &other_s, message),
+                (false, false),
+                "another s"
+            );
+            assert_eq!(
+                verdicts(&q, &(r + Scalar::ONE), &s, message),
+                (false, false),
+                "another r"
+            );
+
+            // The top comb column of a scalar: bit row_bits·j + row_bits − 1 of it, for row j.
+            let top_column = |k: &Scalar| {
+                let bytes = k.to_bytes();
+                (0..8).fold(0u32, |acc, j| {
+                    let bit = $row_bits * j + $row_bits - 1;
+                    let byte = bytes
+                        .len()
+                        .checked_sub(1 + bit / 8)
+                        .map_or(0, |at| bytes[at]);
+                    acc | ((u32::from(byte >> (bit % 8)) & 1) << j)
+                })
+            };
+            for d in [Scalar::ONE, -Scalar::ONE] {
+                let signing = SigningKey::from_bytes(&d.to_bytes()).expect("0 < d < n");
+                let q = ProjectivePoint::GENERATOR * d;
+                let mut found = 0;
+                for i in 0..20_000u32 {
+                    let message = format!("same top column {i}");
+                    let signature: Signature = signing.sign(message.as_bytes());
+                    let (r, s) = signature.split_scalars();
+                    let (u1, u2) = (z_of(message.as_bytes()) * invert(&s), *r * invert(&s));
+                    let column = top_column(&u1);
+                    if column == 0 || column != top_column(&u2) {
+                        continue;
+                    }
+                    assert_eq!(
+                        verdicts(&q, &r, &s, message.as_bytes()),
+                        (true, true),
+                        "{message}"
+                    );
+                    let wrong = format!("{message}!");
+                    assert_eq!(
+                        verdicts(&q, &r, &s, wrong.as_bytes()),
+                        (false, false),
+                        "{wrong}"
+                    );
+                    found += 1;
+                    if found == 3 {
+                        break;
+                    }
+                }
+                assert_eq!(found, 3, "signatures with u1 and u2 in the same top column");
+            }
+
+            // d = −z/r: u1·G + u2·Q = (z + r·d)/s·G is the identity.
+            let message = b"the sum is the identity";
+            let (r, s) = (z_of(b"r"), z_of(b"s"));
+            let d = -(z_of(message) * invert(&r));
+            let q = ProjectivePoint::GENERATOR * d;
+            assert!(bool::from(
+                (ProjectivePoint::GENERATOR * (z_of(message) * invert(&s)) + q * (r * invert(&s)))
+                    .is_identity()
+            ));
+            assert_eq!(verdicts(&q, &r, &s, message), (false, false), "identity");
+        }
+    };
+}
+
+comb_edge_cases_agree_with_rustcrypto!(
+    p256_comb_edge_cases_agree_with_rustcrypto,
+    p256,
+    NistP256,
+    U256,
+    sha2::Sha256,
+    jwt_authn_wasm::crypto::p256_key,
+    32
+);
+comb_edge_cases_agree_with_rustcrypto!(
+    p384_comb_edge_cases_agree_with_rustcrypto,
+    p384,
+    NistP384,
+    U384,
+    sha2::Sha384,
+    jwt_authn_wasm::crypto::p384_key,
+    48
+);
+comb_edge_cases_agree_with_rustcrypto!(
+    p521_comb_edge_cases_agree_with_rustcrypto,
+    p521,
+    NistP521,
+    U576,
+    sha2::Sha512,
+    jwt_authn_wasm::crypto::p521_key,
+    66
 );
