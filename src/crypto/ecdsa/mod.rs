@@ -18,6 +18,7 @@ mod inverse;
 mod jacobian;
 mod p384_field;
 mod p521_field;
+mod schoolbook;
 mod window;
 
 use crate::crypto::algorithm::verify_only_algorithm;

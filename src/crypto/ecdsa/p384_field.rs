@@ -11,6 +11,7 @@
 //! nothing needs to be constant time.
 
 use super::jacobian::Field;
+use super::schoolbook;
 
 const LIMBS: usize = 16;
 const BITS: u32 = 24;
@@ -214,33 +215,14 @@ impl Field for P384Field {
 
     fn mul(&self, other: &P384Field) -> P384Field {
         let mut columns = [0i64; 2 * LIMBS - 1];
-        for (i, a) in self.0.iter().enumerate() {
-            if let Some(row) = columns.get_mut(i..i + LIMBS) {
-                for (column, b) in row.iter_mut().zip(&other.0) {
-                    *column += a * b;
-                }
-            }
-        }
+        schoolbook::product(&self.0, &other.0, &mut columns);
         reduce(&columns)
     }
 
     fn square(&self) -> P384Field {
         // Each cross product once, doubled: 136 products instead of 256.
-        let limbs = &self.0;
         let mut columns = [0i64; 2 * LIMBS - 1];
-        for (i, a) in limbs.iter().enumerate() {
-            let doubled = 2 * a;
-            if let Some(column) = columns.get_mut(2 * i) {
-                *column += a * a;
-            }
-            if let (Some(row), Some(rest)) =
-                (columns.get_mut(2 * i + 1..i + LIMBS), limbs.get(i + 1..))
-            {
-                for (column, b) in row.iter_mut().zip(rest) {
-                    *column += doubled * b;
-                }
-            }
-        }
+        schoolbook::square(&self.0, &mut columns);
         reduce(&columns)
     }
 
