@@ -17,7 +17,7 @@ use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
 use crate::request::extract::{extract_tokens, TokenSource};
 use crate::request::headers::HeaderPair;
-use crate::request::token_cache::VerifiedClaims;
+use crate::request::token_cache::{TokenCaches, VerifiedClaims};
 use crate::verify::error::AuthError;
 use crate::verify::token::{parse, ParsedToken};
 
@@ -39,6 +39,14 @@ struct SeenToken {
 }
 
 impl SeenToken {
+    /// Parses the token the first time a provider needs it (counted, for the work counts).
+    fn parse_once(&mut self, caches: &mut TokenCaches) {
+        if self.parsed.is_none() {
+            caches.count_parse();
+            self.parsed = Some(parse(&self.raw));
+        }
+    }
+
     /// The token's `iss` when a cached verdict tells it (`Some(None)`: it has none), without parsing.
     fn cached_issuer(&self) -> Option<Option<&str>> {
         let (_, verdict) = self.cached.first()?;
@@ -214,9 +222,8 @@ impl Evaluation<'_, '_> {
         let Some(seen) = self.tokens.tokens.get_mut(token) else {
             return Err(AuthError::Missing);
         };
-        if seen.cached_issuer().is_none() && seen.parsed.is_none() {
-            self.caches.count_parse();
-            seen.parsed = Some(parse(&seen.raw));
+        if seen.cached_issuer().is_none() {
+            seen.parse_once(self.caches);
         }
         if let Some(issuer) = seen.cached_issuer() {
             return Ok(issuer);
@@ -280,9 +287,8 @@ impl Evaluation<'_, '_> {
                 any_token = true;
                 let token = self.token_of(found);
                 let seen = self.tokens.tokens.get_mut(token)?;
-                if seen.cached.is_empty() && seen.parsed.is_none() {
-                    self.caches.count_parse();
-                    seen.parsed = Some(parse(&seen.raw));
+                if seen.cached.is_empty() {
+                    seen.parse_once(self.caches);
                 }
                 let parses = !seen.cached.is_empty() || matches!(seen.parsed, Some(Ok(_)));
                 if !parses || self.names(token, provider_id) {
@@ -328,9 +334,8 @@ impl Evaluation<'_, '_> {
             return CandidateState::Verified(verdict.clone());
         }
         // jwt_authn parses first: a token that does not parse fails with that, whoever judges it.
-        if seen.cached.is_empty() && seen.parsed.is_none() {
-            self.caches.count_parse();
-            seen.parsed = Some(parse(&seen.raw));
+        if seen.cached.is_empty() {
+            seen.parse_once(self.caches);
         }
         if let Some(Err(error)) = &seen.parsed {
             return CandidateState::Failed(*error);
@@ -343,10 +348,7 @@ impl Evaluation<'_, '_> {
         let Some(seen) = self.tokens.tokens.get_mut(token) else {
             return CandidateState::Failed(AuthError::Missing);
         };
-        if seen.parsed.is_none() {
-            self.caches.count_parse();
-            seen.parsed = Some(parse(&seen.raw));
-        }
+        seen.parse_once(self.caches);
         match &seen.parsed {
             Some(Ok(parsed)) => {
                 self.caches.count_claim_check();
