@@ -103,9 +103,8 @@ pub fn certificate_pem(
 
 /// A current certificate for the fixture P-521 key (kid "kp521"). rcgen's ring backend has no P-521
 /// algorithm to name the key with, so the certificate is written for a P-384 key holding the P-521
-/// point, and the one secp384r1 curve OID (in the SubjectPublicKeyInfo; the issuer is P-256) is then
-/// changed to secp521r1: same length, so every DER length stays right. That breaks the issuer's
-/// signature, which nobody checks (jwt_authn neither: the map is only a wrapping for keys).
+/// point, and the curve OID (in the SubjectPublicKeyInfo; the issuer is P-256) is then changed from
+/// secp384r1 to secp521r1.
 pub fn p521_certificate_pem(keys: &EcKeys) -> String {
     const SECP384R1: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
     const SECP521R1: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
@@ -116,20 +115,29 @@ pub fn p521_certificate_pem(keys: &EcKeys) -> String {
             .as_bytes()
             .to_vec(),
     };
-    let pem = current_certificate_pem(&key);
+    with_bytes_swapped(&current_certificate_pem(&key), &SECP384R1, &SECP521R1)
+}
+
+/// The certificate `pem` with the one occurrence of the DER bytes `from` (an OID, say) replaced by
+/// `to`, of the same length so that every DER length stays right, as PEM again. That breaks the issuer's
+/// signature, which nobody checks (jwt_authn neither: the map is only a wrapping for keys), so the
+/// result is what a publisher could serve.
+pub fn with_bytes_swapped(pem: &str, from: &[u8], to: &[u8]) -> String {
+    assert_eq!(from.len(), to.len(), "a swap keeps the length");
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let mut der = base64::engine::general_purpose::STANDARD
         .decode(body)
-        .expect("rcgen's PEM");
+        .expect("a PEM body");
     let at: Vec<usize> = der
-        .windows(SECP384R1.len())
+        .windows(from.len())
         .enumerate()
-        .filter(|(_, w)| *w == SECP384R1)
+        .filter(|(_, w)| *w == from)
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(at.len(), 1, "one secp384r1 OID, the subject key's");
-    der[at[0]..at[0] + SECP521R1.len()].copy_from_slice(&SECP521R1);
+    assert_eq!(at.len(), 1, "the bytes to swap occur once");
+    der[at[0]..at[0] + to.len()].copy_from_slice(to);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&der);
+    // 64-character lines, as PEM writers wrap.
     let lines: Vec<&str> = encoded
         .as_bytes()
         .chunks(64)

@@ -10,7 +10,9 @@ use jwt_authn_wasm::jwks::{
 use serde_json::{json, Value};
 
 use common::fixtures::{Keys, TestKey};
-use common::x509::{certificate_pem, current_certificate_pem, p521_certificate_pem, SubjectKey};
+use common::x509::{
+    certificate_pem, current_certificate_pem, p521_certificate_pem, with_bytes_swapped, SubjectKey,
+};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----\n";
 const END: &str = "\n-----END CERTIFICATE-----\n";
@@ -166,15 +168,11 @@ fn a_key_type_the_filter_cannot_verify_refuses_the_map() {
     // same length): a well-formed certificate with a key-agreement key. Nobody checks the certificate's
     // signature, so this is what a publisher could serve.
     let ed = current_certificate_pem(&SubjectKey::ed25519(&keys.ec));
-    let body: String = ed.lines().filter(|l| !l.starts_with("-----")).collect();
-    let mut der = base64_decode(&body);
-    let ed25519_oid = [0x06, 0x03, 0x2b, 0x65, 0x70];
-    let at = der
-        .windows(ed25519_oid.len())
-        .rposition(|w| w == ed25519_oid)
-        .expect("the SubjectPublicKeyInfo names Ed25519");
-    der[at + 4] = 0x6e;
-    let x25519 = format!("{BEGIN}{}{END}", base64_encode(&der));
+    let (ed25519_oid, x25519_oid) = (
+        [0x06, 0x03, 0x2b, 0x65, 0x70],
+        [0x06, 0x03, 0x2b, 0x65, 0x6e],
+    );
+    let x25519 = with_bytes_swapped(&ed, &ed25519_oid, &x25519_oid);
     let error = refusal(&map(&[("x", x25519)]));
     assert_eq!(
         error.to_string(),
@@ -262,22 +260,4 @@ fn the_key_count_limit_holds_for_certificate_maps() {
         parse_jwks_with_limits(map(&members).as_bytes(), limits),
         Err(JwksError::TooManyKeys { count: 3, limit: 2 })
     ));
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("base64")
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-    // 64-character lines, as PEM writers wrap.
-    text.as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).expect("ascii"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
