@@ -201,7 +201,7 @@ fn is_symmetric(alg: JwsAlgorithm) -> bool {
 /// A DPoP provider also reads `Authorization: DPoP <token>` (RFC 9449 §7.1), besides its other locations.
 pub(super) fn add_dpop_location(locations: &mut crate::config::TokenLocations) {
     let dpop = crate::config::HeaderLocation {
-        name: "authorization".to_string(),
+        name: "authorization".into(),
         value_prefix: "DPoP ".to_string(),
     };
     if !locations.headers.contains(&dpop) {

@@ -69,15 +69,13 @@ pub struct FilterConfig {
     pub route_rules: BTreeMap<String, usize>,
     /// Every header this filter writes from verified claims (claim_to_headers and forward_payload_header,
     /// of every provider). Client copies are removed from every request so nobody can spoof identity.
-    pub identity_headers: Vec<String>,
+    pub identity_headers: Vec<Rc<str>>,
     /// Let CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) through unchecked.
     pub bypass_cors_preflight: bool,
     /// Refusals carry no body and no WWW-Authenticate header (jwt_authn's strip_failure_response).
     pub strip_failure_response: bool,
     /// Refusal bodies as jwt_authn's plain text, or as JSON.
     pub failure_format: FailureFormat,
-    /// Requirement leaves in all rules (each leaf's tokens are tracked separately while a request waits).
-    pub leaf_count: usize,
     /// Start of every metric name: `jwt_authn_wasm`, or `jwt_authn_wasm.<stat_prefix>` (jwt_authn's
     /// `stat_prefix`, which keeps two filters' counts apart).
     pub metric_prefix: Rc<str>,
@@ -152,6 +150,8 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
     for (name, raw_provider) in raw.providers {
         providers.push(compile_provider(name, raw_provider)?);
     }
+    // Numbers the requirement leaves of all rules (each leaf's tokens are tracked apart while a request
+    // waits for keys).
     let mut leaves = 0;
     let requirement_map = compile_requirement_map(&raw.requirement_map, &providers, &mut leaves)?;
     let mut rules = compile_rules(raw.rules, &requirement_map, &providers, &mut leaves)?;
@@ -184,7 +184,6 @@ fn compile(raw: RawConfig) -> Result<FilterConfig, ConfigError> {
         bypass_cors_preflight: raw.bypass_cors_preflight,
         strip_failure_response: raw.strip_failure_response,
         failure_format,
-        leaf_count: leaves,
         metric_prefix: Rc::from(metric_prefix),
         protected_resource,
     })
@@ -228,7 +227,7 @@ fn apply_resource_metadata(
 }
 
 /// Every header this filter writes from verified claims, of every provider.
-fn identity_headers(providers: &[Provider]) -> Vec<String> {
+fn identity_headers(providers: &[Provider]) -> Vec<Rc<str>> {
     let mut identity_headers: Vec<String> = Vec::new();
     for provider in providers {
         let names = provider
@@ -248,7 +247,7 @@ fn identity_headers(providers: &[Provider]) -> Vec<String> {
             }
         }
     }
-    identity_headers
+    identity_headers.into_iter().map(Rc::from).collect()
 }
 
 fn failure_format(raw: Option<&str>) -> Result<FailureFormat, ConfigError> {

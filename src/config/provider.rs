@@ -1,6 +1,8 @@
 //! Providers: one issuer each, with where its keys come from, where its tokens are, which claims are
 //! checked and which are forwarded.
 
+use std::rc::Rc;
+
 use crate::config::cert_binding::{compile_certificate_binding, CertificateBinding};
 use crate::config::duration::parse_duration;
 use crate::config::raw::{RawClaimToHeader, RawDataSource, RawHeaderLocation, RawProvider};
@@ -131,8 +133,9 @@ pub enum ClaimLocation {
 /// A header that may carry a token, and the text in front of it (`"Bearer "` for Authorization).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderLocation {
-    /// Lower-case header name (HTTP/2 and Envoy's header map use lower case).
-    pub name: String,
+    /// Lower-case header name (HTTP/2 and Envoy's header map use lower case). Shared, not copied, by
+    /// every token found there and every header removal naming it.
+    pub name: Rc<str>,
     /// Text in front of the token; empty means the whole value is the token.
     pub value_prefix: String,
 }
@@ -141,9 +144,9 @@ pub struct HeaderLocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenLocations {
     pub headers: Vec<HeaderLocation>,
-    pub params: Vec<String>,
+    pub params: Vec<Rc<str>>,
     /// Cookie names (jwt_authn's `from_cookies`).
-    pub cookies: Vec<String>,
+    pub cookies: Vec<Rc<str>>,
 }
 
 impl TokenLocations {
@@ -152,10 +155,10 @@ impl TokenLocations {
     pub fn jwt_authn_default() -> TokenLocations {
         TokenLocations {
             headers: vec![HeaderLocation {
-                name: "authorization".to_string(),
+                name: "authorization".into(),
                 value_prefix: "Bearer ".to_string(),
             }],
-            params: vec!["access_token".to_string()],
+            params: vec!["access_token".into()],
             cookies: Vec::new(),
         }
     }
@@ -313,7 +316,7 @@ fn compile_locations(
         let header_name =
             checked_header_name(&format!("{field}.from_headers[{index}].name"), &header.name)?;
         locations.headers.push(HeaderLocation {
-            name: header_name,
+            name: header_name.into(),
             value_prefix: header.value_prefix,
         });
     }
@@ -324,7 +327,7 @@ fn compile_locations(
                 "must not be empty",
             ));
         }
-        locations.params.push(param);
+        locations.params.push(param.into());
     }
     for (index, cookie) in from_cookies.into_iter().enumerate() {
         let valid = !cookie.is_empty()
@@ -337,7 +340,7 @@ fn compile_locations(
                 format!("\"{}\" is not a valid cookie name", cookie.escape_debug()),
             ));
         }
-        locations.cookies.push(cookie);
+        locations.cookies.push(cookie.into());
     }
     if locations.headers.is_empty() && locations.params.is_empty() && locations.cookies.is_empty() {
         locations = TokenLocations::jwt_authn_default();

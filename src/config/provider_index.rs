@@ -173,7 +173,7 @@ fn single_locations(locations: &TokenLocations) -> Vec<(LocationKey, TokenLocati
     });
     let params = locations.params.iter().map(|param| {
         (
-            LocationKey::Param(param.clone()),
+            LocationKey::Param(param.to_string()),
             TokenLocations {
                 params: vec![param.clone()],
                 ..empty.clone()
@@ -182,7 +182,7 @@ fn single_locations(locations: &TokenLocations) -> Vec<(LocationKey, TokenLocati
     });
     let cookies = locations.cookies.iter().map(|cookie| {
         (
-            LocationKey::Cookie(cookie.clone()),
+            LocationKey::Cookie(cookie.to_string()),
             TokenLocations {
                 cookies: vec![cookie.clone()],
                 ..empty.clone()

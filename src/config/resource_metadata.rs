@@ -173,11 +173,14 @@ fn bearer_methods(providers: &[Provider]) -> Vec<&'static str> {
         p.locations
             .headers
             .iter()
-            .any(|h| h.name == "authorization" && h.value_prefix.eq_ignore_ascii_case("Bearer "))
+            .any(|h| &*h.name == "authorization" && h.value_prefix.eq_ignore_ascii_case("Bearer "))
     });
-    let query = providers
-        .iter()
-        .any(|p| p.locations.params.iter().any(|name| name == "access_token"));
+    let query = providers.iter().any(|p| {
+        p.locations
+            .params
+            .iter()
+            .any(|name| &**name == "access_token")
+    });
     let mut methods = Vec::new();
     if header {
         methods.push("header");

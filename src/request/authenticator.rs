@@ -10,10 +10,12 @@
 
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use crate::config::{FilterConfig, ProviderId};
 use crate::jwks::key_set::Jwks;
 use crate::request::candidates::RequestTokens;
-use crate::request::evaluation::{CandidateState, Evaluation, Leaves, Outcome};
+use crate::request::evaluation::{Admitted, CandidateState, Evaluation, Leaves, Outcome};
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::request::reply::{
     escape_quoted, metadata_document, refusal, Answer, Failure, LocalReply,
@@ -26,8 +28,8 @@ use crate::verify::error::AuthError;
 /// then the new path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestMutations {
-    pub remove_headers: Vec<String>,
-    pub set_headers: Vec<(String, String)>,
+    pub remove_headers: HeaderNames,
+    pub set_headers: ClaimHeaders,
     pub new_path: Option<Vec<u8>>,
     /// Report-only: the reasons this request would have been refused for (logged and counted).
     pub would_deny: Vec<&'static str>,
@@ -41,6 +43,28 @@ pub struct RequestMutations {
     pub resource_metadata: Option<String>,
 }
 
+impl RequestMutations {
+    /// The names of the headers removed, in order.
+    pub fn removed(&self) -> Vec<&str> {
+        self.remove_headers.iter().map(|name| &**name).collect()
+    }
+
+    /// The headers added, as (name, value), in order.
+    pub fn added(&self) -> Vec<(&str, &str)> {
+        self.set_headers
+            .iter()
+            .map(|(name, value)| (&**name, &**value))
+            .collect()
+    }
+}
+
+/// Names of headers to remove: the token's header, client copies of identity headers (usually one or
+/// two, inline; each shared with the configuration).
+pub type HeaderNames = SmallVec<[Rc<str>; 2]>;
+
+/// (name, value) of headers to add upstream, each shared with the verified-token cache's entry.
+pub type ClaimHeaders = SmallVec<[(Rc<str>, Rc<str>); 2]>;
+
 /// What becomes of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -51,6 +75,10 @@ pub enum Verdict {
 }
 
 /// The outcome of the first look at a request.
+// A pending request holds its tokens and candidates inline (a request's usual one or two need no
+// allocation), so this variant is the larger; a `Start` is matched at once and never stored, and boxing
+// it would put an allocation back on the path that waits for keys.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Start {
     /// Decided without keys: no requirement, cached tokens, or tokens refused by their claims.
@@ -70,7 +98,7 @@ pub struct PendingAuth {
     leaves: Leaves,
     realm: String,
     path: Vec<u8>,
-    sanitized_headers: Vec<String>,
+    sanitized_headers: HeaderNames,
 }
 
 /// Keys of each provider, for the signature checks.
@@ -113,7 +141,7 @@ pub fn start_on_connection(
 ) -> Start {
     let full_path = first_value(headers, ":path");
     // Client copies of identity headers go on every request, whatever the rules say.
-    let sanitized_headers: Vec<String> = config
+    let sanitized_headers: HeaderNames = config
         .identity_headers
         .iter()
         .filter(|name| !headers.values(name).is_empty())
@@ -156,8 +184,8 @@ pub fn start_on_connection(
         keys: None,
         caches,
         tokens: RequestTokens::new(config.provider_index.location_count()),
-        leaves: Leaves::new(config.leaf_count),
-        admitted: Vec::new(),
+        leaves: Leaves::default(),
+        admitted: Admitted::new(),
         would_deny: Vec::new(),
     };
     let outcome = evaluation.evaluate(requirement);
@@ -238,7 +266,7 @@ impl PendingAuth {
             caches,
             tokens: std::mem::take(&mut self.tokens),
             leaves: std::mem::take(&mut self.leaves),
-            admitted: Vec::new(),
+            admitted: Admitted::new(),
             would_deny: Vec::new(),
         };
         let outcome = evaluation.evaluate(requirement);

@@ -7,9 +7,8 @@
 //! configured" from the issuer alone, without a claim check, so `requires_any` over many providers
 //! costs one check of the token, by the provider it names.
 
-use std::rc::Rc;
-
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use crate::config::provider_index::{exact_issuer, LocationId};
 use crate::config::{Provider, ProviderId};
@@ -17,7 +16,7 @@ use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
 use crate::request::extract::{extract_tokens, TokenSource};
 use crate::request::headers::HeaderPair;
-use crate::request::token_cache::{TokenCaches, VerifiedClaims};
+use crate::request::token_cache::{CacheHits, TokenCaches};
 use crate::verify::error::AuthError;
 use crate::verify::token::{parse, ParsedToken};
 
@@ -31,11 +30,11 @@ pub(super) type FoundId = usize;
 struct SeenToken {
     raw: Vec<u8>,
     /// The providers that verified it before, from one cache lookup.
-    cached: Vec<(ProviderId, Rc<VerifiedClaims>)>,
+    cached: CacheHits,
     /// Its parse, made when a provider first needs it.
     parsed: Option<Result<ParsedToken, AuthError>>,
-    /// The providers naming its `iss` exactly, once known (one map lookup per token).
-    named: Option<Vec<ProviderId>>,
+    /// The providers naming its `iss` exactly, once known (one map lookup per token; almost always one).
+    named: Option<SmallVec<[ProviderId; 2]>>,
 }
 
 impl SeenToken {
@@ -61,22 +60,26 @@ struct Found {
     source: TokenSource,
 }
 
+/// The findings at one location: almost always none or one.
+type FoundHere = SmallVec<[FoundId; 2]>;
+
 /// The request's tokens: each location read once, each distinct token looked up and parsed once.
+/// Stored inline for the usual one or two (no allocation for a request with one token).
 #[derive(Debug, Default)]
 pub(super) struct RequestTokens {
-    tokens: Vec<SeenToken>,
-    found: Vec<Found>,
+    tokens: SmallVec<[SeenToken; 1]>,
+    found: SmallVec<[Found; 2]>,
     /// Per location of the provider index: what it holds, once read.
-    at_location: Vec<Option<Vec<FoundId>>>,
+    at_location: SmallVec<[Option<FoundHere>; 2]>,
 }
 
 impl RequestTokens {
     /// Nothing read yet, for a configuration with `locations` distinct token locations.
     pub(super) fn new(locations: usize) -> RequestTokens {
         RequestTokens {
-            tokens: Vec::new(),
-            found: Vec::new(),
-            at_location: vec![None; locations],
+            tokens: SmallVec::new(),
+            found: SmallVec::new(),
+            at_location: SmallVec::from_elem(None, locations),
         }
     }
 
@@ -114,7 +117,7 @@ impl Evaluation<'_, '_> {
         let Some(locations) = self.config.provider_index.location(location) else {
             return;
         };
-        let mut found_here = Vec::new();
+        let mut found_here = FoundHere::new();
         for token in extract_tokens(locations, headers, path) {
             let existing = self.tokens.tokens.iter().position(|t| t.raw == token.raw);
             let id = match existing {
@@ -251,8 +254,8 @@ impl Evaluation<'_, '_> {
                     _ => None,
                 })
                 .flatten();
-            let named = issuer.map_or_else(Vec::new, |issuer| {
-                config.provider_index.named(issuer).to_vec()
+            let named = issuer.map_or_else(SmallVec::new, |issuer| {
+                SmallVec::from_slice(config.provider_index.named(issuer))
             });
             seen.named = Some(named);
         }

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::{ClaimLocation, IssuerMatch, Provider};
+use crate::request::authenticator::ClaimHeaders;
 use crate::verify::token::VerifiedToken;
 
 /// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
@@ -63,11 +64,11 @@ pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Opti
 }
 
 /// The headers a verified token sets upstream: its claim_to_headers and forward_payload_header.
-pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(String, String)> {
-    let mut set_headers = Vec::new();
+pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> ClaimHeaders {
+    let mut set_headers = ClaimHeaders::new();
     for mapping in &provider.claim_to_headers {
         if let Some(value) = claim_header_value(verified.payload(), &mapping.claim) {
-            set_headers.push((mapping.header_name.clone(), value));
+            set_headers.push((mapping.header_name.as_str().into(), value.into()));
         }
     }
     if let Some(header) = provider
@@ -77,7 +78,7 @@ pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(Stri
     {
         let iss = verified.payload().get("iss").and_then(Value::as_str);
         if let Some(IssuerMatch::Tenant(tenant)) = provider.matches_issuer(iss) {
-            set_headers.push((header.clone(), tenant.to_string()));
+            set_headers.push((header.as_str().into(), tenant.into()));
         }
     }
     if let Some(header) = &provider.forward_payload_header {
@@ -87,7 +88,7 @@ pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> Vec<(Stri
             let padding = (4 - payload.len() % 4) % 4;
             payload.extend(std::iter::repeat_n('=', padding));
         }
-        set_headers.push((header.clone(), payload));
+        set_headers.push((header.as_str().into(), payload.into()));
     }
     set_headers
 }

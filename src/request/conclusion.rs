@@ -1,11 +1,13 @@
 //! Concluding a request from its requirement's outcome: authorization on the admitted tokens' claims,
 //! the rule's report-only mode, the claim headers to set and the tokens to strip.
 
+use smallvec::SmallVec;
+
 use crate::config::authorization::Authorization;
 use crate::config::requirement::LeafId;
 use crate::config::rules::Rule;
 use crate::config::FilterConfig;
-use crate::request::authenticator::{RequestMutations, Verdict};
+use crate::request::authenticator::{HeaderNames, RequestMutations, Verdict};
 use crate::request::candidates::RequestTokens;
 use crate::request::evaluation::{Candidate, CandidateState, Leaves, Outcome};
 use crate::request::extract::{path_without_param, TokenSource};
@@ -19,7 +21,7 @@ pub(super) struct Conclusion<'a> {
     pub(super) admitted: &'a [(LeafId, usize)],
     pub(super) would_deny: Vec<&'static str>,
     pub(super) path: &'a [u8],
-    pub(super) sanitized_headers: Vec<String>,
+    pub(super) sanitized_headers: HeaderNames,
     pub(super) realm: &'a dyn Fn() -> String,
 }
 
@@ -31,7 +33,7 @@ pub(super) fn conclude(
     outcome: Outcome,
     conclusion: Conclusion<'_>,
 ) -> Verdict {
-    let admitted: Vec<&Candidate> = conclusion
+    let admitted: SmallVec<[&Candidate; 2]> = conclusion
         .admitted
         .iter()
         .filter_map(|(leaf, index)| conclusion.leaves.get(*leaf, *index))
@@ -61,19 +63,19 @@ pub(super) fn conclude(
         would_deny,
         ..RequestMutations::default()
     };
-    let mut new_path = conclusion.path.to_vec();
+    // The path is copied only when a query-parameter token comes out of it.
+    let mut new_path = None;
     for candidate in admitted {
         admit(
             config,
             candidate,
             conclusion.tokens,
             &mut mutations,
+            conclusion.path,
             &mut new_path,
         );
     }
-    if new_path != conclusion.path {
-        mutations.new_path = Some(new_path);
-    }
+    mutations.new_path = new_path.filter(|path: &Vec<u8>| path != conclusion.path);
     if !mutations.dpop_proofs.is_empty() {
         mutations.resource_metadata = rule.resource_metadata.clone();
     }
@@ -108,7 +110,8 @@ fn admit(
     candidate: &Candidate,
     tokens: &RequestTokens,
     mutations: &mut RequestMutations,
-    new_path: &mut Vec<u8>,
+    path: &[u8],
+    new_path: &mut Option<Vec<u8>>,
 ) {
     let CandidateState::Verified(verdict) = &candidate.state else {
         return;
@@ -138,8 +141,8 @@ fn admit(
     if !forward {
         // The proof is bound to the token (its `ath`), so it goes where the token goes: it would only
         // tell the upstream about a token it no longer sees.
-        if candidate.proof.is_some() && !mutations.remove_headers.iter().any(|h| h == "dpop") {
-            mutations.remove_headers.push("dpop".to_string());
+        if candidate.proof.is_some() && !mutations.remove_headers.iter().any(|h| &**h == "dpop") {
+            mutations.remove_headers.push("dpop".into());
         }
         match tokens.source(candidate.found) {
             None => {}
@@ -147,7 +150,10 @@ fn admit(
                 mutations.remove_headers.push(name.clone());
             }
             Some(TokenSource::Header(_)) => {}
-            Some(TokenSource::Param(name)) => *new_path = path_without_param(new_path, name),
+            Some(TokenSource::Param(name)) => {
+                let stripped = path_without_param(new_path.as_deref().unwrap_or(path), name);
+                *new_path = Some(stripped);
+            }
             // As jwt_authn: a token cookie stays (the Cookie header carries other cookies too).
             Some(TokenSource::Cookie(_)) => {}
         }

@@ -4,6 +4,8 @@
 
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use crate::config::requirement::{LeafId, Requirement};
 use crate::config::rules::Rule;
 use crate::config::{FilterConfig, Provider, ProviderId};
@@ -39,43 +41,39 @@ pub(super) enum CandidateState {
 /// leaf): a reached leaf's candidates are contiguous.
 #[derive(Debug, Default)]
 pub(super) struct Leaves {
-    /// Per leaf (indexed by [`LeafId`]): where its candidates are in `candidates`, once reached.
-    ranges: Vec<Option<(usize, usize)>>,
-    pub(super) candidates: Vec<Candidate>,
+    /// The leaves reached, each with where its candidates are in `candidates`: `(leaf, start, end)`. A
+    /// short list searched in order: a request reaches few leaves (`requires_any` skips the providers
+    /// no token of the request names), however many the tree has.
+    reached: SmallVec<[(LeafId, usize, usize); 4]>,
+    pub(super) candidates: SmallVec<[Candidate; 2]>,
 }
 
 impl Leaves {
-    /// `count` leaves, none reached.
-    pub(super) fn new(count: usize) -> Leaves {
-        Leaves {
-            ranges: vec![None; count],
-            candidates: Vec::new(),
-        }
+    /// Where `leaf`'s candidates are, once reached.
+    fn range(&self, leaf: LeafId) -> Option<(usize, usize)> {
+        self.reached
+            .iter()
+            .find(|(reached, _, _)| *reached == leaf)
+            .map(|&(_, start, end)| (start, end))
     }
 
     fn reached(&self, leaf: LeafId) -> bool {
-        self.ranges.get(leaf).is_some_and(Option::is_some)
+        self.range(leaf).is_some()
     }
 
     /// Marks `leaf` reached, with the candidates pushed since `start`.
     fn close(&mut self, leaf: LeafId, start: usize) {
         let end = self.candidates.len();
-        if let Some(slot) = self.ranges.get_mut(leaf) {
-            *slot = Some((start, end));
-        }
+        self.reached.push((leaf, start, end));
     }
 
     fn len(&self, leaf: LeafId) -> usize {
-        self.ranges
-            .get(leaf)
-            .copied()
-            .flatten()
-            .map_or(0, |(start, end)| end - start)
+        self.range(leaf).map_or(0, |(start, end)| end - start)
     }
 
     /// The `index`th candidate of `leaf`.
     pub(super) fn get(&self, leaf: LeafId, index: usize) -> Option<&Candidate> {
-        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let (start, end) = self.range(leaf)?;
         let at = start + index;
         if at >= end {
             return None;
@@ -84,7 +82,7 @@ impl Leaves {
     }
 
     fn get_mut(&mut self, leaf: LeafId, index: usize) -> Option<&mut Candidate> {
-        let (start, end) = self.ranges.get(leaf).copied().flatten()?;
+        let (start, end) = self.range(leaf)?;
         let at = start + index;
         if at >= end {
             return None;
@@ -101,6 +99,9 @@ pub(super) enum Outcome {
     /// Depends on a signature not checked yet.
     Pending,
 }
+
+/// Tokens that passed, as (leaf, index): usually one, kept inline.
+pub(super) type Admitted = SmallVec<[(LeafId, usize); 2]>;
 
 /// The request on its first look: headers, `:path`, and now (Unix seconds).
 pub(super) type FirstLook<'a> = (&'a [HeaderPair<'a>], &'a [u8], u64);
@@ -121,7 +122,7 @@ pub(super) struct Evaluation<'a, 'k> {
     pub(super) tokens: RequestTokens,
     pub(super) leaves: Leaves,
     /// Tokens that passed in a passing part of the tree, as (leaf, index): their claims go upstream.
-    pub(super) admitted: Vec<(LeafId, usize)>,
+    pub(super) admitted: Admitted,
     pub(super) would_deny: Vec<&'static str>,
 }
 
@@ -132,7 +133,7 @@ impl Evaluation<'_, '_> {
         rule: &Rule,
         outcome: Outcome,
         path: &[u8],
-        sanitized_headers: Vec<String>,
+        sanitized_headers: crate::request::authenticator::HeaderNames,
         realm: &dyn Fn() -> String,
     ) -> Verdict {
         let Evaluation {
@@ -283,7 +284,7 @@ impl Evaluation<'_, '_> {
         // jwt_authn checks the tokens from the last extracted one and stops at the first failure, which
         // it reports; a failure after a pending token waits for that token's signature.
         let mut outcome = Outcome::Pass;
-        let mut passed = Vec::new();
+        let mut passed = Admitted::new();
         for index in (0..count).rev() {
             match self.resolve(leaf, index, Some(audiences)) {
                 Outcome::Pass => passed.push((leaf, index)),

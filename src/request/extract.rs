@@ -1,15 +1,20 @@
 //! Reading tokens out of a request at a provider's locations ([`TokenLocations`]), and stripping a
 //! query-parameter token before the upstream.
 
+use std::rc::Rc;
+
+use smallvec::SmallVec;
+
 use crate::config::TokenLocations;
 use crate::request::headers::RequestHeaders;
 
 /// Where a token was found, so it can be removed when the provider does not forward it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
-    Header(String),
-    Param(String),
-    Cookie(String),
+    /// The configured name, shared with the provider's locations.
+    Header(Rc<str>),
+    Param(Rc<str>),
+    Cookie(Rc<str>),
 }
 
 /// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
@@ -19,6 +24,9 @@ pub struct ExtractedToken {
     pub source: TokenSource,
 }
 
+/// The tokens found at a provider's locations: almost always one, kept inline.
+pub type ExtractedTokens = SmallVec<[ExtractedToken; 1]>;
+
 /// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
 /// value, and the token is what follows it from the first character that can start a JWT (see
 /// `token_after`). Unlike jwt_authn 1.40, the "Bearer" scheme matches in any case, as RFC 7235 makes
@@ -27,8 +35,8 @@ pub fn extract_tokens(
     locations: &TokenLocations,
     headers: &(impl RequestHeaders + ?Sized),
     path: &[u8],
-) -> Vec<ExtractedToken> {
-    let mut tokens = Vec::new();
+) -> ExtractedTokens {
+    let mut tokens = ExtractedTokens::new();
     for location in &locations.headers {
         for value in headers.values(&location.name) {
             if let Some(token) = strip_value_prefix(value, &location.value_prefix) {

@@ -1,9 +1,14 @@
 //! Request headers as the filter reads them: the host's serialized header map, borrowed pair by pair.
 
+use smallvec::SmallVec;
+
+/// The values of one header: almost always none or one, kept inline (no allocation per lookup).
+pub type HeaderValues<'a> = SmallVec<[&'a [u8]; 2]>;
+
 /// Read-only access to the request the filter sees.
 pub trait RequestHeaders {
     /// Every value of the header `name` (lower case), in order, as raw bytes.
-    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]>;
+    fn values<'a>(&'a self, name: &str) -> HeaderValues<'a>;
 }
 
 /// A request header as the host hands it over: (name, raw value), both borrowed from the host's buffer.
@@ -11,7 +16,7 @@ pub trait RequestHeaders {
 pub type HeaderPair<'a> = (&'a [u8], &'a [u8]);
 
 impl RequestHeaders for [HeaderPair<'_>] {
-    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+    fn values<'a>(&'a self, name: &str) -> HeaderValues<'a> {
         self.iter()
             .filter(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
             .map(|&(_, value)| value)
@@ -65,7 +70,7 @@ pub fn borrow_header_pairs(headers: &[(String, Vec<u8>)]) -> Vec<HeaderPair<'_>>
 
 /// Owned (name, raw value) pairs, as tests build them.
 impl RequestHeaders for [(String, Vec<u8>)] {
-    fn values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
+    fn values<'a>(&'a self, name: &str) -> HeaderValues<'a> {
         self.iter()
             .filter(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_slice())
@@ -91,8 +96,8 @@ pub const ONE_CALL_FROM_CHANGES: usize = 3;
 /// and each of `add` appended in order (after the existing headers, as an added header is).
 pub fn rewritten_header_map(
     headers: &[HeaderPair<'_>],
-    remove: &[String],
-    add: &[(String, String)],
+    remove: &[impl AsRef<str>],
+    add: &[(impl AsRef<str>, impl AsRef<str>)],
     new_path: Option<&[u8]>,
 ) -> Vec<u8> {
     let kept = headers
@@ -100,7 +105,7 @@ pub fn rewritten_header_map(
         .filter(|(name, _)| {
             !remove
                 .iter()
-                .any(|r| name.eq_ignore_ascii_case(r.as_bytes()))
+                .any(|r| name.eq_ignore_ascii_case(r.as_ref().as_bytes()))
         })
         .map(|&(name, value)| match new_path {
             Some(path) if name == b":path" => (name, path),
@@ -108,7 +113,7 @@ pub fn rewritten_header_map(
         });
     let added = add
         .iter()
-        .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+        .map(|(name, value)| (name.as_ref().as_bytes(), value.as_ref().as_bytes()));
     let pairs: Vec<(&[u8], &[u8])> = kept.chain(added).collect();
     serialize_header_pairs(&pairs)
 }

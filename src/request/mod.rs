@@ -29,7 +29,7 @@ pub use claims::claim_header_value;
 pub use dpop::{
     check_proof, normalize_htu, request_htu, thumbprint, CheckedProof, ProofContext, ProofRecord,
 };
-pub use extract::{extract_tokens, path_without_param, TokenSource};
+pub use extract::{extract_tokens, path_without_param, ExtractedTokens, TokenSource};
 pub use headers::{
     borrow_header_pairs, parse_header_pairs, rewrite_in_one_call, rewritten_header_map,
     serialize_header_pairs, HeaderPair, ONE_CALL_FROM_CHANGES,

@@ -14,10 +14,13 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use serde_json::{Map, Value};
 
 use crate::config::{FilterConfig, Provider, ProviderId};
 use crate::jwks::key_set::Jwks;
+use crate::request::authenticator::ClaimHeaders;
 use crate::request::claims::claim_headers;
 use crate::verify::error::AuthError;
 use crate::verify::token::{CheckedToken, VerifiedToken};
@@ -27,7 +30,7 @@ use crate::verify::token::{CheckedToken, VerifiedToken};
 /// only from a [`VerifiedToken`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
-    set_headers: Vec<(String, String)>,
+    set_headers: ClaimHeaders,
     payload: Rc<Map<String, Value>>,
     /// `(name, payload JSON)` for the provider's payload_in_filter_state.
     filter_state: Option<(String, String)>,
@@ -48,7 +51,7 @@ impl VerifiedClaims {
     }
 
     /// The headers to add upstream.
-    pub fn set_headers(&self) -> &[(String, String)] {
+    pub fn set_headers(&self) -> &[(Rc<str>, Rc<str>)] {
         &self.set_headers
     }
 
@@ -87,6 +90,9 @@ impl Hasher for TokenHasher {
         self.0
     }
 }
+
+/// The providers that verified a token before, with their verdicts: almost always one, kept inline.
+pub type CacheHits = SmallVec<[(ProviderId, Rc<VerifiedClaims>); 1]>;
 
 /// Token → its entries, one per provider that verified it (almost always one).
 type TokenMap = HashMap<Rc<[u8]>, Vec<Entry>, BuildHasherDefault<TokenHasher>>;
@@ -175,14 +181,14 @@ impl TokenCaches {
 
     /// Every provider's still valid verdict for exactly this token, with one lookup. Expired entries
     /// are dropped.
-    pub fn lookup(&mut self, token: &[u8], now: u64) -> Vec<(ProviderId, Rc<VerifiedClaims>)> {
+    pub fn lookup(&mut self, token: &[u8], now: u64) -> CacheHits {
         if !self.enabled {
-            return Vec::new();
+            return CacheHits::new();
         }
         self.counts.cache_lookups += 1;
         let Some(entries) = self.entries.get_mut(token) else {
             self.misses = self.misses.saturating_add(1);
-            return Vec::new();
+            return CacheHits::new();
         };
         let per_provider = &mut self.per_provider;
         entries.retain(|entry| {
@@ -194,7 +200,7 @@ impl TokenCaches {
             }
             valid
         });
-        let found: Vec<_> = entries
+        let found: CacheHits = entries
             .iter_mut()
             .map(|entry| {
                 entry.referenced = true;
@@ -372,7 +378,7 @@ mod tests {
 
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
-            set_headers: vec![("x-jwt-sub".into(), sub.into())],
+            set_headers: smallvec::smallvec![("x-jwt-sub".into(), sub.into())],
             payload: Rc::new(serde_json::Map::new()),
             filter_state: None,
         })
@@ -383,7 +389,9 @@ mod tests {
         let mut cache = TokenCaches::with_bounds([(10, 4096)]);
         cache.put(0, b"a.b.c", verdict("alice"), 100);
         assert_eq!(
-            cache.get(0, b"a.b.c", 100).unwrap().set_headers[0].1,
+            cache.get(0, b"a.b.c", 100).unwrap().set_headers[0]
+                .1
+                .as_ref(),
             "alice"
         );
         assert!(cache.get(0, b"a.b.C", 50).is_none());
@@ -456,7 +464,10 @@ mod tests {
         // Provider 1 holds one token: a second evicts its first, provider 0's entry stays.
         cache.put(1, b"u", verdict("one"), u64::MAX);
         assert!(cache.get(1, b"t", 0).is_none());
-        assert_eq!(cache.get(0, b"t", 0).unwrap().set_headers[0].1, "zero");
+        assert_eq!(
+            cache.get(0, b"t", 0).unwrap().set_headers[0].1.as_ref(),
+            "zero"
+        );
         cache.clear(0);
         assert_eq!(cache.len(0), 0);
         assert!(cache.get(0, b"t", 0).is_none());

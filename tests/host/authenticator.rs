@@ -104,16 +104,9 @@ fn success_sets_claim_headers_and_strips_token_and_spoofed_headers() {
         panic!("allowed")
     };
     for removed in ["x-jwt-sub", "x-jwt-missing", "authorization"] {
-        assert!(
-            mutations.remove_headers.contains(&removed.to_string()),
-            "{removed} removed"
-        );
+        assert!(mutations.removed().contains(&removed), "{removed} removed");
     }
-    let set: Vec<(&str, &str)> = mutations
-        .set_headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let set = mutations.added();
     assert!(set.contains(&("x-jwt-sub", "alice")));
     assert!(set.contains(&("x-jwt-team", "payments")));
     assert!(set.contains(&("x-jwt-admin", "false")));
@@ -143,11 +136,11 @@ fn pad_forward_payload_header_pads_the_forwarded_payload_like_jwt_authn() {
                 panic!("allowed")
             };
             let (_, value) = m
-                .set_headers
+                .added()
                 .into_iter()
-                .find(|(name, _)| name == "x-jwt-payload")
+                .find(|(name, _)| *name == "x-jwt-payload")
                 .expect("x-jwt-payload set");
-            value
+            value.to_string()
         };
         let expected_padding = "=".repeat((4 - segment.len() % 4) % 4);
         assert_eq!(forwarded(&padded), format!("{segment}{expected_padding}"));
@@ -169,7 +162,7 @@ fn spoofed_identity_headers_are_removed_even_where_no_token_is_required() {
     let Verdict::Allow(mutations) = run(&config, &jwks, &headers) else {
         panic!("allowed")
     };
-    assert_eq!(mutations.remove_headers, vec!["x-jwt-sub", "x-jwt-payload"]);
+    assert_eq!(mutations.removed(), vec!["x-jwt-sub", "x-jwt-payload"]);
     assert!(mutations.set_headers.is_empty());
 }
 
@@ -181,7 +174,7 @@ fn forward_true_keeps_the_token_and_param_tokens_are_stripped_from_the_path() {
     let Verdict::Allow(m) = run(&keep, &jwks, &request("/api", &[("authorization", &auth)])) else {
         panic!("allowed")
     };
-    assert!(!m.remove_headers.contains(&"authorization".to_string()));
+    assert!(!m.removed().contains(&"authorization"));
     let (strip, jwks) = config(false);
     let path = format!("/api?a=1&access_token={token}");
     let Verdict::Allow(m) = run(&strip, &jwks, &request(&path, &[])) else {

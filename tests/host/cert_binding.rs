@@ -403,8 +403,8 @@ fn requests_pass_only_with_the_bound_certificate_even_from_the_cache() {
         panic!("the bound certificate passes")
     };
     assert!(mutations
-        .set_headers
-        .contains(&("x-jwt-sub".to_string(), fixtures::SUBJECT.to_string())));
+        .added()
+        .contains(&("x-jwt-sub", fixtures::SUBJECT)));
     // The token is now cached: the cache skips the signature, never the binding.
     let realm = "Bearer realm=\"https://api.test/api\", error=\"invalid_token\"";
     let expected = [

@@ -96,11 +96,11 @@ fn every_issue_field_is_read() {
     assert!(p.forward);
     assert_eq!(p.clock_skew_seconds, 5);
     assert_eq!(
-        p.locations.headers[0].name, "x-token",
+        &*p.locations.headers[0].name, "x-token",
         "header names are lower-cased"
     );
     assert_eq!(p.locations.headers[0].value_prefix, "Token ");
-    assert_eq!(p.locations.params, vec!["jwt"]);
+    assert_eq!(p.locations.params, vec!["jwt".into()]);
     assert_eq!(p.claim_to_headers[0].header_name, "x-sub");
     assert_eq!(p.forward_payload_header.as_deref(), Some("x-payload"));
     assert!(p.pad_forward_payload_header);
@@ -108,7 +108,10 @@ fn every_issue_field_is_read() {
         panic!("local")
     };
     assert_eq!(jwks.keys.len(), 6);
-    assert_eq!(config.identity_headers, vec!["x-sub", "x-payload"]);
+    assert_eq!(
+        config.identity_headers,
+        vec!["x-sub".into(), "x-payload".into()]
+    );
     assert!(matches!(&config.rules[0].route_match.path, PathMatch::Exact(p) if p == "/exact"));
     assert!(config.rules[1].requirement.is_none());
     assert_eq!(&*config.metric_prefix, "jwt_authn_wasm");

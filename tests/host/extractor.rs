@@ -248,7 +248,8 @@ fn a_rewritten_header_map_is_what_the_changes_one_by_one_would_leave() {
     ];
     assert_eq!(parse_header_pairs(&map).unwrap(), expected);
     // Without a new path, :path stays as it was.
-    let map = rewritten_header_map(&request, &[], &[], None);
+    let (no_removals, no_additions): ([&str; 0], [(&str, &str); 0]) = ([], []);
+    let map = rewritten_header_map(&request, &no_removals, &no_additions, None);
     assert_eq!(parse_header_pairs(&map).unwrap(), request.to_vec());
 }
 

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 pub mod common;
 
+mod allocations;
 mod authenticator;
 mod cert_binding;
 mod config;

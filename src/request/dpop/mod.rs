@@ -154,7 +154,7 @@ fn sent_with_dpop_scheme(
     source: Option<&TokenSource>,
     headers: &[HeaderPair<'_>],
 ) -> bool {
-    if !matches!(source, Some(TokenSource::Header(name)) if name == "authorization") {
+    if !matches!(source, Some(TokenSource::Header(name)) if &**name == "authorization") {
         return false;
     }
     headers.values("authorization").iter().any(|value| {
