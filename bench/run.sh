@@ -30,7 +30,9 @@
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
 #                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling" narrow a run;
-#                                 ALG=ES256, ES384, ES512 or EdDSA measures those algorithms instead of RS256)
+#                                 ALG=ES256, ES384, ES512 or EdDSA measures those algorithms instead of RS256;
+#                                 PHASES=1 runs a build of this filter that times the steps of its header
+#                                 callback, printed at the end: use it with one of MODES=hot or MODES=cold)
 #   bench/run.sh scaling [rules|providers|keys|claims|concurrency ...]   cost against the size of the work
 #                                (bench/scaling.sh; docs/performance.md has what each runs and its run time)
 #   bench/run.sh realistic       10,000 users, Zipf-distributed tokens, --concurrency 1 and 2
@@ -52,6 +54,15 @@ trap 'kill "${ENVOY_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 ./build.sh >/dev/null
+MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
+if [[ "${PHASES:-0}" != 0 ]]; then
+  # A module that times the steps of its header callback and logs averages (src/glue/phase_timing.rs),
+  # built in a target directory of its own so the shipped build stays as it is.
+  CARGO_TARGET_DIR="$ROOT/target/phase-timing" cargo build --quiet --release --locked --target wasm32-wasip1 \
+    --lib --features phase-timing
+  MODULE="$ROOT/target/phase-timing/wasm32-wasip1/release/jwt_authn_wasm.wasm"
+  cargo xtask strip-exports "$MODULE" >/dev/null
+fi
 ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
   echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
 cargo build --quiet --release --locked --example mint_bench_tokens --example paced_load
@@ -65,7 +76,7 @@ MINT="$ROOT/target/release/examples/mint_bench_tokens"
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" <<'PY'
+python3 - "$WORK/envoy.json" "$MODULE" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" <<'PY'
 import json, sys
 out, module, jwks, empty_module, ceiling_module, before_module = sys.argv[1:7]
 provider = {
@@ -262,7 +273,7 @@ fi
 
 RSS_KB="$(awk '/VmRSS/ { print $2 }' "/proc/$ENVOY_PID/status")"
 VM_BYTES="$(curl -s "http://127.0.0.1:18099/stats?filter=vm_memory_bytes" | awk -F': ' '{ print $2 }' | head -1)"
-MODULE_BYTES="$(stat -c %s "$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm")"
+MODULE_BYTES="$(stat -c %s "$MODULE")"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;${ENVOY_PIN:+ Envoy on core 1, wrk on core 0;}"
 echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
@@ -334,4 +345,11 @@ for s in ["wasm", "dpop_es256", "dpop_eddsa"]:
     cost = "-" if s == "wasm" else f"{med(s, 5) - med('wasm', 5):.1f}"
     print(f"| {s} | {med(s, 1):,.0f} | {med(s, 2):.2f} / {med(s, 3):.2f} | {med(s, 5):.1f} | {cost} | {med(s, 4):.0f} |")
 PY
+fi
+if [[ "${PHASES:-0}" != 0 ]]; then
+  # Cumulative since Envoy started, so a run with one MODES at a time gives that mode's steps.
+  echo
+  echo "Phase timing (src/glue/phase_timing.rs; each step includes one clock read), last report per filter:"
+  grep -o 'wasm log [^:]*: jwt-authn-wasm phase timing.*' "$WORK/envoy.log" |
+    awk '{ last[$3] = $0 } END { for (name in last) print last[name] }' || true
 fi

@@ -43,6 +43,8 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    #[cfg(feature = "phase-timing")]
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_set_header_map_pairs(map_type: u32, map_data: *const u8, map_size: usize) -> u32;
     fn proxy_set_property(
         path_data: *const u8,
@@ -81,6 +83,18 @@ pub fn request_header_map() -> Option<Vec<u8>> {
 pub fn set_request_header_map(map: &[u8]) -> bool {
     // SAFETY: `map` is a live buffer of `map.len()` bytes the host only reads during the call.
     unsafe { proxy_set_header_map_pairs(HTTP_REQUEST_HEADERS, map.as_ptr(), map.len()) == OK }
+}
+
+/// The host clock in nanoseconds, for [`crate::glue::phase_timing`] only (the filter reads time through
+/// the SDK).
+#[cfg(feature = "phase-timing")]
+pub fn clock_nanos() -> u64 {
+    let mut nanos = 0u64;
+    // SAFETY: the host writes one u64 into a live local.
+    unsafe {
+        proxy_get_current_time_nanoseconds(&mut nanos);
+    }
+    nanos
 }
 
 /// A header of the current callout response; `None` when absent or when there is no response.

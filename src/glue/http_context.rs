@@ -6,6 +6,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use crate::glue::phase_timing::{mark, Step};
 use crate::glue::proxy_host::{apply_verdict, ProxyHost};
 use crate::metrics;
 use crate::request::authenticator::{start_on_connection, Start, Verdict};
@@ -65,11 +66,15 @@ impl HttpContext for JwtAuthnFilter {
                 None,
             );
         };
+        mark(Step::Entered);
+        mark(Step::Clock);
         let header_map = crate::glue::abi::request_header_map().unwrap_or_default();
+        mark(Step::HeadersRead);
         // A map that does not parse (never seen from Envoy) reads as no headers: no token, refused.
         let headers = parse_header_pairs(&header_map).unwrap_or_default();
         let host = ProxyHost;
         let now = host.now_ms();
+        mark(Step::HeadersParsed);
         let mut worker = state.borrow_mut();
         let config = worker.config.clone();
         // The route's name costs a host call, so it is read only when per_route_config names routes.
@@ -92,11 +97,15 @@ impl HttpContext for JwtAuthnFilter {
         ) {
             Start::Decided(verdict) => {
                 drop(worker);
+                mark(Step::FirstLook);
                 let verdict = check_proofs(&host, &config, verdict, now);
-                return self.act_now(verdict, &config.metric_prefix, Some(&headers));
+                let action = self.act_now(verdict, &config.metric_prefix, Some(&headers));
+                mark(Step::Applied);
+                return action;
             }
             Start::NeedsKeys(pending) => pending,
         };
+        mark(Step::FirstLook);
         match judge_or_wait(
             &host,
             &mut worker,
@@ -107,8 +116,11 @@ impl HttpContext for JwtAuthnFilter {
         ) {
             Some(verdict) => {
                 drop(worker);
+                mark(Step::Judged);
                 let verdict = check_proofs(&host, &config, verdict, now);
-                self.act_now(verdict, &config.metric_prefix, Some(&headers))
+                let action = self.act_now(verdict, &config.metric_prefix, Some(&headers));
+                mark(Step::Applied);
+                action
             }
             None => Action::Pause,
         }

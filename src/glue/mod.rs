@@ -4,5 +4,6 @@
 
 mod abi;
 mod http_context;
+mod phase_timing;
 mod proxy_host;
 pub mod root_context;
