@@ -52,9 +52,9 @@ COLD_TOKENS="${COLD_TOKENS:-2000}"
 WORK="$(mktemp -d)"
 trap 'kill "${ENVOY_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-./build.sh >/dev/null
-MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
+# shellcheck source=bench/common.sh
+source bench/common.sh
+bench_build
 if [[ "${PHASES:-0}" != 0 ]]; then
   # A module that times the steps of its header callback and logs averages (src/glue/phase_timing.rs),
   # built in a target directory of its own so the shipped build stays as it is.
@@ -63,14 +63,8 @@ if [[ "${PHASES:-0}" != 0 ]]; then
   MODULE="$ROOT/target/phase-timing/wasm32-wasip1/release/jwt_authn_wasm.wasm"
   cargo xtask strip-exports "$MODULE" >/dev/null
 fi
-ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
-  echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
-cargo build --quiet --release --locked --example mint_bench_tokens --example paced_load
 (cd bench/empty_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
 EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter.wasm"
-(cd bench/ceiling_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
-CEILING_MODULE="$ROOT/bench/ceiling_filter/target/wasm32-wasip1/release/ceiling_filter.wasm"
-MINT="$ROOT/target/release/examples/mint_bench_tokens"
 "$MINT" 1 >"$WORK/hot.txt"
 "$MINT" "$COLD_TOKENS" >"$WORK/cold.txt"
 JWKS="$("$MINT" jwks)"
@@ -168,47 +162,18 @@ ENVOY_PIN="" CLIENT_PIN=""
 if [[ "${PIN:-1}" != 0 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
   ENVOY_PIN="taskset -c 1" CLIENT_PIN="taskset -c 0"
 fi
-# shellcheck disable=SC2086 # "func-e run" is two words; the pins are empty or a taskset command
-$ENVOY_PIN $ENVOY -c "$WORK/envoy.json" --concurrency 1 --disable-hot-restart --log-level warn >"$WORK/envoy.log" 2>&1 &
-ENVOY_PID=$!
-for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18099/ready >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf http://127.0.0.1:18099/ready >/dev/null || { cat "$WORK/envoy.log"; exit 1; }
+start_envoy "$WORK/envoy.json" 1 "$ENVOY_PIN" 18099
 # 18012 answers 401 without a token only if the route's per_route_config entry applies (its rules admit all).
-for port in 18001 18002 18003 18012; do
-  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $HOT_TOKEN" "http://127.0.0.1:$port/bench")"
-  [[ "$code" == 200 ]] || { echo "setup on port $port answered $code to a valid token" >&2; exit 1; }
-  code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/bench")"
-  [[ "$code" == 401 ]] || { echo "setup on port $port answered $code without a token" >&2; exit 1; }
-done
+for port in 18001 18002 18003 18012; do check_port "$port" "$HOT_TOKEN"; done
 
 declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [dpop_es256]=18010 [dpop_eddsa]=18011 [wasm_per_route]=18012)
 read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
-# Envoy's CPU time in clock ticks (the process and its children: `func-e run` starts Envoy as a child).
-envoy_cpu_ticks() {
-  local total=0 pid
-  for pid in "$ENVOY_PID" $(pgrep -P "$ENVOY_PID" || true); do
-    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
-TICKS_PER_SECOND="$(getconf CLK_TCK)"
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for mode in ${MODES:-hot cold}; do
     for setup in "${SETUPS[@]}"; do
-      ticks_before="$(envoy_cpu_ticks)"
-      # shellcheck disable=SC2086
-      out="$(TOKENS_FILE="$WORK/$mode.txt" $CLIENT_PIN wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
-        -s "$ROOT/bench/tokens.lua" "http://127.0.0.1:${PORT[$setup]}/bench")"
-      ticks="$(( $(envoy_cpu_ticks) - ticks_before ))"
-      requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
-      # Envoy CPU per request: less sensitive than req/s to what else the machine runs.
-      cpu_us="$(awk -v t="$ticks" -v hz="$TICKS_PER_SECOND" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
-      rps="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
-      p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
-      p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
-      non2xx="$(awk '/Non-2xx/ { print $NF }' <<<"$out")"
+      # Envoy CPU per request (the last field): less sensitive than req/s to what else the machine runs.
+      read -r rps p50 p99 non2xx cpu_us < <(run_wrk "${PORT[$setup]}" "$WORK/$mode.txt" 1 "$ROOT/bench/tokens.lua")
       echo "$mode $setup $rps $p50 $p99 ${non2xx:-0} $cpu_us" >>"$RESULTS"
       printf 'round %s %-4s %-12s %10s req/s  p50 %6s ms  p99 %6s ms  Envoy CPU %6s µs/req  non-2xx %s\n' \
         "$round" "$mode" "$setup" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}" >&2
@@ -218,14 +183,14 @@ done
 
 # Latency at one fixed load for every setup (a paced, open-loop client): PACED_RATE requests per second,
 # below every setup's saturation, so p50/p99 compare like with like.
-PACED="$WORK/paced.txt"
+PACED_RESULTS="$WORK/paced.txt"
 if [[ "${PACED_RATE:-2000}" != 0 ]]; then
   for mode in ${MODES:-hot cold}; do
     for setup in "${SETUPS[@]}"; do
       # shellcheck disable=SC2086
       read -r p50 p99 achieved bad < <($CLIENT_PIN "$ROOT/target/release/examples/paced_load" "${PORT[$setup]}" \
         "${PACED_RATE:-2000}" "$SECONDS_PER_RUN" "$CONNECTIONS" "$WORK/$mode.txt")
-      echo "$mode $setup $p50 $p99 $achieved $bad" >>"$PACED"
+      echo "$mode $setup $p50 $p99 $achieved $bad" >>"$PACED_RESULTS"
       printf 'paced %-4s %-12s p50 %6s ms  p99 %6s ms  at %s req/s  non-2xx %s\n' \
         "$mode" "$setup" "$p50" "$p99" "$achieved" "$bad" >&2
     done
@@ -253,17 +218,7 @@ if [[ "${DPOP:-1}" != 0 ]]; then
         "$MINT" dpop "$alg" "$DPOP_PROOFS" "http://127.0.0.1:${PORT[$setup]}/bench" >"$WORK/$setup.txt"
         script="$ROOT/bench/dpop.lua" file="$WORK/$setup.txt"
       fi
-      ticks_before="$(envoy_cpu_ticks)"
-      # shellcheck disable=SC2086
-      out="$(TOKENS_FILE="$file" $CLIENT_PIN wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
-        -s "$script" "http://127.0.0.1:${PORT[$setup]}/bench")"
-      ticks="$(( $(envoy_cpu_ticks) - ticks_before ))"
-      requests="$(awk '/ requests in / { print $1 }' <<<"$out")"
-      cpu_us="$(awk -v t="$ticks" -v hz="$TICKS_PER_SECOND" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
-      rps="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
-      p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
-      p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
-      non2xx="$(awk '/Non-2xx/ { print $NF }' <<<"$out")"
+      read -r rps p50 p99 non2xx cpu_us < <(run_wrk "${PORT[$setup]}" "$file" 1 "$script")
       echo "$setup $rps $p50 $p99 ${non2xx:-0} $cpu_us" >>"$DPOP_RESULTS"
       printf 'round %s dpop %-12s %10s req/s  p50 %6s ms  p99 %6s ms  Envoy CPU %6s µs/req  non-2xx %s\n' \
         "$round" "$setup" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}" >&2
@@ -277,7 +232,7 @@ MODULE_BYTES="$(stat -c %s "$MODULE")"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); Envoy --concurrency 1;${ENVOY_PIN:+ Envoy on core 1, wrk on core 0;}"
 echo "wrk 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds; $ALG$([[ $ALG == RS256 ]] && echo " 2048-bit"); medians."
-python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" "$PACED" "${PACED_RATE:-2000}" <<'PY'
+python3 - "$RESULTS" "$MODULE_BYTES" "$RSS_KB" "${VM_BYTES:-0}" "$PACED_RESULTS" "${PACED_RATE:-2000}" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 def med(mode, setup, col):
@@ -350,6 +305,6 @@ if [[ "${PHASES:-0}" != 0 ]]; then
   # Cumulative since Envoy started, so a run with one MODES at a time gives that mode's steps.
   echo
   echo "Phase timing (src/glue/phase_timing.rs; each step includes one clock read), last report per filter:"
-  grep -o 'wasm log [^:]*: jwt-authn-wasm phase timing.*' "$WORK/envoy.log" |
+  grep -o 'wasm log [^:]*: jwt-authn-wasm phase timing.*' "$WORK/envoy.json.log" |
     awk '{ last[$3] = $0 } END { for (name in last) print last[name] }' || true
 fi
