@@ -59,33 +59,10 @@ verify_only_algorithm!(
     |key, message, signature| key.verify(message, signature)
 );
 
-/// A P-521 public key from a JWK's `x` and `y` (66 bytes each, RFC 7518 §6.2.1.2); `None` if the point
-/// is not on the curve.
-pub fn p521_key(x: &[u8], y: &[u8]) -> Option<P521Key> {
-    if x.len() != 66 || y.len() != 66 {
-        return None;
-    }
-    let point = p521::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-    p521::ecdsa::VerifyingKey::from_encoded_point(&point)
-        .ok()
-        .map(P521Key::new)
-}
-
-/// A P-256 public key from a JWK's `x` and `y` (32 bytes each); `None` if the point is not on the curve.
-pub fn p256_key(x: &[u8], y: &[u8]) -> Option<P256Key> {
-    if x.len() != 32 || y.len() != 32 {
-        return None;
-    }
-    let point = p256::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-    p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-        .ok()
-        .map(P256Key::new)
-}
-
 /// Defines an ECDSA public key prepared for fast verification with comb tables ([`comb`]) in Jacobian
 /// coordinates ([`jacobian`]) over the field `$field`, for a RustCrypto curve crate `$curve` (curve
 /// `$curve_type`, integers `$uint`) with a = −3, hash `$hash`, scalars of at most 8·`$row_bits` bits and
-/// of `$limbs` u64 limbs.
+/// of `$limbs` u64 limbs; and `$from_jwk`, the key of a JWK's coordinates.
 ///
 /// RustCrypto's `VerifyingKey::verify` computes u₁·G + u₂·Q with a doubling per scalar bit and fresh
 /// constant-time tables per signature (about 1 ms in V8 for P-256). Verification handles only public
@@ -96,8 +73,21 @@ pub fn p256_key(x: &[u8], y: &[u8]) -> Option<P256Key> {
 /// it. Same answers as `VerifyingKey::verify` (checked against it on random keys and signatures, on
 /// constructed r + n < p and doubling cases, and against every Wycheproof vector).
 macro_rules! comb_ecdsa_key {
-    ($(#[$doc:meta])* $key:ident, $curve:ident, $curve_type:ident, $uint:ident, $field:ty, $hash:ty,
-     $row_bits:literal, $limbs:literal) => {
+    ($(#[$doc:meta])* $key:ident, $from_jwk:ident, $curve:ident, $curve_type:ident, $uint:ident,
+     $field:ty, $hash:ty, $row_bits:literal, $limbs:literal) => {
+        #[doc = concat!("A `", stringify!($key), "` from a JWK's `x` and `y` (big-endian, the field's size ",
+            "each: RFC 7518 §6.2.1.2); `None` if the point is not on the curve.")]
+        pub fn $from_jwk(x: &[u8], y: &[u8]) -> Option<$key> {
+            let size = $curve::FieldBytes::default().len();
+            if x.len() != size || y.len() != size {
+                return None;
+            }
+            let point = $curve::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
+            $curve::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .ok()
+                .map($key::new)
+        }
+
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $key {
@@ -256,6 +246,7 @@ comb_ecdsa_key!(
     /// A P-256 public key prepared for fast ES256 verification (16 KB of tables, built on first use:
     /// about 0.75 ms in V8).
     P256Key,
+    p256_key,
     p256,
     NistP256,
     U256,
@@ -269,6 +260,7 @@ comb_ecdsa_key!(
     /// A P-384 public key prepared for fast ES384 verification (24 KB of tables, packed 48 bytes a
     /// coordinate, built on first use: about 1.5 ms in V8).
     P384Key,
+    p384_key,
     p384,
     NistP384,
     U384,
@@ -285,6 +277,7 @@ comb_ecdsa_key!(
     /// (36 KB of tables, built on first use: about 1.7 ms in V8; then about 410 µs per signature instead
     /// of 6.4 ms with RustCrypto's `VerifyingKey::verify`).
     P521Key,
+    p521_key,
     p521,
     NistP521,
     U576,
@@ -293,14 +286,3 @@ comb_ecdsa_key!(
     66,
     9
 );
-
-/// A P-384 public key from a JWK's `x` and `y` (48 bytes each); `None` if the point is not on the curve.
-pub fn p384_key(x: &[u8], y: &[u8]) -> Option<P384Key> {
-    if x.len() != 48 || y.len() != 48 {
-        return None;
-    }
-    let point = p384::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-    p384::ecdsa::VerifyingKey::from_encoded_point(&point)
-        .ok()
-        .map(P384Key::new)
-}
