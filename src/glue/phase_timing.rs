@@ -32,8 +32,8 @@ mod enabled {
 
     use super::Step;
 
-    /// Steps in [`Step`].
-    const STEPS: usize = 7;
+    /// Steps in [`Step`] (the last is `Applied`).
+    const STEPS: usize = Step::Applied as usize + 1;
     /// Requests between two log lines.
     const REPORT_EVERY: u64 = 20_000;
 
