@@ -26,7 +26,11 @@ pub(super) trait Field: Copy {
     fn sub(&self, other: &Self) -> Self;
     fn mul(&self, other: &Self) -> Self;
     fn square(&self) -> Self;
-    fn double(&self) -> Self;
+    /// 2·self; fields with a cheaper doubling than an addition override it.
+    #[inline(always)]
+    fn double(&self) -> Self {
+        self.add(self)
+    }
     fn is_zero(&self) -> bool;
     fn equals(&self, other: &Self) -> bool;
     fn invert(&self) -> Option<Self>;

@@ -226,11 +226,6 @@ impl Field for P384Field {
         reduce(&columns)
     }
 
-    #[inline(always)]
-    fn double(&self) -> P384Field {
-        self.add(self)
-    }
-
     fn is_zero(&self) -> bool {
         self.canonical() == [0; LIMBS]
     }

@@ -208,11 +208,6 @@ impl Field for P521Field {
         fold(&columns)
     }
 
-    #[inline(always)]
-    fn double(&self) -> P521Field {
-        self.add(self)
-    }
-
     fn is_zero(&self) -> bool {
         self.canonical() == [0; LIMBS]
     }
