@@ -260,6 +260,43 @@ fn corpus(keys: &Keys) -> Vec<Case> {
             "/nested",
             vec![("x-hs-token", format!("HS {hs}"))],
         ),
+        // A header that is not one of Envoy's inline headers stays repeated in the header map (Authorization
+        // is joined into one value: tests/envoy/adversarial.rs). jwt_authn 1.40 checks each copy as a token
+        // of its own, and every one must pass; so does this filter.
+        case(
+            "repeated header, no prefix: the same token twice",
+            "/either",
+            vec![beta_header(&beta), beta_header(&beta)],
+        ),
+        case(
+            "repeated header, no prefix: good then expired",
+            "/either",
+            vec![beta_header(&beta), beta_header(&beta_no_exp)],
+        ),
+        case(
+            "repeated header, prefix: the same token twice",
+            "/hs",
+            vec![
+                ("x-hs-token", format!("HS {hs}")),
+                ("x-hs-token", format!("HS {hs}")),
+            ],
+        ),
+        case(
+            "repeated header, prefix only in the second",
+            "/hs",
+            vec![
+                ("x-hs-token", "Basic dXNlcjpwYXNz".to_string()),
+                ("x-hs-token", format!("HS {hs}")),
+            ],
+        ),
+        case(
+            "repeated header, prefix only in the second, forged",
+            "/hs",
+            vec![
+                ("x-hs-token", "Basic dXNlcjpwYXNz".to_string()),
+                ("x-hs-token", format!("HS {hs_forged}")),
+            ],
+        ),
         case("nested: alpha only", "/nested", vec![bearer(&alpha)]),
         case(
             "nested: alpha and beta",
