@@ -240,11 +240,12 @@ impl TokenCaches {
             .find_map(|(p, verdict)| (p == provider).then_some(verdict))
     }
 
-    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds).
+    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds). The entry's key
+    /// is `token` itself, shared with the request that read it, not a copy.
     pub fn put(
         &mut self,
         provider: ProviderId,
-        token: &[u8],
+        token: &Rc<[u8]>,
         verdict: Rc<VerifiedClaims>,
         valid_until: u64,
     ) {
@@ -260,19 +261,15 @@ impl TokenCaches {
             valid_until,
             referenced: false,
         };
-        if let Some(entries) = self.entries.get_mut(token) {
+        if let Some(entries) = self.entries.get_mut(&**token) {
             if let Some(entry) = entries.iter_mut().find(|e| e.provider == provider) {
                 *entry = new_entry;
                 return;
             }
         }
-        // Another provider's entry may hold the key already: share it.
-        let key = self
-            .entries
-            .get_key_value(token)
-            .map_or_else(|| Rc::from(token), |(key, _)| key.clone());
         self.make_room(provider);
-        self.insert(provider, key, new_entry);
+        // Another provider's entry may hold an equal key already: the map keeps that one.
+        self.insert(provider, Rc::clone(token), new_entry);
     }
 
     /// Drops `provider`'s oldest unmarked entries until one more fits; a marked one loses its mark and
@@ -376,6 +373,10 @@ mod tests {
 
     use super::{TokenCaches, VerifiedClaims};
 
+    fn key(token: &[u8]) -> Rc<[u8]> {
+        Rc::from(token)
+    }
+
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
             set_headers: smallvec::smallvec![("x-jwt-sub".into(), sub.into())],
@@ -387,7 +388,7 @@ mod tests {
     #[test]
     fn hits_need_the_exact_token_and_end_at_valid_until() {
         let mut cache = TokenCaches::with_bounds([(10, 4096)]);
-        cache.put(0, b"a.b.c", verdict("alice"), 100);
+        cache.put(0, &key(b"a.b.c"), verdict("alice"), 100);
         assert_eq!(
             cache.get(0, b"a.b.c", 100).unwrap().set_headers[0]
                 .1
@@ -404,24 +405,24 @@ mod tests {
     fn the_oldest_entries_go_first_and_bounds_hold() {
         let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t1"[..], b"t2", b"t3", b"t4"] {
-            cache.put(0, token, verdict("x"), u64::MAX);
+            cache.put(0, &key(token), verdict("x"), u64::MAX);
         }
         assert_eq!(cache.len(0), 3);
         assert!(cache.get(0, b"t1", 0).is_none(), "oldest evicted");
         assert!(cache.get(0, b"t4", 0).is_some());
-        cache.put(0, b"too-long-token", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"too-long-token"), verdict("x"), u64::MAX);
         assert!(
             cache.get(0, b"too-long-token", 0).is_none(),
             "over jwt_max_token_size"
         );
         for i in 0..1000u32 {
-            cache.put(0, &i.to_be_bytes(), verdict("x"), 0);
+            cache.put(0, &key(&i.to_be_bytes()), verdict("x"), 0);
             let _ = cache.get(0, &i.to_be_bytes(), 1);
         }
         assert!(cache.len(0) <= 3);
         assert!(cache.entries.len() <= 3);
         let mut off = TokenCaches::with_bounds([(0, 4096)]);
-        off.put(0, b"t", verdict("x"), u64::MAX);
+        off.put(0, &key(b"t"), verdict("x"), u64::MAX);
         assert!(off.get(0, b"t", 0).is_none(), "size 0 caches nothing");
     }
 
@@ -429,26 +430,26 @@ mod tests {
     fn a_hit_gives_an_entry_a_second_chance() {
         let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t2"[..], b"t3", b"t4"] {
-            cache.put(0, token, verdict("x"), u64::MAX);
+            cache.put(0, &key(token), verdict("x"), u64::MAX);
         }
         assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
-        cache.put(0, b"t5", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t5"), verdict("x"), u64::MAX);
         assert!(
             cache.get(0, b"t4", 0).is_none(),
             "the unreferenced entry went"
         );
         assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
-        cache.put(0, b"t6", verdict("x"), u64::MAX);
-        cache.put(0, b"t7", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t6"), verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t7"), verdict("x"), u64::MAX);
         assert_eq!(cache.len(0), 3);
         assert_eq!(cache.take_lookups(), (4, 1));
         assert_eq!(cache.take_lookups(), (0, 0), "the count starts again");
         // An expired token that comes back is one entry, whatever stale keys it left.
         let mut cache = TokenCaches::with_bounds([(2, 8)]);
         for round in 0..50u64 {
-            cache.put(0, b"t", verdict("x"), round);
+            cache.put(0, &key(b"t"), verdict("x"), round);
             assert!(cache.get(0, b"t", round + 1).is_none());
-            cache.put(0, b"u", verdict("x"), u64::MAX);
+            cache.put(0, &key(b"u"), verdict("x"), u64::MAX);
         }
         assert!(cache.len(0) <= 2 && cache.per_provider[0].order.len() <= 4);
     }
@@ -456,13 +457,13 @@ mod tests {
     #[test]
     fn providers_share_one_lookup_and_keep_their_own_bounds() {
         let mut cache = TokenCaches::with_bounds([(2, 64), (1, 64)]);
-        cache.put(0, b"t", verdict("zero"), u64::MAX);
-        cache.put(1, b"t", verdict("one"), u64::MAX);
+        cache.put(0, &key(b"t"), verdict("zero"), u64::MAX);
+        cache.put(1, &key(b"t"), verdict("one"), u64::MAX);
         let found = cache.lookup(b"t", 0);
         assert_eq!(found.len(), 2);
         assert_eq!(cache.work().cache_lookups, 1);
         // Provider 1 holds one token: a second evicts its first, provider 0's entry stays.
-        cache.put(1, b"u", verdict("one"), u64::MAX);
+        cache.put(1, &key(b"u"), verdict("one"), u64::MAX);
         assert!(cache.get(1, b"t", 0).is_none());
         assert_eq!(
             cache.get(0, b"t", 0).unwrap().set_headers[0].1.as_ref(),

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use crate::config::token_type::normalize_media_type;
 use crate::config::{normalize_audience, IssuerMatch, Lifetime, Provider};
@@ -35,21 +36,32 @@ const KNOWN_ALGORITHMS: [&str; 13] = [
 ];
 
 /// A token that parsed and passed the provider's claim checks; its signature is not checked yet.
+/// A clone shares the one parse: a token judged by several providers, or kept while a request waits
+/// for keys, is not copied.
 #[derive(Debug, Clone)]
-pub struct CheckedToken {
-    /// The token as received, the one copy kept: `header.payload`, what the signature covers, is its
-    /// start up to `payload_end`, and the payload segment runs from `payload_start` to there.
-    text: Rc<str>,
+pub struct CheckedToken(Rc<TokenParts>);
+
+/// What one parse of a token gives.
+#[derive(Debug)]
+struct TokenParts {
+    /// The token as received (valid UTF-8), the one copy kept, shared with the request's token and the
+    /// verified-token cache's key: `header.payload`, what the signature covers, is its start up to
+    /// `payload_end`, and the payload segment runs from `payload_start` to there.
+    text: Rc<[u8]>,
     payload_start: usize,
     payload_end: usize,
     /// The header's `alg`, one of the algorithms jwt_authn knows.
     alg: JwsAlgorithm,
     kid: Option<String>,
-    signature: Vec<u8>,
+    /// Inline up to RSA-4096's 512 bytes: the parse makes no allocation of its own for it.
+    signature: SmallVec<[u8; MAX_INLINE_SIGNATURE_BYTES]>,
     payload: Rc<Map<String, Value>>,
     /// The header's `typ`, if it is a string.
     typ: Option<String>,
 }
+
+/// The longest signature kept inline: RSA-4096's.
+const MAX_INLINE_SIGNATURE_BYTES: usize = 512;
 
 /// A token whose signature checked against a key of the provider's JWKS. Only
 /// [`CheckedToken::verify_signature`] makes one.
@@ -59,7 +71,7 @@ pub struct VerifiedToken {
     payload: Rc<Map<String, Value>>,
     /// The token, shared with the checked token, and where its payload segment is (base64url, for
     /// forward_payload_header).
-    text: Rc<str>,
+    text: Rc<[u8]>,
     payload_start: usize,
     payload_end: usize,
 }
@@ -79,10 +91,10 @@ pub fn check_token_for_audiences(
     audiences: &[String],
     now: u64,
 ) -> Result<CheckedToken, AuthError> {
-    let token = parse_token(raw)?;
+    let token = parse_token(Rc::from(raw))?;
     check_claims(
-        &token.payload,
-        token.typ.as_deref(),
+        &token.0.payload,
+        token.0.typ.as_deref(),
         provider,
         audiences,
         now,
@@ -96,15 +108,16 @@ pub fn check_token_for_audiences(
 #[derive(Debug, Clone)]
 pub struct ParsedToken(CheckedToken);
 
-/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`].
-pub fn parse(raw: &[u8]) -> Result<ParsedToken, AuthError> {
-    parse_token(raw).map(ParsedToken)
+/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`]. The
+/// parse keeps `raw` itself, not a copy.
+pub fn parse(raw: &Rc<[u8]>) -> Result<ParsedToken, AuthError> {
+    parse_token(Rc::clone(raw)).map(ParsedToken)
 }
 
 impl ParsedToken {
     /// The `iss` claim, if it is a string.
     pub fn issuer(&self) -> Option<&str> {
-        self.0.payload.get("iss").and_then(Value::as_str)
+        self.0 .0.payload.get("iss").and_then(Value::as_str)
     }
 
     /// The rest of [`check_token_for_audiences`]: `provider`'s claim checks with `audiences`.
@@ -114,9 +127,10 @@ impl ParsedToken {
         audiences: &[String],
         now: u64,
     ) -> Result<CheckedToken, AuthError> {
+        let parts = &self.0 .0;
         check_claims(
-            &self.0.payload,
-            self.0.typ.as_deref(),
+            &parts.payload,
+            parts.typ.as_deref(),
             provider,
             audiences,
             now,
@@ -125,9 +139,6 @@ impl ParsedToken {
     }
 }
 
-/// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
-/// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
-/// the token's one copy.
 /// The three segments of a JWS in compact serialization (`header.payload.signature`), or `None` when
 /// there are not exactly three. The DPoP proof parser splits proofs with it too.
 pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
@@ -143,11 +154,15 @@ pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
+/// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
+/// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
+/// the token's one copy
+/// (`raw` itself).
+fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
     }
-    let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
+    let text = std::str::from_utf8(&raw).map_err(|_| AuthError::BadFormat)?;
     // Three non-empty segments, as jwt_verify_lib requires (an empty signature is a bad format, so
     // unsigned `alg: none` tokens never get further than this).
     let Some((header_b64, payload_b64, signature_b64)) = compact_segments(text) else {
@@ -157,8 +172,12 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         return Err(AuthError::BadFormat);
     }
 
-    let header = decode_json_object(
+    // One buffer for the decoded header, then the decoded payload: each is parsed and done with
+    // before the next is decoded.
+    let mut decoded = Vec::with_capacity(decoded_len(header_b64.len().max(payload_b64.len())));
+    let mut header = decode_json_object(
         header_b64,
+        &mut decoded,
         AuthError::HeaderBadBase64,
         AuthError::HeaderBadJson,
     )?;
@@ -175,36 +194,53 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     if header.contains_key("crit") {
         return Err(AuthError::HeaderCritNotSupported);
     }
-    let kid = match header.get("kid") {
+    // `kid` and a string `typ` are moved out of the header, not copied; what jwt-compact checks of them
+    // (a string, or absent) holds of what is left either way.
+    let kid = match header.remove("kid") {
         None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(Value::String(kid)) => Some(kid),
         Some(_) => return Err(AuthError::HeaderKidNotString),
     };
-    let typ = header
-        .get("typ")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let typ = match header.remove("typ") {
+        Some(Value::String(typ)) => Some(typ),
+        Some(other) => {
+            header.insert("typ".to_string(), other);
+            None
+        }
+        None => None,
+    };
+    decoded.clear();
     let payload = decode_json_object(
         payload_b64,
+        &mut decoded,
         AuthError::PayloadBadBase64,
         AuthError::PayloadBadJson,
     )?;
     check_claim_types(&payload)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
+    let mut signature = SmallVec::new();
+    signature.resize(decoded_len(signature_b64.len()), 0);
+    let signature_len = URL_SAFE_NO_PAD
+        .decode_slice(signature_b64, &mut signature)
         .map_err(|_| AuthError::SignatureBadBase64)?;
+    signature.truncate(signature_len);
     check_header_types(header)?;
     let payload_start = header_b64.len() + 1;
-    Ok(CheckedToken {
-        text: Rc::from(text),
+    let payload_end = payload_start + payload_b64.len();
+    Ok(CheckedToken(Rc::new(TokenParts {
+        text: raw,
         payload_start,
-        payload_end: payload_start + payload_b64.len(),
+        payload_end,
         alg,
         kid,
         signature,
         payload: Rc::new(payload),
         typ,
-    })
+    })))
+}
+
+/// An upper bound of the bytes `encoded_len` base64 characters decode to (3 for every 4, rounded up).
+fn decoded_len(encoded_len: usize) -> usize {
+    encoded_len.div_ceil(4).saturating_mul(3)
 }
 
 /// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
@@ -218,18 +254,28 @@ fn check_header_types(header: Map<String, Value>) -> Result<(), AuthError> {
         Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => {}
         Some(_) => return Err(AuthError::HeaderBadJson),
     }
+    // The usual header (`alg`, and the `kid` and string `typ` already taken out) has none of the fields
+    // jwt-compact types, and its `Header` takes any other field (they go to its flattened `Empty`):
+    // nothing to check, and the generic deserialization through a `Value` is skipped.
+    if header.keys().all(|name| name == "alg") {
+        return Ok(());
+    }
     jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(header))
         .map(|_| ())
         .map_err(|_| AuthError::HeaderBadJson)
 }
 
+/// Decodes `segment` into `buffer` (empty) and parses it as a JSON object with unique names.
 fn decode_json_object(
     segment: &str,
+    buffer: &mut Vec<u8>,
     bad_base64: AuthError,
     bad_json: AuthError,
 ) -> Result<Map<String, Value>, AuthError> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| bad_base64)?;
-    match serde_json::from_slice::<UniqueKeys>(&bytes) {
+    URL_SAFE_NO_PAD
+        .decode_vec(segment, buffer)
+        .map_err(|_| bad_base64)?;
+    match serde_json::from_slice::<UniqueKeys>(buffer) {
         Ok(UniqueKeys(Value::Object(map))) => Ok(map),
         _ => Err(bad_json),
     }
@@ -448,8 +494,10 @@ impl VerifiedToken {
 
     /// The payload segment exactly as it was in the token (base64url, unpadded).
     pub fn payload_segment(&self) -> &str {
+        // Base64url characters (the parse decoded them), so valid UTF-8: the check cannot fail.
         self.text
             .get(self.payload_start..self.payload_end)
+            .and_then(|segment| std::str::from_utf8(segment).ok())
             .unwrap_or_default()
     }
 
@@ -462,12 +510,12 @@ impl VerifiedToken {
 impl CheckedToken {
     /// The claims, which passed the claim checks but are not signed off yet.
     pub fn unverified_payload(&self) -> &Map<String, Value> {
-        &self.payload
+        &self.0.payload
     }
 
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.0.kid.as_deref()
     }
 
     /// Checks the signature against the keys of `jwks` that fit, the way jwt_verify_lib chooses them:
@@ -476,13 +524,14 @@ impl CheckedToken {
     /// token says). No fitting key is "Jwks doesn't have key to match kid or alg"; fitting keys that all
     /// fail is "Jwt verification fails".
     pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
-        let alg = self.alg;
+        let parts = &*self.0;
+        let alg = parts.alg;
         let token_alg = alg.name();
         // `header.payload`, what the signature covers.
-        let signed_data = self.text.get(..self.payload_end);
-        let signature = self.signature.as_slice();
+        let signed_data = parts.text.get(..parts.payload_end);
+        let signature = parts.signature.as_slice();
         let mut fitting_keys = 0usize;
-        for key in jwks.fitting_keys(self.kid.as_deref()) {
+        for key in jwks.fitting_keys(parts.kid.as_deref()) {
             let alg_fits = key
                 .alg
                 .as_deref()
@@ -500,14 +549,14 @@ impl CheckedToken {
             }
             let checks = signed_data.is_some_and(|signed_data| {
                 key.material
-                    .verifies(alg, token_alg, signature, signed_data.as_bytes())
+                    .verifies(alg, token_alg, signature, signed_data)
             });
             if key.material.serves(alg) && checks {
                 return Ok(VerifiedToken {
-                    payload: Rc::clone(&self.payload),
-                    text: Rc::clone(&self.text),
-                    payload_start: self.payload_start,
-                    payload_end: self.payload_end,
+                    payload: Rc::clone(&parts.payload),
+                    text: Rc::clone(&parts.text),
+                    payload_start: parts.payload_start,
+                    payload_end: parts.payload_end,
                 });
             }
         }
