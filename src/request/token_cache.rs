@@ -69,12 +69,24 @@ impl VerifiedClaims {
 /// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in
 /// wasm; flooding resistance matters little here because the map is bounded (at most `capacity` entries
 /// can collide) and every hit still compares the whole token.
+///
+/// Of a longer token only its last [`HASHED_TAIL_BYTES`] (and its length) are hashed: they are its
+/// signature, which differs between any two tokens an issuer signed, and only verified tokens are ever
+/// inserted. Tokens crafted to share a cached token's tail still meet at most the few entries whose
+/// tails they share, each compared in full, so a hash collision can never admit a different token.
 #[derive(Default)]
 struct TokenHasher(u64);
+
+/// How much of a token's end [`TokenHasher`] hashes: far more signature than a 64-bit hash can tell
+/// apart, and a lookup or an insert costs the same for any token length.
+const HASHED_TAIL_BYTES: usize = 64;
 
 impl Hasher for TokenHasher {
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
+        let bytes = bytes
+            .get(bytes.len().saturating_sub(HASHED_TAIL_BYTES)..)
+            .unwrap_or(bytes);
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
             let mut word = [0u8; 8];
@@ -94,8 +106,9 @@ impl Hasher for TokenHasher {
 /// The providers that verified a token before, with their verdicts: almost always one, kept inline.
 pub type CacheHits = SmallVec<[(ProviderId, Rc<VerifiedClaims>); 1]>;
 
-/// Token → its entries, one per provider that verified it (almost always one).
-type TokenMap = HashMap<Rc<[u8]>, Vec<Entry>, BuildHasherDefault<TokenHasher>>;
+/// Token → its entries, one per provider that verified it (almost always one, kept inline: an insert
+/// allocates nothing for it).
+type TokenMap = HashMap<Rc<[u8]>, SmallVec<[Entry; 1]>, BuildHasherDefault<TokenHasher>>;
 
 struct Entry {
     provider: ProviderId,
@@ -282,7 +295,9 @@ impl TokenCaches {
             let Some(oldest) = share.order.pop_front() else {
                 break;
             };
-            let Some(entries) = self.entries.get_mut(&oldest) else {
+            // Taken out with one lookup, and put back only when something of it stays (a marked entry,
+            // another provider's): a full cache evicts on every insert.
+            let Some((key, mut entries)) = self.entries.remove_entry(&oldest) else {
                 continue;
             };
             if let Some(entry) = entries
@@ -291,6 +306,7 @@ impl TokenCaches {
             {
                 entry.referenced = false;
                 share.order.push_back(oldest);
+                self.entries.insert(key, entries);
                 continue;
             }
             let before = entries.len();
@@ -298,8 +314,8 @@ impl TokenCaches {
             if entries.len() < before {
                 share.len = share.len.saturating_sub(1);
             }
-            if entries.is_empty() {
-                self.entries.remove(&oldest);
+            if !entries.is_empty() {
+                self.entries.insert(key, entries);
             }
         }
         if share.order.len() >= share.capacity.saturating_mul(2) {
