@@ -5,6 +5,7 @@
 //! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
 //! one the key allows, never just what the token says.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -175,13 +176,21 @@ fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
     // One buffer for the decoded header, then the decoded payload: each is parsed and done with
     // before the next is decoded.
     let mut decoded = Vec::with_capacity(decoded_len(header_b64.len().max(payload_b64.len())));
-    let mut header = decode_json_object(
-        header_b64,
-        &mut decoded,
-        AuthError::HeaderBadBase64,
-        AuthError::HeaderBadJson,
-    )?;
-    let alg = match header.get("alg") {
+    URL_SAFE_NO_PAD
+        .decode_vec(header_b64, &mut decoded)
+        .map_err(|_| AuthError::HeaderBadBase64)?;
+    let Ok(HeaderFields {
+        alg,
+        kid,
+        typ,
+        crit,
+        cty,
+        mut typed,
+    }) = serde_json::from_slice::<HeaderFields>(&decoded)
+    else {
+        return Err(AuthError::HeaderBadJson);
+    };
+    let alg = match &alg {
         Some(Value::String(alg)) => alg,
         _ => return Err(AuthError::HeaderAlgMissing),
     };
@@ -191,20 +200,19 @@ fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
     let alg = JwsAlgorithm::from_name(alg).ok_or(AuthError::HeaderAlgNotImplemented)?;
     // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and this filter implements
     // none (`b64: false` of RFC 7797 among them), so such a token is refused rather than misread.
-    if header.contains_key("crit") {
+    if crit {
         return Err(AuthError::HeaderCritNotSupported);
     }
-    // `kid` and a string `typ` are moved out of the header, not copied; what jwt-compact checks of them
-    // (a string, or absent) holds of what is left either way.
-    let kid = match header.remove("kid") {
+    let kid = match kid {
         None => None,
         Some(Value::String(kid)) => Some(kid),
         Some(_) => return Err(AuthError::HeaderKidNotString),
     };
-    let typ = match header.remove("typ") {
+    // A string `typ` is what jwt-compact's `Header` takes; anything else goes to its check below.
+    let typ = match typ {
         Some(Value::String(typ)) => Some(typ),
         Some(other) => {
-            header.insert("typ".to_string(), other);
+            typed.insert("typ".to_string(), other);
             None
         }
         None => None,
@@ -223,7 +231,7 @@ fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
         .decode_slice(signature_b64, &mut signature)
         .map_err(|_| AuthError::SignatureBadBase64)?;
     signature.truncate(signature_len);
-    check_header_types(header)?;
+    check_header_types(cty.as_ref(), typed)?;
     let payload_start = header_b64.len() + 1;
     let payload_end = payload_start + payload_b64.len();
     Ok(CheckedToken(Rc::new(TokenParts {
@@ -246,23 +254,108 @@ fn decoded_len(encoded_len: usize) -> usize {
 /// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
 /// base64url thumbprints) and `cty` (absent or "JSON" in any case: the payload is not CBOR or a nested
 /// token) must be of it. jwt-compact's own parser checked this when it parsed the token a second time for
-/// the signature; the same deserializer now runs on the header already parsed, and a header it refuses is
-/// an invalid header as before.
-fn check_header_types(header: Map<String, Value>) -> Result<(), AuthError> {
-    match header.get("cty") {
+/// the signature; the same deserializer now runs on those of the header's fields it types (`typed`; a
+/// string `typ` and `kid` always pass it, and it takes any other field into its flattened `Empty`), and
+/// a header it refuses is an invalid header as before. The usual header (`alg`, `kid`, `typ`) has none.
+fn check_header_types(cty: Option<&Value>, typed: Map<String, Value>) -> Result<(), AuthError> {
+    match cty {
         None | Some(Value::Null) => {}
         Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => {}
         Some(_) => return Err(AuthError::HeaderBadJson),
     }
-    // The usual header (`alg`, and the `kid` and string `typ` already taken out) has none of the fields
-    // jwt-compact types, and its `Header` takes any other field (they go to its flattened `Empty`):
-    // nothing to check, and the generic deserialization through a `Value` is skipped.
-    if header.keys().all(|name| name == "alg") {
+    if typed.is_empty() {
         return Ok(());
     }
-    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(header))
+    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(typed))
         .map(|_| ())
         .map_err(|_| AuthError::HeaderBadJson)
+}
+
+/// A JOSE header read in one pass, without a map of it: the fields this filter or jwt-compact reads,
+/// each as the JSON value it had. Any other field is only checked (valid JSON, no repeated names at any
+/// depth) and dropped. Refuses exactly what parsing it as a [`UniqueKeys`] object refuses.
+#[derive(Default)]
+struct HeaderFields {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    /// Whether `crit` is there, whatever its value.
+    crit: bool,
+    cty: Option<Value>,
+    /// `jku`, `x5u`, `x5t` and `x5t#S256`, for jwt-compact's check.
+    typed: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for HeaderFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderFields, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = HeaderFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object without repeated names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<HeaderFields, A::Error> {
+        let mut fields = HeaderFields::default();
+        // Names as they are in the header (borrowed unless escaped), to refuse a repeated one.
+        let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
+        while let Some(HeaderName(name)) = entries.next_key()? {
+            if names.contains(&name) {
+                return Err(de::Error::custom("repeated object name"));
+            }
+            let UniqueKeys(value) = entries.next_value()?;
+            match &*name {
+                "alg" => fields.alg = Some(value),
+                "kid" => fields.kid = Some(value),
+                "typ" => fields.typ = Some(value),
+                "crit" => fields.crit = true,
+                "cty" => fields.cty = Some(value),
+                "jku" | "x5u" | "x5t" | "x5t#S256" => {
+                    fields.typed.insert(name.to_string(), value);
+                }
+                _ => {}
+            }
+            names.push(name);
+        }
+        Ok(fields)
+    }
+}
+
+/// An object name, borrowed from the JSON text when it has no escapes.
+struct HeaderName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for HeaderName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderName<'de>, D::Error> {
+        deserializer.deserialize_str(HeaderNameVisitor)
+    }
+}
+
+struct HeaderNameVisitor;
+
+impl<'de> Visitor<'de> for HeaderNameVisitor {
+    type Value = HeaderName<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Owned(v)))
+    }
 }
 
 /// Decodes `segment` into `buffer` (empty) and parses it as a JSON object with unique names.
