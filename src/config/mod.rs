@@ -233,7 +233,7 @@ fn identity_headers(providers: &[Provider]) -> Vec<Rc<str>> {
         let names = provider
             .claim_to_headers
             .iter()
-            .map(|c| c.header_name.clone())
+            .map(|c| c.header_name.to_string())
             .chain(provider.forward_payload_header.clone())
             .chain(
                 provider

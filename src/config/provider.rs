@@ -115,7 +115,8 @@ pub enum JwksSource {
 /// Copy one claim into a request header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToHeader {
-    pub header_name: String,
+    /// Shared with every verified token's claim headers, not copied into each.
+    pub header_name: Rc<str>,
     pub claim: ClaimLocation,
 }
 
@@ -403,7 +404,7 @@ fn compile_claim_to_headers(
             checked_header_name(&format!("{claim_field}.header_name"), &claim.header_name)?;
         let claim_location = compile_claim_location(&claim_field, claim)?;
         claim_to_headers.push(ClaimToHeader {
-            header_name,
+            header_name: header_name.into(),
             claim: claim_location,
         });
     }

@@ -96,8 +96,11 @@ pub struct PendingAuth {
     tokens: RequestTokens,
     /// Tokens found per requirement leaf reached.
     leaves: Leaves,
-    realm: String,
-    path: Vec<u8>,
+    /// `<scheme>://<authority><path>` as received: the path, and the realm of a refusal (escaped only
+    /// if there is one), in one copy.
+    origin_and_path: Vec<u8>,
+    /// Where the path starts in `origin_and_path`.
+    path_start: usize,
     sanitized_headers: HeaderNames,
 }
 
@@ -194,8 +197,8 @@ pub fn start_on_connection(
             rule: rule_index,
             tokens: evaluation.tokens,
             leaves: evaluation.leaves,
-            realm: realm(headers),
-            path: full_path.to_vec(),
+            origin_and_path: origin_and_path(headers),
+            path_start: origin_len(headers),
             sanitized_headers,
         });
     }
@@ -246,7 +249,7 @@ impl PendingAuth {
             return Verdict::Deny(refusal(
                 config,
                 Failure::Auth(AuthError::VerificationFails),
-                &self.realm,
+                &self.realm(),
                 None,
             ));
         };
@@ -254,7 +257,7 @@ impl PendingAuth {
             return Verdict::Deny(refusal(
                 config,
                 Failure::Auth(AuthError::VerificationFails),
-                &self.realm,
+                &self.realm(),
                 None,
             ));
         };
@@ -270,10 +273,23 @@ impl PendingAuth {
             would_deny: Vec::new(),
         };
         let outcome = evaluation.evaluate(requirement);
-        let realm = self.realm;
-        evaluation.verdict(rule, outcome, &self.path, self.sanitized_headers, &|| {
-            realm.clone()
-        })
+        let sanitized_headers = std::mem::take(&mut self.sanitized_headers);
+        let path = self
+            .origin_and_path
+            .get(self.path_start..)
+            .unwrap_or_default();
+        evaluation.verdict(rule, outcome, path, sanitized_headers, &|| self.realm())
+    }
+
+    /// The realm of a refusal, from the request as read on the first look.
+    fn realm(&self) -> String {
+        let end = self
+            .path_start
+            .saturating_add(REALM_MAX_PATH_BYTES)
+            .min(self.origin_and_path.len());
+        escape_quoted(&String::from_utf8_lossy(
+            self.origin_and_path.get(..end).unwrap_or_default(),
+        ))
     }
 }
 
@@ -310,14 +326,35 @@ const REALM_MAX_PATH_BYTES: usize = 256;
 /// `<scheme>://<host><path>` of the request, as jwt_authn puts it in `WWW-Authenticate`; quotes,
 /// backslashes and control characters are escaped or dropped so the challenge stays one well-formed header.
 fn realm(headers: &[HeaderPair<'_>]) -> String {
-    let scheme = first_value(headers, ":scheme");
-    let scheme: &[u8] = if scheme.is_empty() { b"http" } else { scheme };
-    let mut raw = Vec::new();
-    raw.extend_from_slice(scheme);
-    raw.extend_from_slice(b"://");
-    raw.extend_from_slice(first_value(headers, ":authority"));
+    let mut raw = origin_and_path(headers);
     // jwt_authn (Envoy's buildOriginalUri) keeps at most 256 bytes of the path.
-    let path = first_value(headers, ":path");
-    raw.extend_from_slice(path.get(..REALM_MAX_PATH_BYTES).unwrap_or(path));
+    raw.truncate(origin_len(headers).saturating_add(REALM_MAX_PATH_BYTES));
     escape_quoted(&String::from_utf8_lossy(&raw))
+}
+
+/// The request's scheme (`http` when it has none).
+fn scheme<'a>(headers: &[HeaderPair<'a>]) -> &'a [u8] {
+    let scheme = first_value(headers, ":scheme");
+    if scheme.is_empty() {
+        b"http"
+    } else {
+        scheme
+    }
+}
+
+/// `<scheme>://<authority><path>`, unescaped and whole.
+fn origin_and_path(headers: &[HeaderPair<'_>]) -> Vec<u8> {
+    let authority = first_value(headers, ":authority");
+    let path = first_value(headers, ":path");
+    let mut raw = Vec::with_capacity(origin_len(headers) + path.len());
+    raw.extend_from_slice(scheme(headers));
+    raw.extend_from_slice(b"://");
+    raw.extend_from_slice(authority);
+    raw.extend_from_slice(path);
+    raw
+}
+
+/// The length of `<scheme>://<authority>`.
+fn origin_len(headers: &[HeaderPair<'_>]) -> usize {
+    scheme(headers).len() + 3 + first_value(headers, ":authority").len()
 }

@@ -7,6 +7,8 @@
 //! configured" from the issuer alone, without a claim check, so `requires_any` over many providers
 //! costs one check of the token, by the provider it names.
 
+use std::rc::Rc;
+
 use serde_json::Value;
 use smallvec::SmallVec;
 
@@ -28,7 +30,7 @@ pub(super) type FoundId = usize;
 /// A distinct token of the request, read once.
 #[derive(Debug)]
 struct SeenToken {
-    raw: Vec<u8>,
+    raw: Rc<[u8]>,
     /// The providers that verified it before, from one cache lookup.
     cached: CacheHits,
     /// Its parse, made when a provider first needs it.
@@ -88,7 +90,15 @@ impl RequestTokens {
         self.found
             .get(found)
             .and_then(|f| self.tokens.get(f.token))
-            .map_or(&[], |t| t.raw.as_slice())
+            .map_or(&[], |t| &*t.raw)
+    }
+
+    /// The request's copy of the token of finding `found`, to share.
+    pub(super) fn shared_raw(&self, found: FoundId) -> Option<&Rc<[u8]>> {
+        self.found
+            .get(found)
+            .and_then(|f| self.tokens.get(f.token))
+            .map(|t| &t.raw)
     }
 
     /// Where finding `found` was.
@@ -356,7 +366,7 @@ impl Evaluation<'_, '_> {
             Some(Ok(parsed)) => {
                 self.caches.count_claim_check();
                 match parsed.check_for_audiences(provider, audiences, now) {
-                    Ok(checked) => CandidateState::Unsigned(Box::new(checked)),
+                    Ok(checked) => CandidateState::Unsigned(checked),
                     Err(error) => CandidateState::Failed(error),
                 }
             }

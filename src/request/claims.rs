@@ -1,5 +1,8 @@
 //! Verified claims handed to the upstream as headers (claim_to_headers, forward_payload_header).
 
+use std::borrow::Cow;
+use std::rc::Rc;
+
 use serde_json::{Map, Value};
 
 use crate::config::{ClaimLocation, IssuerMatch, Provider};
@@ -13,16 +16,25 @@ use crate::verify::token::VerifiedToken;
 /// Values with control characters (CR, LF, NUL, ...) give no header either: they could split or
 /// truncate headers on the way upstream.
 pub fn claim_header_value(payload: &Map<String, Value>, claim: &ClaimLocation) -> Option<String> {
+    claim_header_text(payload, claim).map(|text| text.into_owned())
+}
+
+/// [`claim_header_value`], borrowing a string claim rather than copying it.
+fn claim_header_text<'a>(
+    payload: &'a Map<String, Value>,
+    claim: &ClaimLocation,
+) -> Option<Cow<'a, str>> {
     let value = match claim {
         ClaimLocation::DottedName(dotted_path) => lookup(payload, dotted_path)?,
         ClaimLocation::Path(keys) => lookup_keys(payload, keys)?,
     };
     let text = match value {
+        Value::String(s) => Cow::Borrowed(s.as_str()),
         Value::Array(items) => {
             let parts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
-            parts?.join(",")
+            Cow::Owned(parts?.join(","))
         }
-        value => scalar_text(value)?,
+        value => Cow::Owned(scalar_text(value)?),
     };
     if text.is_empty() || text.chars().any(char::is_control) {
         return None;
@@ -67,8 +79,9 @@ pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Opti
 pub fn claim_headers(provider: &Provider, verified: &VerifiedToken) -> ClaimHeaders {
     let mut set_headers = ClaimHeaders::new();
     for mapping in &provider.claim_to_headers {
-        if let Some(value) = claim_header_value(verified.payload(), &mapping.claim) {
-            set_headers.push((mapping.header_name.as_str().into(), value.into()));
+        // The value goes straight from the claim into its Rc: one allocation, not a String first.
+        if let Some(value) = claim_header_text(verified.payload(), &mapping.claim) {
+            set_headers.push((Rc::clone(&mapping.header_name), Rc::from(&*value)));
         }
     }
     if let Some(header) = provider

@@ -33,8 +33,8 @@ pub(super) struct Candidate {
 pub(super) enum CandidateState {
     Verified(Rc<VerifiedClaims>),
     Failed(AuthError),
-    /// Passed every claim check; the signature is not checked yet.
-    Unsigned(Box<CheckedToken>),
+    /// Passed every claim check; the signature is not checked yet. One pointer: the parse is shared.
+    Unsigned(CheckedToken),
 }
 
 /// Every leaf's candidates, in one vector (a request over many providers allocates once, not per
@@ -385,12 +385,9 @@ impl Evaluation<'_, '_> {
                         let valid_until = verified.expires_at().map_or(u64::MAX, |exp| {
                             exp.saturating_add(provider.clock_skew_seconds)
                         });
-                        self.caches.put(
-                            p,
-                            self.tokens.raw(candidate.found),
-                            verdict.clone(),
-                            valid_until,
-                        );
+                        if let Some(token) = self.tokens.shared_raw(candidate.found) {
+                            self.caches.put(p, token, verdict.clone(), valid_until);
+                        }
                         CandidateState::Verified(verdict)
                     }
                 },

@@ -20,7 +20,9 @@ pub enum TokenSource {
 /// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractedToken {
-    pub raw: Vec<u8>,
+    /// The request's one copy of the token (a request waiting for keys outlives its headers), shared
+    /// with the token's parse and with the verified-token cache's key.
+    pub raw: Rc<[u8]>,
     pub source: TokenSource,
 }
 
@@ -41,7 +43,7 @@ pub fn extract_tokens(
         for value in headers.values(&location.name) {
             if let Some(token) = strip_value_prefix(value, &location.value_prefix) {
                 tokens.push(ExtractedToken {
-                    raw: token.to_vec(),
+                    raw: Rc::from(token),
                     source: TokenSource::Header(location.name.clone()),
                 });
             }
@@ -64,7 +66,7 @@ pub fn extract_tokens(
                 .find_map(|value| cookie_value(value, cookie.as_bytes()));
             if let Some(value) = found.filter(|v| !v.is_empty()) {
                 tokens.push(ExtractedToken {
-                    raw: value.to_vec(),
+                    raw: Rc::from(value),
                     source: TokenSource::Cookie(cookie.clone()),
                 });
             }
@@ -151,7 +153,11 @@ fn query_pairs(path: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-fn percent_decode(value: &[u8]) -> Vec<u8> {
+fn percent_decode(value: &[u8]) -> Rc<[u8]> {
+    // A JWT has neither `%` nor `+`: the value is then the token, copied once.
+    if !value.iter().any(|&b| b == b'%' || b == b'+') {
+        return Rc::from(value);
+    }
     let mut out = Vec::with_capacity(value.len());
     let mut rest = value;
     while let Some((&byte, tail)) = rest.split_first() {
@@ -165,7 +171,7 @@ fn percent_decode(value: &[u8]) -> Vec<u8> {
         out.push(if byte == b'+' { b' ' } else { byte });
         rest = tail;
     }
-    out
+    Rc::from(out)
 }
 
 fn hex_pair(pair: &[u8]) -> Option<u8> {

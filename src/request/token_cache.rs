@@ -69,12 +69,24 @@ impl VerifiedClaims {
 /// A fast word-at-a-time hasher for token keys. SipHash would cost microseconds per ~1 KB token in
 /// wasm; flooding resistance matters little here because the map is bounded (at most `capacity` entries
 /// can collide) and every hit still compares the whole token.
+///
+/// Of a longer token only its last [`HASHED_TAIL_BYTES`] (and its length) are hashed: they are its
+/// signature, which differs between any two tokens an issuer signed, and only verified tokens are ever
+/// inserted. Tokens crafted to share a cached token's tail still meet at most the few entries whose
+/// tails they share, each compared in full, so a hash collision can never admit a different token.
 #[derive(Default)]
 struct TokenHasher(u64);
+
+/// How much of a token's end [`TokenHasher`] hashes: far more signature than a 64-bit hash can tell
+/// apart, and a lookup or an insert costs the same for any token length.
+const HASHED_TAIL_BYTES: usize = 64;
 
 impl Hasher for TokenHasher {
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
+        let bytes = bytes
+            .get(bytes.len().saturating_sub(HASHED_TAIL_BYTES)..)
+            .unwrap_or(bytes);
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
             let mut word = [0u8; 8];
@@ -94,8 +106,9 @@ impl Hasher for TokenHasher {
 /// The providers that verified a token before, with their verdicts: almost always one, kept inline.
 pub type CacheHits = SmallVec<[(ProviderId, Rc<VerifiedClaims>); 1]>;
 
-/// Token → its entries, one per provider that verified it (almost always one).
-type TokenMap = HashMap<Rc<[u8]>, Vec<Entry>, BuildHasherDefault<TokenHasher>>;
+/// Token → its entries, one per provider that verified it (almost always one, kept inline: an insert
+/// allocates nothing for it).
+type TokenMap = HashMap<Rc<[u8]>, SmallVec<[Entry; 1]>, BuildHasherDefault<TokenHasher>>;
 
 struct Entry {
     provider: ProviderId,
@@ -240,11 +253,12 @@ impl TokenCaches {
             .find_map(|(p, verdict)| (p == provider).then_some(verdict))
     }
 
-    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds).
+    /// Remembers that `provider` verified `token`, until `valid_until` (Unix seconds). The entry's key
+    /// is `token` itself, shared with the request that read it, not a copy.
     pub fn put(
         &mut self,
         provider: ProviderId,
-        token: &[u8],
+        token: &Rc<[u8]>,
         verdict: Rc<VerifiedClaims>,
         valid_until: u64,
     ) {
@@ -260,19 +274,15 @@ impl TokenCaches {
             valid_until,
             referenced: false,
         };
-        if let Some(entries) = self.entries.get_mut(token) {
+        if let Some(entries) = self.entries.get_mut(&**token) {
             if let Some(entry) = entries.iter_mut().find(|e| e.provider == provider) {
                 *entry = new_entry;
                 return;
             }
         }
-        // Another provider's entry may hold the key already: share it.
-        let key = self
-            .entries
-            .get_key_value(token)
-            .map_or_else(|| Rc::from(token), |(key, _)| key.clone());
         self.make_room(provider);
-        self.insert(provider, key, new_entry);
+        // Another provider's entry may hold an equal key already: the map keeps that one.
+        self.insert(provider, Rc::clone(token), new_entry);
     }
 
     /// Drops `provider`'s oldest unmarked entries until one more fits; a marked one loses its mark and
@@ -285,7 +295,9 @@ impl TokenCaches {
             let Some(oldest) = share.order.pop_front() else {
                 break;
             };
-            let Some(entries) = self.entries.get_mut(&oldest) else {
+            // Taken out with one lookup, and put back only when something of it stays (a marked entry,
+            // another provider's): a full cache evicts on every insert.
+            let Some((key, mut entries)) = self.entries.remove_entry(&oldest) else {
                 continue;
             };
             if let Some(entry) = entries
@@ -294,6 +306,7 @@ impl TokenCaches {
             {
                 entry.referenced = false;
                 share.order.push_back(oldest);
+                self.entries.insert(key, entries);
                 continue;
             }
             let before = entries.len();
@@ -301,8 +314,8 @@ impl TokenCaches {
             if entries.len() < before {
                 share.len = share.len.saturating_sub(1);
             }
-            if entries.is_empty() {
-                self.entries.remove(&oldest);
+            if !entries.is_empty() {
+                self.entries.insert(key, entries);
             }
         }
         if share.order.len() >= share.capacity.saturating_mul(2) {
@@ -376,6 +389,10 @@ mod tests {
 
     use super::{TokenCaches, VerifiedClaims};
 
+    fn key(token: &[u8]) -> Rc<[u8]> {
+        Rc::from(token)
+    }
+
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
             set_headers: smallvec::smallvec![("x-jwt-sub".into(), sub.into())],
@@ -387,7 +404,7 @@ mod tests {
     #[test]
     fn hits_need_the_exact_token_and_end_at_valid_until() {
         let mut cache = TokenCaches::with_bounds([(10, 4096)]);
-        cache.put(0, b"a.b.c", verdict("alice"), 100);
+        cache.put(0, &key(b"a.b.c"), verdict("alice"), 100);
         assert_eq!(
             cache.get(0, b"a.b.c", 100).unwrap().set_headers[0]
                 .1
@@ -404,24 +421,24 @@ mod tests {
     fn the_oldest_entries_go_first_and_bounds_hold() {
         let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t1"[..], b"t2", b"t3", b"t4"] {
-            cache.put(0, token, verdict("x"), u64::MAX);
+            cache.put(0, &key(token), verdict("x"), u64::MAX);
         }
         assert_eq!(cache.len(0), 3);
         assert!(cache.get(0, b"t1", 0).is_none(), "oldest evicted");
         assert!(cache.get(0, b"t4", 0).is_some());
-        cache.put(0, b"too-long-token", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"too-long-token"), verdict("x"), u64::MAX);
         assert!(
             cache.get(0, b"too-long-token", 0).is_none(),
             "over jwt_max_token_size"
         );
         for i in 0..1000u32 {
-            cache.put(0, &i.to_be_bytes(), verdict("x"), 0);
+            cache.put(0, &key(&i.to_be_bytes()), verdict("x"), 0);
             let _ = cache.get(0, &i.to_be_bytes(), 1);
         }
         assert!(cache.len(0) <= 3);
         assert!(cache.entries.len() <= 3);
         let mut off = TokenCaches::with_bounds([(0, 4096)]);
-        off.put(0, b"t", verdict("x"), u64::MAX);
+        off.put(0, &key(b"t"), verdict("x"), u64::MAX);
         assert!(off.get(0, b"t", 0).is_none(), "size 0 caches nothing");
     }
 
@@ -429,26 +446,26 @@ mod tests {
     fn a_hit_gives_an_entry_a_second_chance() {
         let mut cache = TokenCaches::with_bounds([(3, 8)]);
         for token in [&b"t2"[..], b"t3", b"t4"] {
-            cache.put(0, token, verdict("x"), u64::MAX);
+            cache.put(0, &key(token), verdict("x"), u64::MAX);
         }
         assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
-        cache.put(0, b"t5", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t5"), verdict("x"), u64::MAX);
         assert!(
             cache.get(0, b"t4", 0).is_none(),
             "the unreferenced entry went"
         );
         assert!(cache.get(0, b"t2", 0).is_some() && cache.get(0, b"t3", 0).is_some());
-        cache.put(0, b"t6", verdict("x"), u64::MAX);
-        cache.put(0, b"t7", verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t6"), verdict("x"), u64::MAX);
+        cache.put(0, &key(b"t7"), verdict("x"), u64::MAX);
         assert_eq!(cache.len(0), 3);
         assert_eq!(cache.take_lookups(), (4, 1));
         assert_eq!(cache.take_lookups(), (0, 0), "the count starts again");
         // An expired token that comes back is one entry, whatever stale keys it left.
         let mut cache = TokenCaches::with_bounds([(2, 8)]);
         for round in 0..50u64 {
-            cache.put(0, b"t", verdict("x"), round);
+            cache.put(0, &key(b"t"), verdict("x"), round);
             assert!(cache.get(0, b"t", round + 1).is_none());
-            cache.put(0, b"u", verdict("x"), u64::MAX);
+            cache.put(0, &key(b"u"), verdict("x"), u64::MAX);
         }
         assert!(cache.len(0) <= 2 && cache.per_provider[0].order.len() <= 4);
     }
@@ -456,13 +473,13 @@ mod tests {
     #[test]
     fn providers_share_one_lookup_and_keep_their_own_bounds() {
         let mut cache = TokenCaches::with_bounds([(2, 64), (1, 64)]);
-        cache.put(0, b"t", verdict("zero"), u64::MAX);
-        cache.put(1, b"t", verdict("one"), u64::MAX);
+        cache.put(0, &key(b"t"), verdict("zero"), u64::MAX);
+        cache.put(1, &key(b"t"), verdict("one"), u64::MAX);
         let found = cache.lookup(b"t", 0);
         assert_eq!(found.len(), 2);
         assert_eq!(cache.work().cache_lookups, 1);
         // Provider 1 holds one token: a second evicts its first, provider 0's entry stays.
-        cache.put(1, b"u", verdict("one"), u64::MAX);
+        cache.put(1, &key(b"u"), verdict("one"), u64::MAX);
         assert!(cache.get(1, b"t", 0).is_none());
         assert_eq!(
             cache.get(0, b"t", 0).unwrap().set_headers[0].1.as_ref(),

@@ -5,6 +5,7 @@
 //! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
 //! one the key allows, never just what the token says.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +13,7 @@ use base64::Engine as _;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use crate::config::token_type::normalize_media_type;
 use crate::config::{normalize_audience, IssuerMatch, Lifetime, Provider};
@@ -35,21 +37,32 @@ const KNOWN_ALGORITHMS: [&str; 13] = [
 ];
 
 /// A token that parsed and passed the provider's claim checks; its signature is not checked yet.
+/// A clone shares the one parse: a token judged by several providers, or kept while a request waits
+/// for keys, is not copied.
 #[derive(Debug, Clone)]
-pub struct CheckedToken {
-    /// The token as received, the one copy kept: `header.payload`, what the signature covers, is its
-    /// start up to `payload_end`, and the payload segment runs from `payload_start` to there.
-    text: Rc<str>,
+pub struct CheckedToken(Rc<TokenParts>);
+
+/// What one parse of a token gives.
+#[derive(Debug)]
+struct TokenParts {
+    /// The token as received (valid UTF-8), the one copy kept, shared with the request's token and the
+    /// verified-token cache's key: `header.payload`, what the signature covers, is its start up to
+    /// `payload_end`, and the payload segment runs from `payload_start` to there.
+    text: Rc<[u8]>,
     payload_start: usize,
     payload_end: usize,
     /// The header's `alg`, one of the algorithms jwt_authn knows.
     alg: JwsAlgorithm,
     kid: Option<String>,
-    signature: Vec<u8>,
+    /// Inline up to RSA-4096's 512 bytes: the parse makes no allocation of its own for it.
+    signature: SmallVec<[u8; MAX_INLINE_SIGNATURE_BYTES]>,
     payload: Rc<Map<String, Value>>,
     /// The header's `typ`, if it is a string.
     typ: Option<String>,
 }
+
+/// The longest signature kept inline: RSA-4096's.
+const MAX_INLINE_SIGNATURE_BYTES: usize = 512;
 
 /// A token whose signature checked against a key of the provider's JWKS. Only
 /// [`CheckedToken::verify_signature`] makes one.
@@ -59,7 +72,7 @@ pub struct VerifiedToken {
     payload: Rc<Map<String, Value>>,
     /// The token, shared with the checked token, and where its payload segment is (base64url, for
     /// forward_payload_header).
-    text: Rc<str>,
+    text: Rc<[u8]>,
     payload_start: usize,
     payload_end: usize,
 }
@@ -79,10 +92,10 @@ pub fn check_token_for_audiences(
     audiences: &[String],
     now: u64,
 ) -> Result<CheckedToken, AuthError> {
-    let token = parse_token(raw)?;
+    let token = parse_token(Rc::from(raw))?;
     check_claims(
-        &token.payload,
-        token.typ.as_deref(),
+        &token.0.payload,
+        token.0.typ.as_deref(),
         provider,
         audiences,
         now,
@@ -96,15 +109,16 @@ pub fn check_token_for_audiences(
 #[derive(Debug, Clone)]
 pub struct ParsedToken(CheckedToken);
 
-/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`].
-pub fn parse(raw: &[u8]) -> Result<ParsedToken, AuthError> {
-    parse_token(raw).map(ParsedToken)
+/// Parses `raw` (segments, header, payload and claim types), as the first step of [`check_token`]. The
+/// parse keeps `raw` itself, not a copy.
+pub fn parse(raw: &Rc<[u8]>) -> Result<ParsedToken, AuthError> {
+    parse_token(Rc::clone(raw)).map(ParsedToken)
 }
 
 impl ParsedToken {
     /// The `iss` claim, if it is a string.
     pub fn issuer(&self) -> Option<&str> {
-        self.0.payload.get("iss").and_then(Value::as_str)
+        self.0 .0.payload.get("iss").and_then(Value::as_str)
     }
 
     /// The rest of [`check_token_for_audiences`]: `provider`'s claim checks with `audiences`.
@@ -114,9 +128,10 @@ impl ParsedToken {
         audiences: &[String],
         now: u64,
     ) -> Result<CheckedToken, AuthError> {
+        let parts = &self.0 .0;
         check_claims(
-            &self.0.payload,
-            self.0.typ.as_deref(),
+            &parts.payload,
+            parts.typ.as_deref(),
             provider,
             audiences,
             now,
@@ -125,9 +140,6 @@ impl ParsedToken {
     }
 }
 
-/// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
-/// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
-/// the token's one copy.
 /// The three segments of a JWS in compact serialization (`header.payload.signature`), or `None` when
 /// there are not exactly three. The DPoP proof parser splits proofs with it too.
 pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
@@ -143,11 +155,15 @@ pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
+/// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
+/// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
+/// the token's one copy
+/// (`raw` itself).
+fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
     }
-    let text = std::str::from_utf8(raw).map_err(|_| AuthError::BadFormat)?;
+    let text = std::str::from_utf8(&raw).map_err(|_| AuthError::BadFormat)?;
     // Three non-empty segments, as jwt_verify_lib requires (an empty signature is a bad format, so
     // unsigned `alg: none` tokens never get further than this).
     let Some((header_b64, payload_b64, signature_b64)) = compact_segments(text) else {
@@ -157,12 +173,24 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
         return Err(AuthError::BadFormat);
     }
 
-    let header = decode_json_object(
-        header_b64,
-        AuthError::HeaderBadBase64,
-        AuthError::HeaderBadJson,
-    )?;
-    let alg = match header.get("alg") {
+    // One buffer for the decoded header, then the decoded payload: each is parsed and done with
+    // before the next is decoded.
+    let mut decoded = Vec::with_capacity(decoded_len(header_b64.len().max(payload_b64.len())));
+    URL_SAFE_NO_PAD
+        .decode_vec(header_b64, &mut decoded)
+        .map_err(|_| AuthError::HeaderBadBase64)?;
+    let Ok(HeaderFields {
+        alg,
+        kid,
+        typ,
+        crit,
+        cty,
+        mut typed,
+    }) = serde_json::from_slice::<HeaderFields>(&decoded)
+    else {
+        return Err(AuthError::HeaderBadJson);
+    };
+    let alg = match &alg {
         Some(Value::String(alg)) => alg,
         _ => return Err(AuthError::HeaderAlgMissing),
     };
@@ -172,64 +200,175 @@ fn parse_token(raw: &[u8]) -> Result<CheckedToken, AuthError> {
     let alg = JwsAlgorithm::from_name(alg).ok_or(AuthError::HeaderAlgNotImplemented)?;
     // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and this filter implements
     // none (`b64: false` of RFC 7797 among them), so such a token is refused rather than misread.
-    if header.contains_key("crit") {
+    if crit {
         return Err(AuthError::HeaderCritNotSupported);
     }
-    let kid = match header.get("kid") {
+    let kid = match kid {
         None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(Value::String(kid)) => Some(kid),
         Some(_) => return Err(AuthError::HeaderKidNotString),
     };
-    let typ = header
-        .get("typ")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    // A string `typ` is what jwt-compact's `Header` takes; anything else goes to its check below.
+    let typ = match typ {
+        Some(Value::String(typ)) => Some(typ),
+        Some(other) => {
+            typed.insert("typ".to_string(), other);
+            None
+        }
+        None => None,
+    };
+    decoded.clear();
     let payload = decode_json_object(
         payload_b64,
+        &mut decoded,
         AuthError::PayloadBadBase64,
         AuthError::PayloadBadJson,
     )?;
     check_claim_types(&payload)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
+    let mut signature = SmallVec::new();
+    signature.resize(decoded_len(signature_b64.len()), 0);
+    let signature_len = URL_SAFE_NO_PAD
+        .decode_slice(signature_b64, &mut signature)
         .map_err(|_| AuthError::SignatureBadBase64)?;
-    check_header_types(header)?;
+    signature.truncate(signature_len);
+    check_header_types(cty.as_ref(), typed)?;
     let payload_start = header_b64.len() + 1;
-    Ok(CheckedToken {
-        text: Rc::from(text),
+    let payload_end = payload_start + payload_b64.len();
+    Ok(CheckedToken(Rc::new(TokenParts {
+        text: raw,
         payload_start,
-        payload_end: payload_start + payload_b64.len(),
+        payload_end,
         alg,
         kid,
         signature,
         payload: Rc::new(payload),
         typ,
-    })
+    })))
+}
+
+/// An upper bound of the bytes `encoded_len` base64 characters decode to (3 for every 4, rounded up).
+fn decoded_len(encoded_len: usize) -> usize {
+    encoded_len.div_ceil(4).saturating_mul(3)
 }
 
 /// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
 /// base64url thumbprints) and `cty` (absent or "JSON" in any case: the payload is not CBOR or a nested
 /// token) must be of it. jwt-compact's own parser checked this when it parsed the token a second time for
-/// the signature; the same deserializer now runs on the header already parsed, and a header it refuses is
-/// an invalid header as before.
-fn check_header_types(header: Map<String, Value>) -> Result<(), AuthError> {
-    match header.get("cty") {
+/// the signature; the same deserializer now runs on those of the header's fields it types (`typed`; a
+/// string `typ` and `kid` always pass it, and it takes any other field into its flattened `Empty`), and
+/// a header it refuses is an invalid header as before. The usual header (`alg`, `kid`, `typ`) has none.
+fn check_header_types(cty: Option<&Value>, typed: Map<String, Value>) -> Result<(), AuthError> {
+    match cty {
         None | Some(Value::Null) => {}
         Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => {}
         Some(_) => return Err(AuthError::HeaderBadJson),
     }
-    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(header))
+    if typed.is_empty() {
+        return Ok(());
+    }
+    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(typed))
         .map(|_| ())
         .map_err(|_| AuthError::HeaderBadJson)
 }
 
+/// A JOSE header read in one pass, without a map of it: the fields this filter or jwt-compact reads,
+/// each as the JSON value it had. Any other field is only checked (valid JSON, no repeated names at any
+/// depth) and dropped. Refuses exactly what parsing it as a [`UniqueKeys`] object refuses.
+#[derive(Default)]
+struct HeaderFields {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    /// Whether `crit` is there, whatever its value.
+    crit: bool,
+    cty: Option<Value>,
+    /// `jku`, `x5u`, `x5t` and `x5t#S256`, for jwt-compact's check.
+    typed: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for HeaderFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderFields, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = HeaderFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object without repeated names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<HeaderFields, A::Error> {
+        let mut fields = HeaderFields::default();
+        // Names as they are in the header (borrowed unless escaped), to refuse a repeated one.
+        let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
+        while let Some(HeaderName(name)) = entries.next_key()? {
+            if names.contains(&name) {
+                return Err(de::Error::custom("repeated object name"));
+            }
+            let UniqueKeys(value) = entries.next_value()?;
+            match &*name {
+                "alg" => fields.alg = Some(value),
+                "kid" => fields.kid = Some(value),
+                "typ" => fields.typ = Some(value),
+                "crit" => fields.crit = true,
+                "cty" => fields.cty = Some(value),
+                "jku" | "x5u" | "x5t" | "x5t#S256" => {
+                    fields.typed.insert(name.to_string(), value);
+                }
+                _ => {}
+            }
+            names.push(name);
+        }
+        Ok(fields)
+    }
+}
+
+/// An object name, borrowed from the JSON text when it has no escapes.
+struct HeaderName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for HeaderName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderName<'de>, D::Error> {
+        deserializer.deserialize_str(HeaderNameVisitor)
+    }
+}
+
+struct HeaderNameVisitor;
+
+impl<'de> Visitor<'de> for HeaderNameVisitor {
+    type Value = HeaderName<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<HeaderName<'de>, E> {
+        Ok(HeaderName(Cow::Owned(v)))
+    }
+}
+
+/// Decodes `segment` into `buffer` (empty) and parses it as a JSON object with unique names.
 fn decode_json_object(
     segment: &str,
+    buffer: &mut Vec<u8>,
     bad_base64: AuthError,
     bad_json: AuthError,
 ) -> Result<Map<String, Value>, AuthError> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| bad_base64)?;
-    match serde_json::from_slice::<UniqueKeys>(&bytes) {
+    URL_SAFE_NO_PAD
+        .decode_vec(segment, buffer)
+        .map_err(|_| bad_base64)?;
+    match serde_json::from_slice::<UniqueKeys>(buffer) {
         Ok(UniqueKeys(Value::Object(map))) => Ok(map),
         _ => Err(bad_json),
     }
@@ -448,8 +587,10 @@ impl VerifiedToken {
 
     /// The payload segment exactly as it was in the token (base64url, unpadded).
     pub fn payload_segment(&self) -> &str {
+        // Base64url characters (the parse decoded them), so valid UTF-8: the check cannot fail.
         self.text
             .get(self.payload_start..self.payload_end)
+            .and_then(|segment| std::str::from_utf8(segment).ok())
             .unwrap_or_default()
     }
 
@@ -462,12 +603,12 @@ impl VerifiedToken {
 impl CheckedToken {
     /// The claims, which passed the claim checks but are not signed off yet.
     pub fn unverified_payload(&self) -> &Map<String, Value> {
-        &self.payload
+        &self.0.payload
     }
 
     /// The token's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.0.kid.as_deref()
     }
 
     /// Checks the signature against the keys of `jwks` that fit, the way jwt_verify_lib chooses them:
@@ -476,13 +617,14 @@ impl CheckedToken {
     /// token says). No fitting key is "Jwks doesn't have key to match kid or alg"; fitting keys that all
     /// fail is "Jwt verification fails".
     pub fn verify_signature(&self, jwks: &Jwks) -> Result<VerifiedToken, AuthError> {
-        let alg = self.alg;
+        let parts = &*self.0;
+        let alg = parts.alg;
         let token_alg = alg.name();
         // `header.payload`, what the signature covers.
-        let signed_data = self.text.get(..self.payload_end);
-        let signature = self.signature.as_slice();
+        let signed_data = parts.text.get(..parts.payload_end);
+        let signature = parts.signature.as_slice();
         let mut fitting_keys = 0usize;
-        for key in jwks.fitting_keys(self.kid.as_deref()) {
+        for key in jwks.fitting_keys(parts.kid.as_deref()) {
             let alg_fits = key
                 .alg
                 .as_deref()
@@ -500,14 +642,14 @@ impl CheckedToken {
             }
             let checks = signed_data.is_some_and(|signed_data| {
                 key.material
-                    .verifies(alg, token_alg, signature, signed_data.as_bytes())
+                    .verifies(alg, token_alg, signature, signed_data)
             });
             if key.material.serves(alg) && checks {
                 return Ok(VerifiedToken {
-                    payload: Rc::clone(&self.payload),
-                    text: Rc::clone(&self.text),
-                    payload_start: self.payload_start,
-                    payload_end: self.payload_end,
+                    payload: Rc::clone(&parts.payload),
+                    text: Rc::clone(&parts.text),
+                    payload_start: parts.payload_start,
+                    payload_end: parts.payload_end,
                 });
             }
         }

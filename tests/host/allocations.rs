@@ -141,3 +141,40 @@ fn the_counter_sees_allocations() {
     let (count, boxed) = allocations_of(|| Box::new(7u64));
     assert_eq!((count, *boxed), (1, 7));
 }
+
+/// Allocations of a request with a token never seen before: the first look (parse, claim checks, cache
+/// miss) and the finish with keys at hand (signature, claim headers, cache insert).
+fn fresh_request_allocations() -> usize {
+    let (config, jwks, authorization) = setup(1);
+    let headers: [HeaderPair; 5] = [
+        (b":authority", b"api.example.com"),
+        (b":path", b"/api/orders?page=2"),
+        (b":method", b"GET"),
+        (b"authorization", authorization.as_bytes()),
+        (b"x-request-id", b"0b1c6d9e-2f57-4c1b-9a39-8d64b0b0a1c3"),
+    ];
+    let now = fixtures::now();
+    let mut caches = TokenCaches::for_config(&config);
+    let (count, verdict) = allocations_of(|| match start(&config, &headers, now, &mut caches) {
+        Start::Decided(verdict) => verdict,
+        Start::NeedsKeys(pending) => pending.finish(&config, &|_| Some(jwks.clone()), &mut caches),
+    });
+    let Verdict::Allow(mutations) = verdict else {
+        panic!("the fresh token is let through: {verdict:?}");
+    };
+    assert_eq!(mutations.added(), vec![("x-p0-sub", fixtures::SUBJECT)]);
+    count
+}
+
+#[test]
+fn a_fresh_token_allocates_for_its_claims_not_for_copies() {
+    // 53 in all (75 before the cold-path pass): the token's one copy, the JSON payload's names and
+    // values (the map the cache entry keeps), the header's alg, kid and typ, the request's origin and
+    // path, the RSA check's own, the claim header's value and the cache entry. Not the token again,
+    // the parse again, a header map, or a realm for a request that is let through.
+    let count = fresh_request_allocations();
+    assert!(
+        count <= 53,
+        "a fresh token's request made {count} allocations"
+    );
+}

@@ -240,6 +240,42 @@ fn realm_escapes_quotes_and_drops_control_characters() {
 }
 
 #[test]
+fn a_refusal_after_the_signature_check_has_the_realm_of_the_first_look() {
+    // The waiting request keeps the scheme, authority and path as read, and makes the realm from them
+    // only when it refuses: the same realm (escaped, path cut at 256 bytes) as a refusal on the spot.
+    let (config, jwks) = config(false);
+    let keys = Keys::load();
+    let claims = fixtures::good_claims(fixtures::now());
+    // Signed under rsa2048's kid by a key the JWKS does not have: it fails only at the signature.
+    let forged = fixtures::mint(&keys.rsa2048_other, "RS256", &claims);
+    let path = format!("/api/\"q\\{}", "p".repeat(300));
+    let mut headers = request(&path, &[]);
+    headers.push((
+        "authorization".into(),
+        format!("Bearer {forged}").into_bytes(),
+    ));
+    let Verdict::Deny(after_keys) = run(&config, &jwks, &headers) else {
+        panic!("a forged signature is refused")
+    };
+    assert_eq!(after_keys.body, "Jwt verification fails");
+    let Verdict::Deny(on_the_spot) = run(&config, &jwks, &request(&path, &[])) else {
+        panic!("no token is refused")
+    };
+    let realm = format!(
+        "Bearer realm=\"https://api.test/api/\\\"q\\\\{}\"",
+        "p".repeat(256 - "/api/\"q\\".len())
+    );
+    assert_eq!(
+        on_the_spot.www_authenticate.as_deref(),
+        Some(realm.as_str())
+    );
+    assert_eq!(
+        after_keys.www_authenticate,
+        Some(format!("{realm}, error=\"invalid_token\""))
+    );
+}
+
+#[test]
 fn claim_values_become_header_text_or_nothing() {
     let payload: Value = json!({
         "s": "text", "n": 42, "f": 1.5, "b": true, "null": null, "list": ["a"], "roles": ["admin", "ops", 7, true], "mixed": ["a", {"x": 1}], "empty": [], "obj": {"deep": {"x": "y"}},

@@ -101,7 +101,7 @@ fn every_issue_field_is_read() {
     );
     assert_eq!(p.locations.headers[0].value_prefix, "Token ");
     assert_eq!(p.locations.params, vec!["jwt".into()]);
-    assert_eq!(p.claim_to_headers[0].header_name, "x-sub");
+    assert_eq!(&*p.claim_to_headers[0].header_name, "x-sub");
     assert_eq!(p.forward_payload_header.as_deref(), Some("x-payload"));
     assert!(p.pad_forward_payload_header);
     let JwksSource::Local(jwks) = &p.jwks_source else {

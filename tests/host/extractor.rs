@@ -17,7 +17,7 @@ fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
 fn raw_tokens(locations: &TokenLocations, h: &[(String, Vec<u8>)], path: &str) -> Vec<Vec<u8>> {
     extract_tokens(locations, h, path.as_bytes())
         .into_iter()
-        .map(|t| t.raw)
+        .map(|t| t.raw.to_vec())
         .collect()
 }
 
@@ -27,11 +27,11 @@ fn default_locations_are_bearer_header_and_access_token_param() {
     let h = headers(&[("authorization", b"Bearer abc.def.ghi")]);
     let found = extract_tokens(&defaults, h.as_slice(), b"/x");
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].raw, b"abc.def.ghi");
+    assert_eq!(&*found[0].raw, b"abc.def.ghi");
     assert_eq!(found[0].source, TokenSource::Header("authorization".into()));
     let none: &[(String, Vec<u8>)] = &[];
     let found = extract_tokens(&defaults, none, b"/x?a=1&access_token=t%2Ek&b");
-    assert_eq!(found[0].raw, b"t.k", "query values are percent-decoded");
+    assert_eq!(&*found[0].raw, b"t.k", "query values are percent-decoded");
     assert_eq!(found[0].source, TokenSource::Param("access_token".into()));
 }
 
@@ -160,7 +160,7 @@ fn cookies_are_parsed_as_envoy_does() {
     ]);
     let found: Vec<(Vec<u8>, TokenSource)> = extract_tokens(&locations, h.as_slice(), b"/")
         .into_iter()
-        .map(|t| (t.raw, t.source))
+        .map(|t| (t.raw.to_vec(), t.source))
         .collect();
     assert_eq!(
         found,

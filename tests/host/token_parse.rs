@@ -87,6 +87,76 @@ fn header_fields_keep_their_types() {
 }
 
 #[test]
+fn header_text_is_refused_as_before_the_one_pass_header_read() {
+    // The header is read in one pass without a map of it; what it refuses, and with which error
+    // first, is what parsing it into a map refused.
+    let config = config();
+    let check_text = |header: &str| {
+        let claims = fixtures::good_claims(fixtures::now());
+        let token = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode([7u8; 256])
+        );
+        check_token(token.as_bytes(), &config.providers[0], fixtures::now()).map(|_| ())
+    };
+    for (header, expected) in [
+        (r#"{"alg":"RS256","kid":"k2048"}"#, Ok(())),
+        (
+            r#" {"alg" : "RS256", "x-other": {"a": [1, {"b": null}]}} "#,
+            Ok(()),
+        ),
+        (
+            r#"{"alg":"RS256","alg":"RS256"}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+        (
+            r#"{"alg":"RS256","al\u0067":"RS256"}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+        (
+            r#"{"alg":"RS256","x":1,"x":2}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+        (
+            r#"{"alg":"RS256","x":{"a":1,"a":1}}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+        (
+            r#"{"alg":"RS256","crit":[],"crit":[]}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+        (r#"{"alg":"RS256"} x"#, Err(AuthError::HeaderBadJson)),
+        (r#"{"alg":"RS256""#, Err(AuthError::HeaderBadJson)),
+        (r#"["alg","RS256"]"#, Err(AuthError::HeaderBadJson)),
+        (r#""RS256""#, Err(AuthError::HeaderBadJson)),
+        (r#"{}"#, Err(AuthError::HeaderAlgMissing)),
+        (r#"{"alg":5,"crit":[]}"#, Err(AuthError::HeaderAlgMissing)),
+        (r#"{"alg":"none"}"#, Err(AuthError::HeaderAlgNotImplemented)),
+        (
+            r#"{"alg":"RS256","crit":null,"kid":3}"#,
+            Err(AuthError::HeaderCritNotSupported),
+        ),
+        (
+            r#"{"alg":"RS256","kid":null}"#,
+            Err(AuthError::HeaderKidNotString),
+        ),
+        (
+            r#"{"alg":"RS256","kid":3,"typ":3}"#,
+            Err(AuthError::HeaderKidNotString),
+        ),
+        (r#"{"alg":"RS256","typ":3}"#, Err(AuthError::HeaderBadJson)),
+        (
+            r#"{"alg":"RS256","ty\u0070":"JWT","x5\u0074":1}"#,
+            Err(AuthError::HeaderBadJson),
+        ),
+    ] {
+        assert_eq!(check_text(header), expected, "{header}");
+    }
+}
+
+#[test]
 fn a_signature_that_is_not_base64url_is_that_error() {
     let config = config();
     let token = with_header(json!({"alg": "RS256"}));
