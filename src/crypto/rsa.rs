@@ -74,43 +74,50 @@ pub struct PreparedRsaKey {
     modulus_bits: usize,
 }
 
-/// Buffers one exponentiation reuses across its multiplications, each `limbs + 2·PAD` long with the
-/// limbs at `PAD`.
+/// Buffers one exponentiation reuses across its multiplications, in one allocation: three of
+/// `limbs + 2·PAD` limbs each, with the limbs at `PAD`: the first factor, the second factor from the top
+/// down, and the Montgomery multiples of n chosen so far, one per low column (zero until chosen).
 struct Workspace {
-    /// The first factor.
-    ascending: Vec<u32>,
-    /// The second factor from the top down.
-    descending: Vec<u32>,
-    /// The Montgomery multiples of n chosen so far, one per low column (zero until chosen).
-    m: Vec<u32>,
+    buffers: Vec<u32>,
+    stride: usize,
 }
 
 impl Workspace {
     fn new(limbs: usize) -> Workspace {
+        let stride = limbs + 2 * PAD;
         Workspace {
-            ascending: vec![0; limbs + 2 * PAD],
-            descending: vec![0; limbs + 2 * PAD],
-            m: vec![0; limbs + 2 * PAD],
+            buffers: vec![0; 3 * stride],
+            stride,
         }
+    }
+
+    /// (ascending first factor, descending second factor, m).
+    fn parts(&mut self) -> (&mut [u32], &mut [u32], &mut [u32]) {
+        let stride = self.stride.min(self.buffers.len());
+        let (ascending, rest) = self.buffers.split_at_mut(stride);
+        let (descending, m) = rest.split_at_mut(stride.min(rest.len()));
+        (ascending, descending, m)
     }
 
     /// Loads a and b (equal lengths, `limbs`) for one product, and forgets the previous m.
     fn load(&mut self, a: &[u32], b: &[u32]) {
         let limbs = a.len();
-        if let Some(slot) = self.ascending.get_mut(PAD..PAD + limbs) {
+        let (ascending, descending, m) = self.parts();
+        if let Some(slot) = ascending.get_mut(PAD..PAD + limbs) {
             slot.copy_from_slice(a);
         }
-        if let Some(slot) = self.descending.get_mut(PAD..PAD + limbs) {
+        if let Some(slot) = descending.get_mut(PAD..PAD + limbs) {
             for (limb, &x) in slot.iter_mut().zip(b.iter().rev()) {
                 *limb = x;
             }
         }
-        self.m.fill(0);
+        m.fill(0);
     }
+}
 
-    fn limb(buffer: &[u32], index: usize) -> u64 {
-        u64::from(buffer.get(PAD + index).copied().unwrap_or(0))
-    }
+/// Limb `index` of a padded buffer as a u64 (zero outside it).
+fn padded_limb(buffer: &[u32], index: usize) -> u64 {
+    u64::from(buffer.get(PAD + index).copied().unwrap_or(0))
 }
 
 impl PreparedRsaKey {
@@ -200,6 +207,7 @@ impl PreparedRsaKey {
     fn reduce<const SQUARE: bool>(&self, work: &mut Workspace, out: &mut Vec<u32>) {
         let limbs = self.n.len();
         out.clear();
+        let (ascending, descending, m) = work.parts();
         let n0 = u64::from(self.n.first().copied().unwrap_or(1));
         let columns = 2 * limbs - 1;
         let mut carry = 0u64;
@@ -207,16 +215,17 @@ impl PreparedRsaKey {
             let start = (first_column + 1).saturating_sub(limbs);
             let end = (first_column + GROUP - 1).min(limbs - 1);
             let quads = (end + 1 - start).div_ceil(4);
-            // The first column's descending index at j = start, less GROUP − 1 for the later columns.
-            let descending_at = PAD + limbs - 1 - first_column + start - (GROUP - 1);
+            // The first column's descending index at j = start, less GROUP − 1 for the later columns
+            // (limbs − 1 + start ≥ first_column: in the high columns start is first_column − limbs + 1).
+            let descending_at = PAD + limbs - 1 + start - first_column - (GROUP - 1);
             let ab = if SQUARE {
                 let half_end = first_column.div_ceil(2);
                 let half_quads = half_end.saturating_sub(start).div_ceil(4);
                 let mut half = column_sums(
-                    work.ascending
+                    ascending
                         .get(PAD + half_end - 4 * half_quads..)
                         .unwrap_or_default(),
-                    work.descending
+                    descending
                         .get(descending_at + half_end - start - 4 * half_quads..)
                         .unwrap_or_default(),
                     half_quads,
@@ -225,11 +234,10 @@ impl PreparedRsaKey {
                 for (t, (sum, half)) in ab.iter_mut().zip(half.iter_mut()).enumerate() {
                     let k = first_column + t;
                     for j in half_end..k.div_ceil(2) {
-                        *half += Workspace::limb(&work.ascending, j)
-                            * Workspace::limb(&work.ascending, k - j);
+                        *half += padded_limb(ascending, j) * padded_limb(ascending, k - j);
                     }
                     let diagonal = if k % 2 == 0 {
-                        let middle = Workspace::limb(&work.ascending, k / 2);
+                        let middle = padded_limb(ascending, k / 2);
                         middle * middle
                     } else {
                         0
@@ -239,13 +247,13 @@ impl PreparedRsaKey {
                 ab
             } else {
                 column_sums(
-                    work.ascending.get(PAD + start..).unwrap_or_default(),
-                    work.descending.get(descending_at..).unwrap_or_default(),
+                    ascending.get(PAD + start..).unwrap_or_default(),
+                    descending.get(descending_at..).unwrap_or_default(),
                     quads,
                 )
             };
             let mut mn = column_sums(
-                work.m.get(PAD + start..).unwrap_or_default(),
+                m.get(PAD + start..).unwrap_or_default(),
                 self.n_descending.get(descending_at..).unwrap_or_default(),
                 quads,
             );
@@ -262,7 +270,7 @@ impl PreparedRsaKey {
                 let high = (term >> LIMB_BITS) + (reduction >> LIMB_BITS) + (carry >> LIMB_BITS);
                 if k < limbs {
                     let mk = (low as u32).wrapping_mul(self.n0_inv) & LIMB_MASK as u32;
-                    if let Some(slot) = work.m.get_mut(PAD + k) {
+                    if let Some(slot) = m.get_mut(PAD + k) {
                         *slot = mk;
                     }
                     carry = high + ((low + u64::from(mk) * n0) >> LIMB_BITS);
@@ -442,14 +450,21 @@ pub fn verify_pkcs1v15(
     if k < t_len + 11 {
         return false;
     }
-    // EM = 0x00 || 0x01 || PS (0xff, at least 8) || 0x00 || DigestInfo || H, compared as a whole.
-    let mut expected = Vec::with_capacity(k);
-    expected.extend_from_slice(&[0x00, 0x01]);
-    expected.resize(k - t_len - 1, 0xff);
-    expected.push(0x00);
-    expected.extend_from_slice(digest_info);
-    expected.extend_from_slice(&digest);
-    em == expected
+    // EM = 0x00 || 0x01 || PS (0xff, at least 8) || 0x00 || DigestInfo || H, compared as a whole (in
+    // place: each part against its span of EM).
+    if em.len() != k {
+        return false;
+    }
+    let (head, tail) = em.split_at(k - t_len);
+    let (info, hash) = tail.split_at(digest_info.len());
+    head.first() == Some(&0x00)
+        && head.get(1) == Some(&0x01)
+        && head.last() == Some(&0x00)
+        && head
+            .get(2..head.len() - 1)
+            .is_some_and(|padding| padding.iter().all(|&b| b == 0xff))
+        && info == digest_info
+        && hash == digest.as_slice()
 }
 
 /// RSASSA-PSS verification (RFC 8017 §8.1.2, EMSA-PSS §9.1.2) with MGF1 over the same hash and a salt of
