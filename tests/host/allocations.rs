@@ -90,22 +90,38 @@ fn setup(providers: usize) -> (FilterConfig, Rc<jwt_authn_wasm::jwks::Jwks>, Str
     (config, jwks, format!("Bearer {token}"))
 }
 
-/// Allocations of the second look at a request whose token the first look verified and cached.
-fn cached_request_allocations(providers: usize) -> usize {
-    let (config, jwks, authorization) = setup(providers);
-    let headers: [HeaderPair; 5] = [
+/// The request both counts use: a GET with the token in `authorization`.
+fn request_headers(authorization: &str) -> [HeaderPair<'_>; 5] {
+    [
         (b":authority", b"api.example.com"),
         (b":path", b"/api/orders?page=2"),
         (b":method", b"GET"),
         (b"authorization", authorization.as_bytes()),
         (b"x-request-id", b"0b1c6d9e-2f57-4c1b-9a39-8d64b0b0a1c3"),
-    ];
+    ]
+}
+
+/// The verdict on `headers`, finished with `jwks` when the first look needs keys.
+fn decide(
+    config: &FilterConfig,
+    jwks: &Rc<jwt_authn_wasm::jwks::Jwks>,
+    headers: &[HeaderPair],
+    now: u64,
+    caches: &mut TokenCaches,
+) -> Verdict {
+    match start(config, headers, now, caches) {
+        Start::Decided(verdict) => verdict,
+        Start::NeedsKeys(pending) => pending.finish(config, &|_| Some(jwks.clone()), caches),
+    }
+}
+
+/// Allocations of the second look at a request whose token the first look verified and cached.
+fn cached_request_allocations(providers: usize) -> usize {
+    let (config, jwks, authorization) = setup(providers);
+    let headers = request_headers(&authorization);
     let now = fixtures::now();
     let mut caches = TokenCaches::for_config(&config);
-    let first = match start(&config, &headers, now, &mut caches) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => pending.finish(&config, &|_| Some(jwks.clone()), &mut caches),
-    };
+    let first = decide(&config, &jwks, &headers, now, &mut caches);
     assert!(matches!(first, Verdict::Allow(_)), "{first:?}");
     let (count, second) = allocations_of(|| start(&config, &headers, now, &mut caches));
     let Start::Decided(Verdict::Allow(mutations)) = second else {
@@ -146,19 +162,10 @@ fn the_counter_sees_allocations() {
 /// miss) and the finish with keys at hand (signature, claim headers, cache insert).
 fn fresh_request_allocations() -> usize {
     let (config, jwks, authorization) = setup(1);
-    let headers: [HeaderPair; 5] = [
-        (b":authority", b"api.example.com"),
-        (b":path", b"/api/orders?page=2"),
-        (b":method", b"GET"),
-        (b"authorization", authorization.as_bytes()),
-        (b"x-request-id", b"0b1c6d9e-2f57-4c1b-9a39-8d64b0b0a1c3"),
-    ];
+    let headers = request_headers(&authorization);
     let now = fixtures::now();
     let mut caches = TokenCaches::for_config(&config);
-    let (count, verdict) = allocations_of(|| match start(&config, &headers, now, &mut caches) {
-        Start::Decided(verdict) => verdict,
-        Start::NeedsKeys(pending) => pending.finish(&config, &|_| Some(jwks.clone()), &mut caches),
-    });
+    let (count, verdict) = allocations_of(|| decide(&config, &jwks, &headers, now, &mut caches));
     let Verdict::Allow(mutations) = verdict else {
         panic!("the fresh token is let through: {verdict:?}");
     };
