@@ -157,8 +157,7 @@ pub(crate) fn compact_segments(text: &str) -> Option<(&str, &str, &str)> {
 
 /// Parses a token once for everything after it: the jwt_authn-compatible checks read the decoded header
 /// and payload, the signature check the decoded signature and the signed bytes, which stay in place in
-/// the token's one copy
-/// (`raw` itself).
+/// the token's one copy (`raw` itself).
 fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TokenTooLarge);
