@@ -1,9 +1,10 @@
 //! Token verification for one provider: parse, claim checks, key choice and signature
-//! (`token`), and why a token is refused (`error`).
+//! (`token`, with its segments' JSON in `token_json`), and why a token is refused (`error`).
 
 pub(crate) mod dpop_error;
 pub(crate) mod error;
 pub(crate) mod token;
+mod token_json;
 
 pub use dpop_error::DpopError;
 pub use error::AuthError;

@@ -5,13 +5,10 @@
 //! [`CheckedToken::verify_signature`] makes a [`VerifiedToken`]. The algorithm used for the signature is the
 //! one the key allows, never just what the token says.
 
-use std::borrow::Cow;
 use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
@@ -21,6 +18,7 @@ use crate::crypto::algorithm::JwsAlgorithm;
 use crate::crypto::key::KeyMaterial;
 use crate::jwks::key_set::Jwks;
 use crate::verify::error::AuthError;
+use crate::verify::token_json::{check_header_types, decode_json_object, HeaderFields};
 
 /// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
 /// the work one request can cause.
@@ -248,201 +246,6 @@ fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
 /// An upper bound of the bytes `encoded_len` base64 characters decode to (3 for every 4, rounded up).
 fn decoded_len(encoded_len: usize) -> usize {
     encoded_len.div_ceil(4).saturating_mul(3)
-}
-
-/// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
-/// base64url thumbprints) and `cty` (absent or "JSON" in any case: the payload is not CBOR or a nested
-/// token) must be of it. jwt-compact's own parser checked this when it parsed the token a second time for
-/// the signature; the same deserializer now runs on those of the header's fields it types (`typed`; a
-/// string `typ` and `kid` always pass it, and it takes any other field into its flattened `Empty`), and
-/// a header it refuses is an invalid header as before. The usual header (`alg`, `kid`, `typ`) has none.
-fn check_header_types(cty: Option<&Value>, typed: Map<String, Value>) -> Result<(), AuthError> {
-    match cty {
-        None | Some(Value::Null) => {}
-        Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => {}
-        Some(_) => return Err(AuthError::HeaderBadJson),
-    }
-    if typed.is_empty() {
-        return Ok(());
-    }
-    jwt_compact::Header::<jwt_compact::Empty>::deserialize(Value::Object(typed))
-        .map(|_| ())
-        .map_err(|_| AuthError::HeaderBadJson)
-}
-
-/// A JOSE header read in one pass, without a map of it: the fields this filter or jwt-compact reads,
-/// each as the JSON value it had. Any other field is only checked (valid JSON, no repeated names at any
-/// depth) and dropped. Refuses exactly what parsing it as a [`UniqueKeys`] object refuses.
-#[derive(Default)]
-struct HeaderFields {
-    alg: Option<Value>,
-    kid: Option<Value>,
-    typ: Option<Value>,
-    /// Whether `crit` is there, whatever its value.
-    crit: bool,
-    cty: Option<Value>,
-    /// `jku`, `x5u`, `x5t` and `x5t#S256`, for jwt-compact's check.
-    typed: Map<String, Value>,
-}
-
-impl<'de> Deserialize<'de> for HeaderFields {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderFields, D::Error> {
-        deserializer.deserialize_map(HeaderVisitor)
-    }
-}
-
-struct HeaderVisitor;
-
-impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = HeaderFields;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object without repeated names")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<HeaderFields, A::Error> {
-        let mut fields = HeaderFields::default();
-        // Names as they are in the header (borrowed unless escaped), to refuse a repeated one.
-        let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
-        while let Some(HeaderName(name)) = entries.next_key()? {
-            if names.contains(&name) {
-                return Err(de::Error::custom("repeated object name"));
-            }
-            let UniqueKeys(value) = entries.next_value()?;
-            match &*name {
-                "alg" => fields.alg = Some(value),
-                "kid" => fields.kid = Some(value),
-                "typ" => fields.typ = Some(value),
-                "crit" => fields.crit = true,
-                "cty" => fields.cty = Some(value),
-                "jku" | "x5u" | "x5t" | "x5t#S256" => {
-                    fields.typed.insert(name.to_string(), value);
-                }
-                _ => {}
-            }
-            names.push(name);
-        }
-        Ok(fields)
-    }
-}
-
-/// An object name, borrowed from the JSON text when it has no escapes.
-struct HeaderName<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for HeaderName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderName<'de>, D::Error> {
-        deserializer.deserialize_str(HeaderNameVisitor)
-    }
-}
-
-struct HeaderNameVisitor;
-
-impl<'de> Visitor<'de> for HeaderNameVisitor {
-    type Value = HeaderName<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object name")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Owned(v)))
-    }
-}
-
-/// Decodes `segment` into `buffer` (empty) and parses it as a JSON object with unique names.
-fn decode_json_object(
-    segment: &str,
-    buffer: &mut Vec<u8>,
-    bad_base64: AuthError,
-    bad_json: AuthError,
-) -> Result<Map<String, Value>, AuthError> {
-    URL_SAFE_NO_PAD
-        .decode_vec(segment, buffer)
-        .map_err(|_| bad_base64)?;
-    match serde_json::from_slice::<UniqueKeys>(buffer) {
-        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
-        _ => Err(bad_json),
-    }
-}
-
-/// A JSON value whose objects, at any depth, never repeat a name. RFC 7519 lets a parser take the last
-/// of two `exp`s or refuse the token; another component reading the same payload may take the first,
-/// so two readings of one token could disagree. Refused, as jwt_authn refuses them.
-struct UniqueKeys(Value);
-
-impl<'de> Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
-        deserializer
-            .deserialize_any(UniqueKeysVisitor)
-            .map(UniqueKeys)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> Visitor<'de> for UniqueKeysVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON without repeated object names")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("not a finite number"))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(UniqueKeys(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(name) = entries.next_key::<String>()? {
-            let UniqueKeys(value) = entries.next_value()?;
-            if map.insert(name, value).is_some() {
-                return Err(de::Error::custom("repeated object name"));
-            }
-        }
-        Ok(Value::Object(map))
-    }
 }
 
 /// The registered claims must have the types RFC 7519 gives them; jwt_authn refuses the token otherwise.
