@@ -53,8 +53,10 @@ const GROUP: usize = 4;
 
 /// Zero limbs kept before and after every operand buffer. A pass runs over whole groups of four limbs
 /// and over the union of its four columns' ranges; every term outside a column's own range then pairs
-/// a limb with one of these zeros, so it adds nothing (see [`PreparedRsaKey::reduce`]).
-const PAD: usize = 12;
+/// a limb with one of these zeros, so it adds nothing (see [`PreparedRsaKey::reduce`]). A pass reads at
+/// most GROUP − 1 limbs beyond a column's descending range (its later columns) and three beyond either
+/// end of a range (the rounding to groups of four), on each side.
+const PAD: usize = GROUP - 1 + 3;
 
 /// An RSA public key prepared for fast verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
