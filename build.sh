@@ -172,7 +172,7 @@ run_tests() {
   cargo clippy --locked --release --target wasm32-wasip1 --lib --features phase-timing -- -D warnings
   log "tests: host unit tests and real-Envoy scenarios ($(envoy_command))"
   cargo test --locked --workspace --no-fail-fast -- --test-threads 2
-  # The wasm build computes RSA's column sums with wasm SIMD (src/crypto/rsa.rs), code a host build does
+  # The wasm build computes RSA's column sums with wasm SIMD (src/crypto/rsa/prepared_key.rs), code a host build does
   # not contain: the verifiers' tests (Wycheproof vectors included) run again compiled to wasm32-wasip1,
   # in V8 through Node's WASI. Without the `cli` feature, so the command-line tool is not built beside
   # them (see Cargo.toml's [features]).
