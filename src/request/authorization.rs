@@ -2,10 +2,11 @@
 //! Lua): a verified token must carry the rule's scopes ([`Authorization`]) and have allowed values for
 //! its claims. A token that fails gets 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::authorization::Authorization;
 use crate::request::claims::lookup;
+use crate::verify::Claims;
 
 /// Why a token was not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub enum Denial {
 
 impl Authorization {
     /// Checks one token's claims.
-    pub fn check(&self, payload: &Map<String, Value>) -> Result<(), Denial> {
+    pub fn check(&self, payload: &Claims) -> Result<(), Denial> {
         let granted = scopes_of(payload);
         let missing: Vec<String> = self
             .scopes
@@ -46,7 +47,7 @@ impl Authorization {
 }
 
 /// The token's scopes: `scope` split on spaces, plus `scp` (a string split on spaces, or a list).
-fn scopes_of(payload: &Map<String, Value>) -> Vec<&str> {
+fn scopes_of(payload: &Claims) -> Vec<&str> {
     let mut scopes = Vec::new();
     for name in ["scope", "scp"] {
         match payload.get(name) {

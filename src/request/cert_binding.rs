@@ -9,11 +9,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::cert_binding::{BindingMode, CertificateBinding, CertificateSource};
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::verify::error::AuthError;
+use crate::verify::Claims;
 
 /// The header a TLS-terminating proxy describes the client certificate in (Envoy's format).
 pub const XFCC_HEADER: &str = "x-forwarded-client-cert";
@@ -139,7 +140,7 @@ pub fn presented_thumbprint(
 /// from [`presented_thumbprint`]), as `binding` requires.
 pub fn check_binding(
     binding: &CertificateBinding,
-    payload: &Map<String, Value>,
+    payload: &Claims,
     presented: Option<&str>,
 ) -> Result<(), AuthError> {
     let bound = match payload.get("cnf") {

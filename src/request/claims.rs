@@ -3,11 +3,12 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{ClaimLocation, IssuerMatch, Provider};
 use crate::request::authenticator::ClaimHeaders;
 use crate::verify::token::VerifiedToken;
+use crate::verify::Claims;
 
 /// The header value for the claim at `claim` (the dotted `"a.b"` reaches `{"a": {"b": ..}}`): strings as they
 /// are, numbers and booleans as JSON text, as jwt_authn writes them; a list of those joined with `,`
@@ -15,15 +16,12 @@ use crate::verify::token::VerifiedToken;
 /// parse, as for any repeated header). Objects, null, empty strings and missing claims give no header.
 /// Values with control characters (CR, LF, NUL, ...) give no header either: they could split or
 /// truncate headers on the way upstream.
-pub fn claim_header_value(payload: &Map<String, Value>, claim: &ClaimLocation) -> Option<String> {
+pub fn claim_header_value(payload: &Claims, claim: &ClaimLocation) -> Option<String> {
     claim_header_text(payload, claim).map(|text| text.into_owned())
 }
 
 /// [`claim_header_value`], borrowing a string claim rather than copying it.
-fn claim_header_text<'a>(
-    payload: &'a Map<String, Value>,
-    claim: &ClaimLocation,
-) -> Option<Cow<'a, str>> {
+fn claim_header_text<'a>(payload: &'a Claims, claim: &ClaimLocation) -> Option<Cow<'a, str>> {
     let value = match claim {
         ClaimLocation::DottedName(dotted_path) => lookup(payload, dotted_path)?,
         ClaimLocation::Path(keys) => lookup_keys(payload, keys)?,
@@ -52,7 +50,7 @@ fn scalar_text(value: &Value) -> Option<String> {
 }
 
 /// The claim at `dotted_path`.
-pub fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {
+pub fn lookup<'a>(payload: &'a Claims, dotted_path: &str) -> Option<&'a Value> {
     // A claim whose own name contains dots ("https://example.com/roles") is found before nesting is tried.
     if let Some(value) = payload.get(dotted_path) {
         return Some(value);
@@ -66,7 +64,7 @@ pub fn lookup<'a>(payload: &'a Map<String, Value>, dotted_path: &str) -> Option<
 }
 
 /// The claim reached by taking each key in turn, literally (jwt_authn's `claim_path`).
-pub fn lookup_keys<'a>(payload: &'a Map<String, Value>, keys: &[String]) -> Option<&'a Value> {
+pub fn lookup_keys<'a>(payload: &'a Claims, keys: &[String]) -> Option<&'a Value> {
     let (first, rest) = keys.split_first()?;
     let mut current = payload.get(first)?;
     for key in rest {

@@ -16,14 +16,13 @@ use std::rc::Rc;
 
 use smallvec::SmallVec;
 
-use serde_json::{Map, Value};
-
 use crate::config::{FilterConfig, Provider, ProviderId};
 use crate::jwks::key_set::Jwks;
 use crate::request::authenticator::ClaimHeaders;
 use crate::request::claims::claim_headers;
 use crate::verify::error::AuthError;
 use crate::verify::token::{CheckedToken, VerifiedToken};
+use crate::verify::Claims;
 
 /// What a verified token contributes to the request: its claim headers, computed once, and its claims
 /// (audiences of a requirement and a rule's authorization are checked against them on every use). Made
@@ -31,7 +30,7 @@ use crate::verify::token::{CheckedToken, VerifiedToken};
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
     set_headers: ClaimHeaders,
-    payload: Rc<Map<String, Value>>,
+    payload: Rc<Claims>,
     /// `(name, payload JSON)` for the provider's payload_in_filter_state.
     filter_state: Option<(String, String)>,
 }
@@ -43,7 +42,7 @@ impl VerifiedClaims {
         VerifiedClaims {
             set_headers: claim_headers(provider, verified),
             filter_state: provider.payload_in_filter_state.as_ref().map(|name| {
-                let json = serde_json::to_string(&**verified.payload()).unwrap_or_default();
+                let json = serde_json::to_string(&verified.payload().to_map()).unwrap_or_default();
                 (name.clone(), json)
             }),
             payload: verified.payload().clone(),
@@ -56,7 +55,7 @@ impl VerifiedClaims {
     }
 
     /// The verified claims.
-    pub fn payload(&self) -> &Map<String, Value> {
+    pub fn payload(&self) -> &Claims {
         &self.payload
     }
 
@@ -388,6 +387,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::{TokenCaches, VerifiedClaims};
+    use crate::verify::Claims;
 
     fn key(token: &[u8]) -> Rc<[u8]> {
         Rc::from(token)
@@ -396,7 +396,7 @@ mod tests {
     fn verdict(sub: &str) -> Rc<VerifiedClaims> {
         Rc::new(VerifiedClaims {
             set_headers: smallvec::smallvec![("x-jwt-sub".into(), sub.into())],
-            payload: Rc::new(serde_json::Map::new()),
+            payload: Rc::new(Claims::from_json(b"{}".to_vec()).unwrap()),
             filter_state: None,
         })
     }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use smallvec::SmallVec;
 
 use crate::config::token_type::normalize_media_type;
@@ -17,8 +17,9 @@ use crate::config::{normalize_audience, IssuerMatch, Lifetime, Provider};
 use crate::crypto::algorithm::JwsAlgorithm;
 use crate::crypto::key::KeyMaterial;
 use crate::jwks::key_set::Jwks;
+use crate::verify::claims::Claims;
 use crate::verify::error::AuthError;
-use crate::verify::token_json::{check_header_types, decode_json_object, HeaderFields};
+use crate::verify::token_json::{check_header_types, decode_claims, HeaderFields};
 
 /// Tokens longer than this are refused before any parsing: no real issuer mints them, and the cap bounds
 /// the work one request can cause.
@@ -54,7 +55,7 @@ struct TokenParts {
     kid: Option<String>,
     /// Inline up to RSA-4096's 512 bytes: the parse makes no allocation of its own for it.
     signature: SmallVec<[u8; MAX_INLINE_SIGNATURE_BYTES]>,
-    payload: Rc<Map<String, Value>>,
+    payload: Rc<Claims>,
     /// The header's `typ`, if it is a string.
     typ: Option<String>,
 }
@@ -67,7 +68,7 @@ const MAX_INLINE_SIGNATURE_BYTES: usize = 512;
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedToken {
     /// The decoded payload (the claims), shared with the checked token it came from.
-    payload: Rc<Map<String, Value>>,
+    payload: Rc<Claims>,
     /// The token, shared with the checked token, and where its payload segment is (base64url, for
     /// forward_payload_header).
     text: Rc<[u8]>,
@@ -215,9 +216,10 @@ fn parse_token(raw: Rc<[u8]>) -> Result<CheckedToken, AuthError> {
         None => None,
     };
     decoded.clear();
-    let payload = decode_json_object(
+    // The buffer becomes the claims' text.
+    let payload = decode_claims(
         payload_b64,
-        &mut decoded,
+        decoded,
         AuthError::PayloadBadBase64,
         AuthError::PayloadBadJson,
     )?;
@@ -249,7 +251,7 @@ fn decoded_len(encoded_len: usize) -> usize {
 }
 
 /// The registered claims must have the types RFC 7519 gives them; jwt_authn refuses the token otherwise.
-fn check_claim_types(payload: &Map<String, Value>) -> Result<(), AuthError> {
+fn check_claim_types(payload: &Claims) -> Result<(), AuthError> {
     let string_claims = [
         ("iss", AuthError::IssNotString),
         ("sub", AuthError::SubNotString),
@@ -295,7 +297,7 @@ fn timestamp(value: &Value) -> Option<u64> {
 }
 
 fn check_claims(
-    payload: &Map<String, Value>,
+    payload: &Claims,
     typ: Option<&str>,
     provider: &Provider,
     audiences: &[String],
@@ -369,7 +371,7 @@ fn check_type(typ: Option<&str>, accepted: &[String]) -> Result<(), AuthError> {
 }
 
 /// Whether the token's `aud` names one of `allowed` (normalised); an empty list allows any token.
-pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> bool {
+pub fn audience_allowed(payload: &Claims, allowed: &[String]) -> bool {
     if allowed.is_empty() {
         return true;
     }
@@ -383,7 +385,7 @@ pub fn audience_allowed(payload: &Map<String, Value>, allowed: &[String]) -> boo
 
 impl VerifiedToken {
     /// The verified claims.
-    pub fn payload(&self) -> &Rc<Map<String, Value>> {
+    pub fn payload(&self) -> &Rc<Claims> {
         &self.payload
     }
 
@@ -404,7 +406,7 @@ impl VerifiedToken {
 
 impl CheckedToken {
     /// The claims, which passed the claim checks but are not signed off yet.
-    pub fn unverified_payload(&self) -> &Map<String, Value> {
+    pub fn unverified_payload(&self) -> &Claims {
         &self.0.payload
     }
 

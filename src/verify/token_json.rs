@@ -1,6 +1,6 @@
 //! The JSON of a token's segments: the JOSE header read in one pass into the fields this filter and
-//! jwt-compact read ([`HeaderFields`]), and the payload as an object whose names never repeat, at any
-//! depth ([`decode_json_object`]). [`super::token`] parses tokens with them.
+//! jwt-compact read ([`HeaderFields`]), and the payload as [`Claims`], an object whose names never
+//! repeat at any depth ([`decode_claims`]). [`super::token`] parses tokens with them.
 
 use std::borrow::Cow;
 
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
+use crate::verify::claims::Claims;
 use crate::verify::error::AuthError;
 
 /// The header fields jwt-compact gives a type (`jku`, `x5u`, `typ`: strings; `x5t`, `x5t#S256`:
@@ -70,7 +71,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         let mut fields = HeaderFields::default();
         // Names as they are in the header (borrowed unless escaped), to refuse a repeated one.
         let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
-        while let Some(HeaderName(name)) = entries.next_key()? {
+        while let Some(ObjectName(name)) = entries.next_key()? {
             if names.contains(&name) {
                 return Err(de::Error::custom("repeated object name"));
             }
@@ -93,56 +94,120 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 }
 
 /// An object name, borrowed from the JSON text when it has no escapes.
-struct HeaderName<'de>(Cow<'de, str>);
+pub(super) struct ObjectName<'de>(pub(super) Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for HeaderName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HeaderName<'de>, D::Error> {
-        deserializer.deserialize_str(HeaderNameVisitor)
+impl<'de> Deserialize<'de> for ObjectName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ObjectName<'de>, D::Error> {
+        deserializer.deserialize_str(ObjectNameVisitor)
     }
 }
 
-struct HeaderNameVisitor;
+struct ObjectNameVisitor;
 
-impl<'de> Visitor<'de> for HeaderNameVisitor {
-    type Value = HeaderName<'de>;
+impl<'de> Visitor<'de> for ObjectNameVisitor {
+    type Value = ObjectName<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an object name")
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<ObjectName<'de>, E> {
+        Ok(ObjectName(Cow::Borrowed(v)))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Owned(v.to_string())))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectName<'de>, E> {
+        Ok(ObjectName(Cow::Owned(v.to_string())))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<HeaderName<'de>, E> {
-        Ok(HeaderName(Cow::Owned(v)))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<ObjectName<'de>, E> {
+        Ok(ObjectName(Cow::Owned(v)))
     }
 }
 
-/// Decodes `segment` into `buffer` (empty) and parses it as a JSON object with unique names.
-pub(super) fn decode_json_object(
+/// Decodes `segment` into `buffer` (empty), and takes it as the token's claims: a JSON object with
+/// unique names.
+pub(super) fn decode_claims(
     segment: &str,
-    buffer: &mut Vec<u8>,
+    mut buffer: Vec<u8>,
     bad_base64: AuthError,
     bad_json: AuthError,
-) -> Result<Map<String, Value>, AuthError> {
+) -> Result<Claims, AuthError> {
     URL_SAFE_NO_PAD
-        .decode_vec(segment, buffer)
+        .decode_vec(segment, &mut buffer)
         .map_err(|_| bad_base64)?;
-    match serde_json::from_slice::<UniqueKeys>(buffer) {
-        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
-        _ => Err(bad_json),
+    Claims::from_json(buffer).ok_or(bad_json)
+}
+
+/// Any JSON value whose objects, at any depth, never repeat a name, checked without building it:
+/// refuses what [`UniqueKeys`] refuses, and allocates only for a large object's names or escaped ones.
+pub(super) struct UniqueNames;
+
+impl<'de> Deserialize<'de> for UniqueNames {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueNames, D::Error> {
+        deserializer.deserialize_any(UniqueNamesVisitor)
+    }
+}
+
+struct UniqueNamesVisitor;
+
+impl<'de> Visitor<'de> for UniqueNamesVisitor {
+    type Value = UniqueNames;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object names")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<UniqueNames, E> {
+        if v.is_finite() {
+            Ok(UniqueNames)
+        } else {
+            Err(E::custom("not a finite number"))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueNames, A::Error> {
+        while seq.next_element::<UniqueNames>()?.is_some() {}
+        Ok(UniqueNames)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<UniqueNames, A::Error> {
+        let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
+        while let Some(ObjectName(name)) = entries.next_key()? {
+            entries.next_value::<UniqueNames>()?;
+            names.push(name);
+        }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair.first() == pair.last()) {
+            return Err(de::Error::custom("repeated object name"));
+        }
+        Ok(UniqueNames)
     }
 }
 
 /// A JSON value whose objects, at any depth, never repeat a name. RFC 7519 lets a parser take the last
 /// of two `exp`s or refuse the token; another component reading the same payload may take the first,
 /// so two readings of one token could disagree. Refused, as jwt_authn refuses them.
-struct UniqueKeys(Value);
+pub(super) struct UniqueKeys(pub(super) Value);
 
 impl<'de> Deserialize<'de> for UniqueKeys {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {

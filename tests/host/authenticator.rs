@@ -11,7 +11,7 @@ use jwt_authn_wasm::request::claim_header_value;
 use jwt_authn_wasm::request::LocalReply;
 use jwt_authn_wasm::request::TokenCaches;
 use jwt_authn_wasm::request::{start, Start, Verdict};
-use jwt_authn_wasm::verify::AuthError;
+use jwt_authn_wasm::verify::{AuthError, Claims};
 use serde_json::{json, Value};
 
 use common::fixtures::{self, Keys, AUDIENCE, ISSUER};
@@ -281,7 +281,7 @@ fn claim_values_become_header_text_or_nothing() {
         "s": "text", "n": 42, "f": 1.5, "b": true, "null": null, "list": ["a"], "roles": ["admin", "ops", 7, true], "mixed": ["a", {"x": 1}], "empty": [], "obj": {"deep": {"x": "y"}},
         "crlf": "a\r\nx-admin: true", "nul": "a\u{0}b", "https://example.com/roles": "admin"
     });
-    let payload = payload.as_object().unwrap();
+    let payload = &Claims::from_json(payload.to_string().into_bytes()).unwrap();
     let get = |path: &str| claim_header_value(payload, &ClaimLocation::DottedName(path.into()));
     assert_eq!(get("s").as_deref(), Some("text"));
     assert_eq!(get("n").as_deref(), Some("42"));
@@ -317,7 +317,7 @@ fn claim_path_takes_each_key_literally() {
         "https://example.com": {"tenant": {"id": "t-1"}},
         "a.b": "whole name", "a": {"b": "nested"}
     });
-    let payload = payload.as_object().unwrap();
+    let payload = &Claims::from_json(payload.to_string().into_bytes()).unwrap();
     let get = |keys: &[&str]| {
         let path = ClaimLocation::Path(keys.iter().map(|k| k.to_string()).collect());
         claim_header_value(payload, &path)

@@ -15,8 +15,8 @@ use jwt_authn_wasm::request::{
     check_binding, presented_thumbprint, thumbprint_from_hex, xfcc_elements, xfcc_hash, XfccElement,
 };
 use jwt_authn_wasm::request::{start_on_connection, Verdict};
-use jwt_authn_wasm::verify::AuthError;
-use serde_json::{json, Map, Value};
+use jwt_authn_wasm::verify::{AuthError, Claims};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use common::decide;
@@ -175,8 +175,8 @@ fn the_last_xfcc_element_holds_the_hash_the_filter_uses() {
     }
 }
 
-fn payload(claims: Value) -> Map<String, Value> {
-    claims.as_object().unwrap().clone()
+fn payload(claims: Value) -> Claims {
+    Claims::from_json(claims.to_string().into_bytes()).unwrap()
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub use htu::{normalize_htu, request_htu};
 pub use proof::{check_proof, CheckedProof, ProofContext};
 pub use proof_key::thumbprint;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::dpop::{DpopConfig, DpopMode};
@@ -33,6 +33,7 @@ use crate::request::extract::TokenSource;
 use crate::request::headers::{HeaderPair, RequestHeaders};
 use crate::verify::dpop_error::DpopError;
 use crate::verify::error::AuthError;
+use crate::verify::Claims;
 
 /// A proof that passed the stateless checks, to be checked for replay (and its nonce) by the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +96,7 @@ pub(super) fn check_candidates(
 fn check_binding(
     dpop: &DpopConfig,
     provider_name: &str,
-    payload: &Map<String, Value>,
+    payload: &Claims,
     raw: &[u8],
     source: Option<&TokenSource>,
     headers: &[HeaderPair<'_>],
