@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
-use crate::verify::token_json::{ObjectName, UniqueKeys, UniqueNames};
+use crate::verify::token_json::{has_repeats, ObjectName, UniqueKeys, UniqueNames};
 
 /// The claims RFC 7519 registers, which the checks read: kept as values from the first pass.
 const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
@@ -121,8 +121,7 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
             }
             names.push(name);
         }
-        names.sort_unstable();
-        if names.windows(2).any(|pair| pair.first() == pair.last()) {
+        if has_repeats(&mut names) {
             return Err(de::Error::custom("repeated object name"));
         }
         Ok(Registered(registered))

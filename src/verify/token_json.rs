@@ -138,6 +138,13 @@ pub(super) fn decode_claims(
     Claims::from_json(buffer).ok_or(bad_json)
 }
 
+/// Whether any of `names` repeats (sorts them: O(n log n), so a payload of many members costs no
+/// quadratic comparisons).
+pub(super) fn has_repeats<T: Ord>(names: &mut [T]) -> bool {
+    names.sort_unstable();
+    names.windows(2).any(|pair| pair.first() == pair.last())
+}
+
 /// Any JSON value whose objects, at any depth, never repeat a name, checked without building it:
 /// refuses what [`UniqueKeys`] refuses, and allocates only for a large object's names or escaped ones.
 pub(super) struct UniqueNames;
@@ -196,8 +203,7 @@ impl<'de> Visitor<'de> for UniqueNamesVisitor {
             entries.next_value::<UniqueNames>()?;
             names.push(name);
         }
-        names.sort_unstable();
-        if names.windows(2).any(|pair| pair.first() == pair.last()) {
+        if has_repeats(&mut names) {
             return Err(de::Error::custom("repeated object name"));
         }
         Ok(UniqueNames)
