@@ -12,10 +12,10 @@
 //! loop's fixed cost among them (see `GROUP`). That pass is near what V8's lowering allows: each
 //! `extmul` becomes two lane shuffles and one `pmuludq`, so shuffles bound the kernel at about half a
 //! cycle per product. Tried and dropped: `f64x2` products of 24-bit limbs (no shuffles, but V8 spills
-//! the accumulators and the adds' latency shows), `i64x2.mul` (three multiplies per lane pair), and
+//! the accumulators and the adds' latency shows), `i64x2.mul` (three multiplies per lane pair),
 //! operand scanning into u64 columns (each row's stores, offset by one limb from the next row's loads,
-//! defeat store forwarding: 80 µs), and 13-bit limbs in `i32x4.dot_i16x8_s` (no shuffles, but twice the columns and
-//! groups: 1.9 to 2.2 times the time).
+//! defeat store forwarding: 80 µs), and 13-bit limbs in `i32x4.dot_i16x8_s` (no shuffles, but twice
+//! the columns and groups: 1.9 to 2.2 times the time).
 
 use crate::crypto::rsa::MAX_RSA_BITS;
 
