@@ -200,12 +200,11 @@ impl PreparedRsaKey {
         out.clear();
         out.resize(limbs, 0);
         let (ascending, descending, m) = work.parts();
-        let n0 = u64::from(self.n.first().copied().unwrap_or(1));
-        let (n1, n2, n3) = (
-            u64::from(self.n.get(1).copied().unwrap_or(0)),
-            u64::from(self.n.get(2).copied().unwrap_or(0)),
-            u64::from(self.n.get(3).copied().unwrap_or(0)),
-        );
+        // n's lowest limbs: n₀ for each mₖ's own column, n₁ … n₃ for its terms in the group's later
+        // columns.
+        let n_low: [u64; GROUP] =
+            core::array::from_fn(|d| u64::from(self.n.get(d).copied().unwrap_or(0)));
+        let [n0, n1, n2, n3] = n_low;
         let n0_inv = self.n0_inv;
         // Column k's value is (term, reduction, carry in) split into 28-bit low parts and the rest, so
         // the sum of three values below 2⁶⁴ cannot overflow.
@@ -232,6 +231,8 @@ impl PreparedRsaKey {
             let start = (first_column + 1).saturating_sub(limbs);
             let end = (first_column + GROUP - 1).min(limbs - 1);
             let quads = (end + 1 - start).div_ceil(4);
+            // The first column's descending index at j = start, less GROUP − 1 for the later columns
+            // (limbs − 1 + start ≥ first_column: in the high columns start is first_column − limbs + 1).
             let descending_at = PAD + limbs - 1 + start - first_column - (GROUP - 1);
             let ab = if SQUARE {
                 // first_column is a multiple of GROUP, so even: its half is first_column / 2.
@@ -329,9 +330,9 @@ impl PreparedRsaKey {
                     if let Some(slot) = m.get_mut(PAD + k) {
                         *slot = mk as u32;
                     }
-                    for (distance, later) in mn.iter_mut().skip(t + 1).enumerate() {
-                        let n_limb = self.n.get(distance + 1).copied().unwrap_or(0);
-                        *later += mk * u64::from(n_limb);
+                    // The group's later columns summed mₖ as zero.
+                    for (later, n_limb) in mn.iter_mut().skip(t + 1).zip(n_low.iter().skip(1)) {
+                        *later += mk * n_limb;
                     }
                 } else {
                     let (limb, c) = high_column(term, reduction, carry);
