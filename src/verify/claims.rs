@@ -8,6 +8,7 @@
 //! token, most of it for claims nothing reads; a token whose provider hands on only registered
 //! claims now costs the text (the decoding's own buffer) and its registered string claims.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Index;
@@ -48,16 +49,20 @@ impl Claims {
     pub fn get(&self, name: &str) -> Option<&Value> {
         match REGISTERED.iter().position(|&registered| registered == name) {
             Some(slot) => self.registered.get(slot)?.as_ref(),
-            None => self
-                .others
-                .get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
-                .get(name),
+            None => self.all().get(name),
         }
     }
 
-    /// The whole object as a map (for payload_in_filter_state), parsed again from the text.
+    /// The whole object as a map (for payload_in_filter_state).
     pub fn to_map(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.text).unwrap_or_default()
+        self.all().clone()
+    }
+
+    /// Every member, parsed from the text the first time anything outside the registered claims is
+    /// asked for.
+    fn all(&self) -> &Map<String, Value> {
+        self.others
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
     }
 }
 
@@ -106,7 +111,7 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Registered, A::Error> {
         let mut registered: [Option<Value>; REGISTERED.len()] = Default::default();
         // Names as they are in the text (borrowed unless escaped).
-        let mut names: SmallVec<[std::borrow::Cow<'de, str>; 16]> = SmallVec::new();
+        let mut names: SmallVec<[Cow<'de, str>; 16]> = SmallVec::new();
         while let Some(ObjectName(name)) = entries.next_key()? {
             match REGISTERED.iter().position(|&r| r == name) {
                 Some(slot) => {
