@@ -58,6 +58,9 @@ impl<'de> Deserialize<'de> for HeaderFields {
     }
 }
 
+/// The header fields kept as values: those [`HeaderFields`] names, and jwt-compact's typed ones.
+const KEPT_HEADER_FIELDS: [&str; 8] = ["alg", "kid", "typ", "cty", "jku", "x5u", "x5t", "x5t#S256"];
+
 struct HeaderVisitor;
 
 impl<'de> Visitor<'de> for HeaderVisitor {
@@ -72,22 +75,26 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         // Names as they are in the header (borrowed unless escaped), to refuse a repeated one.
         let mut names: SmallVec<[Cow<'de, str>; 8]> = SmallVec::new();
         while let Some(ObjectName(name)) = entries.next_key()? {
-            if names.contains(&name) {
-                return Err(de::Error::custom("repeated object name"));
-            }
-            let UniqueKeys(value) = entries.next_value()?;
-            match &*name {
-                "alg" => fields.alg = Some(value),
-                "kid" => fields.kid = Some(value),
-                "typ" => fields.typ = Some(value),
-                "crit" => fields.crit = true,
-                "cty" => fields.cty = Some(value),
-                "jku" | "x5u" | "x5t" | "x5t#S256" => {
-                    fields.typed.insert(name.to_string(), value);
+            if KEPT_HEADER_FIELDS.contains(&&*name) {
+                let UniqueKeys(value) = entries.next_value()?;
+                match &*name {
+                    "alg" => fields.alg = Some(value),
+                    "kid" => fields.kid = Some(value),
+                    "typ" => fields.typ = Some(value),
+                    "cty" => fields.cty = Some(value),
+                    _ => {
+                        fields.typed.insert(name.to_string(), value);
+                    }
                 }
-                _ => {}
+            } else {
+                // Only checked, as the payload's claims that are not kept are.
+                fields.crit |= name == "crit";
+                entries.next_value::<UniqueNames>()?;
             }
             names.push(name);
+        }
+        if has_repeats(&mut names) {
+            return Err(de::Error::custom("repeated object name"));
         }
         Ok(fields)
     }
