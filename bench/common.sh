@@ -9,9 +9,12 @@ bench_build() {
   ENVOY="$(bash -c 'source <(sed -n "/^envoy_command()/,/^}/p" build.sh); ROOT='"$ROOT"'; envoy_command')" || {
     echo "Envoy not found: run ./build.sh setup" >&2; exit 1; }
   cargo build --quiet --release --locked --example mint_bench_tokens --example paced_load
-  (cd bench/ceiling_filter && cargo build --quiet --release --locked --target wasm32-wasip1)
+  (cd bench/ceiling_filter && cargo build --quiet --release --locked --target wasm32-wasip1 &&
+    CARGO_TARGET_DIR=target/stream-contexts cargo build --quiet --release --locked --target wasm32-wasip1 \
+      --features stream-contexts)
   MODULE="$ROOT/target/wasm32-wasip1/release/jwt_authn_wasm.wasm"
   CEILING_MODULE="$ROOT/bench/ceiling_filter/target/wasm32-wasip1/release/ceiling_filter.wasm"
+  CEILING_STREAMS_MODULE="$ROOT/bench/ceiling_filter/target/stream-contexts/wasm32-wasip1/release/ceiling_filter.wasm"
   MINT="$ROOT/target/release/examples/mint_bench_tokens"
   PACED="$ROOT/target/release/examples/paced_load"
 }

@@ -13,6 +13,9 @@
 #   wasm_ceiling  bench/ceiling_filter: only the host calls a cached-token request needs (read the headers
 #                 and the clock, remove authorization, add the claim header), on the raw ABI with one VM
 #                 entry per request and no check at all: the most any proxy-wasm filter can reach here
+#   wasm_ceiling_streams  the same with proxy_on_context_create and proxy_on_delete exported and a
+#                 per-stream record (three VM entries per request): the most a filter can reach that tells
+#                 configurations sharing a VM apart and can be reconfigured without leaking, as this one
 #   dpop_es256,   with DPOP=1 (the default; DPOP=0 skips them): this filter with a `dpop` provider, each
 #   dpop_eddsa    request a cached bound access token and a fresh proof (ES256 or EdDSA), measured after
 #                 the main runs against `wasm` hot (a cached Bearer token) in the same rounds: the
@@ -29,7 +32,7 @@
 # script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling" narrow a run;
+#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling wasm_ceiling_streams" narrow a run;
 #                                 ALG=ES256, ES384, ES512 or EdDSA measures those algorithms instead of RS256;
 #                                 PHASES=1 runs a build of this filter that times the steps of its header
 #                                 callback, printed at the end: use it with one of MODES=hot or MODES=cold)
@@ -70,9 +73,9 @@ EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$MODULE" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" <<'PY'
+python3 - "$WORK/envoy.json" "$MODULE" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" "$CEILING_STREAMS_MODULE" <<'PY'
 import json, sys
-out, module, jwks, empty_module, ceiling_module, before_module = sys.argv[1:7]
+out, module, jwks, empty_module, ceiling_module, before_module, ceiling_streams_module = sys.argv[1:8]
 provider = {
     "issuer": "https://issuer.example.com",
     "audiences": ["api.example.com"],
@@ -120,7 +123,8 @@ def bare(name, filename):
 setups = {"none": (18000, [router]), "native": (18001, native(False)),
           "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
           "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, bare("empty", empty_module)),
-          "wasm_ceiling": (18006, bare("ceiling", ceiling_module)), "wasm_per_route": (18012, per_route())}
+          "wasm_ceiling": (18006, bare("ceiling", ceiling_module)), "wasm_per_route": (18012, per_route()),
+          "wasm_ceiling_streams": (18008, bare("ceiling_streams", ceiling_streams_module))}
 if before_module:
     setups["wasm_before"] = (18007, wasm(False, before_module, "_before"))
 import os
@@ -166,8 +170,8 @@ start_envoy "$WORK/envoy.json" 1 "$ENVOY_PIN" 18099
 # 18012 answers 401 without a token only if the route's per_route_config entry applies (its rules admit all).
 for port in 18001 18002 18003 18012; do check_port "$port" "$HOT_TOKEN"; done
 
-declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [dpop_es256]=18010 [dpop_eddsa]=18011 [wasm_per_route]=18012)
-read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling}"
+declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [wasm_floor]=18004 [wasm_empty]=18005 [wasm_ceiling]=18006 [wasm_before]=18007 [wasm_ceiling_streams]=18008 [dpop_es256]=18010 [dpop_eddsa]=18011 [wasm_per_route]=18012)
+read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling wasm_ceiling_streams}"
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for mode in ${MODES:-hot cold}; do
@@ -238,7 +242,7 @@ rows = [l.split() for l in open(sys.argv[1])]
 def med(mode, setup, col):
     vals = [float(r[col]) for r in rows if r[0] == mode and r[1] == setup]
     return statistics.median(vals) if vals else float("nan")
-SHOWN = ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling"]
+SHOWN = ["none", "native", "native_cache", "wasm", "wasm_floor", "wasm_empty", "wasm_ceiling", "wasm_ceiling_streams"]
 SHOWN.append("wasm_before")
 # Only the setups this run measured (SETUPS may narrow it).
 SHOWN = [s for s in SHOWN if any(r[1] == s for r in rows)]
@@ -265,6 +269,19 @@ print(f"empty: wasm_empty / native_cache = {empty:.2f}x  (an SDK filter doing no
 ceiling = med("hot", "wasm_ceiling", 2) / med("hot", "native_cache", 2)
 ceiling_cpu = med("hot", "native_cache", 6) / med("hot", "wasm_ceiling", 6)
 print(f"ceiling: wasm_ceiling / native_cache = {ceiling:.2f}x  (only the hot path's host calls, raw ABI, no check: the most proxy-wasm allows; by CPU {ceiling_cpu:.2f}x)")
+# This filter against each ceiling: the median of the per-round ratios (each round runs both back to back,
+# so a round's ratio is less disturbed by the machine than a ratio of medians), with the rounds.
+def per_round(setup, col, reciprocal=False):
+    ours = [float(r[col]) for r in rows if r[0] == "hot" and r[1] == "wasm"]
+    theirs = [float(r[col]) for r in rows if r[0] == "hot" and r[1] == setup]
+    ratios = [(t / o if reciprocal else o / t) for o, t in zip(ours, theirs)]
+    return (statistics.median(ratios), ratios) if ratios else (float("nan"), [])
+for setup, what in [("wasm_ceiling", "one VM entry per request"),
+                    ("wasm_ceiling_streams", "three VM entries per request, as any filter with stream contexts")]:
+    if setup in SHOWN and "wasm" in SHOWN:
+        (rps, rounds), (cpu, _) = per_round(setup, 2), per_round(setup, 6, reciprocal=True)
+        print(f"hot against {setup} ({what}): wasm / {setup} = {rps:.2f} by req/s, {cpu:.2f} by CPU "
+              f"(per round {', '.join(f'{r:.2f}' for r in rounds)})")
 if "wasm_before" in SHOWN:
     for mode, base in [("hot", "native_cache"), ("cold", "native")]:
         now, before = med(mode, "wasm", 2) / med(mode, base, 2), med(mode, "wasm_before", 2) / med(mode, base, 2)

@@ -2,6 +2,14 @@
 //! needs: read the request headers, read the clock, remove `authorization`, add `x-jwt-sub`. It checks
 //! no token. Only `proxy_on_request_headers` is exported among the stream callbacks, so Envoy enters the
 //! VM once per request (no `proxy_on_context_create`, no `proxy_on_delete`).
+//!
+//! With the feature `stream-contexts` it also exports `proxy_on_context_create` and `proxy_on_delete`
+//! and keeps the least per-stream record a real filter keeps: which root context (configuration) the
+//! stream belongs to, looked up in the header callback. Envoy enters the VM three times per request then.
+//! A filter needs both callbacks as soon as it must tell two configurations sharing one VM apart (only
+//! `proxy_on_context_create` names a stream's root) or be reconfigured without leaking (Envoy deletes a
+//! replaced configuration's root context through `proxy_on_delete`, and once that is exported Envoy calls
+//! it for every stream as well). `bench/run.sh` measures this build as `wasm_ceiling_streams`.
 
 use std::ptr::null_mut;
 
@@ -52,6 +60,8 @@ pub extern "C" fn proxy_on_request_headers(
     _num_headers: usize,
     _end_of_stream: bool,
 ) -> u32 {
+    #[cfg(feature = "stream-contexts")]
+    std::hint::black_box(streams::root_of(_context_id));
     let mut data: *mut u8 = null_mut();
     let mut size = 0usize;
     let mut now = 0u64;
@@ -77,4 +87,31 @@ pub extern "C" fn proxy_on_request_headers(
         );
     }
     CONTINUE
+}
+
+/// The per-stream record of the `stream-contexts` build: stream context id to root context id.
+#[cfg(feature = "stream-contexts")]
+mod streams {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    thread_local! {
+        static ROOT_OF_STREAM: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+    }
+
+    pub fn root_of(context_id: u32) -> Option<u32> {
+        ROOT_OF_STREAM.with(|map| map.borrow().get(&context_id).copied())
+    }
+
+    #[no_mangle]
+    pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
+        if root_context_id != 0 {
+            ROOT_OF_STREAM.with(|map| map.borrow_mut().insert(context_id, root_context_id));
+        }
+    }
+
+    #[no_mangle]
+    pub extern "C" fn proxy_on_delete(context_id: u32) {
+        ROOT_OF_STREAM.with(|map| map.borrow_mut().remove(&context_id));
+    }
 }
