@@ -12,16 +12,18 @@
 #   concurrency  Envoy --concurrency 1 and 2 (wrk with 1 and 2 threads), one provider (hot and cold);
 #                at 2 Envoy is not pinned (it needs both cores)
 # Default: all five. Every round runs every selected (variant, mode, setup) once, interleaved, plus
-# `ceiling` (bench/ceiling_filter: only the host calls of a cached-token request) once per round in each
-# Envoy; medians over ROUNDS. "hot" repeats one token; "cold" cycles COLD_TOKENS distinct tokens, more
-# than either cache holds. Prints a table with req/s, Envoy CPU per request, the ratio against jwt_authn
-# and against the ceiling, and each variant against the dimension's first.
+# `ceiling` (bench/ceiling_filter: only the host calls of a cached-token request) and `ceiling_streams`
+# (the same with per-stream contexts, as any filter with one VM for several configurations: see
+# bench/run.sh) once per round in each Envoy; medians over ROUNDS. "hot" repeats one token; "cold" cycles
+# COLD_TOKENS distinct tokens, more than either cache holds. Prints a table with req/s, Envoy CPU per
+# request, the ratio against jwt_authn and against both ceilings, and each variant against the
+# dimension's first.
 #
 #   bench/run.sh scaling [rules] [providers] [keys] [claims] [concurrency]
 #       ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PIN=1
 #   Run time: about (runs per round) × SECONDS_PER_RUN × ROUNDS plus ~1 s per run and ~30 s of setup;
-#   runs per round: rules 7, providers 15, keys 5, claims 5, concurrency 10 (each Envoy's ceiling
-#   included, shared by the dimensions in one run). All five at the defaults: 38 runs × 6 s × 3 ≈ 12 min;
+#   runs per round: rules 8, providers 16, keys 6, claims 6, concurrency 12 (each Envoy's two ceilings
+#   included, shared by the dimensions in one run). All five at the defaults: 40 runs × 6 s × 3 ≈ 12 min;
 #   `rules` alone ≈ 2.5 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +55,9 @@ HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
 # One configuration per Envoy: envoy1.json (--concurrency 1) and envoy2.json (--concurrency 2), and
 # plan.txt with a line per listener: envoy dimension variant modes setup port.
-python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS_1" "${DIMENSIONS[*]}" <<'PY'
+python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS_1" "${DIMENSIONS[*]}" "$CEILING_STREAMS_MODULE" <<'PY'
 import json, sys
-work, module, ceiling_module, jwks_1, dimensions = sys.argv[1:6]
+work, module, ceiling_module, jwks_1, dimensions, ceiling_streams_module = sys.argv[1:7]
 dimensions = dimensions.split()
 jwks_256 = open(f"{work}/jwks256.json").read().strip()
 ISSUER = "https://issuer.example.com"  # the tokens' issuer: the last provider's
@@ -113,11 +115,11 @@ def wasm(config, vm_id):
                                  "code": {"local": {"filename": module}}},
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(config)}}}}, router]
-def ceiling():
+def ceiling(name, filename):
     return [{"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": "ceiling", "vm_config": {"vm_id": "ceiling", "runtime": "envoy.wasm.runtime.v8",
-                                                    "code": {"local": {"filename": ceiling_module}}}}}}, router]
+        "config": {"name": name, "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
+                                               "code": {"local": {"filename": filename}}}}}}, router]
 def listener(name, port, filters):
     return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
@@ -145,9 +147,10 @@ for dimension in dimensions:
 for envoy, admin in ((1, 19099), (2, 19098)):
     if not envoys[envoy]:
         continue
-    envoys[envoy].append(listener("ceiling", port, ceiling()))
-    plan.append(f"{envoy}\tceiling\t0\tceiling\thot\tceiling\t{port}")
-    port += 1
+    for name, filename in (("ceiling", ceiling_module), ("ceiling_streams", ceiling_streams_module)):
+        envoys[envoy].append(listener(name, port, ceiling(name, filename)))
+        plan.append(f"{envoy}\tceiling\t0\tceiling\thot\t{name}\t{port}")
+        port += 1
     json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
                "static_resources": {"listeners": envoys[envoy]}}, open(f"{work}/envoy{envoy}.json", "w"))
 open(f"{work}/plan.txt", "w").write("\n".join(plan) + "\n")
@@ -167,7 +170,7 @@ if [[ -f "$WORK/envoy2.json" ]]; then
   ENVOY_OF[2]=$ENVOY_PID; PIDS+=("$ENVOY_PID")
 fi
 while IFS=$'\t' read -r envoy dimension _ _ _ setup port; do
-  [[ $setup == ceiling ]] || check_port "$port" "$HOT_TOKEN"
+  [[ $setup == ceiling* ]] || check_port "$port" "$HOT_TOKEN"
 done <"$WORK/plan.txt"
 
 RESULTS="$WORK/results.txt"
@@ -195,12 +198,12 @@ def med(envoy, dimension, index, mode, setup, col):
     vals = [float(r[col]) for r in rows if r[0] == envoy and r[1] == dimension and r[2] == index
             and r[4] == mode and r[5] == setup and r[col] != "nan"]
     return statistics.median(vals) if vals else float("nan")
-def ceiling(envoy, col):
-    return med(envoy, "ceiling", "0", "hot", "ceiling", col)
+def ceiling(envoy, col, setup="ceiling"):
+    return med(envoy, "ceiling", "0", "hot", setup, col)
 bad = sum(int(r[8]) for r in rows if r[8].isdigit())
 print()
-print("| dimension | mode | jwt_authn req/s | this filter req/s | ratio | by CPU | / ceiling | vs first variant |")
-print("|---|---|---|---|---|---|---|---|")
+print("| dimension | mode | jwt_authn req/s | this filter req/s | ratio | by CPU | / ceiling | / ceiling_streams | vs first variant |")
+print("|---|---|---|---|---|---|---|---|---|")
 seen = []
 for r in rows:
     key = (r[0], r[1], r[2], r[3], r[4])
@@ -213,14 +216,16 @@ for envoy, dimension, index, label, mode in seen:
     first = med("1", dimension, "0", mode, "wasm", 6)
     vs_first = "" if (envoy, index) == ("1", "0") else f"{w / first:.2f}"
     print(f"| {label} | {mode} | {n:,.0f} | {w:,.0f} | {w / n:.2f} | {n_cpu / w_cpu:.2f} | "
-          f"{w / ceiling(envoy, 6):.2f} | {vs_first} |")
+          f"{w / ceiling(envoy, 6):.2f} | {w / ceiling(envoy, 6, 'ceiling_streams'):.2f} | {vs_first} |")
 for envoy in ("1", "2"):
-    c = ceiling(envoy, 6)
+    c, cs = ceiling(envoy, 6), ceiling(envoy, 6, "ceiling_streams")
     if c == c:
-        print(f"| ceiling (--concurrency {envoy}) | hot | | {c:,.0f} | | | 1.00 | |")
+        print(f"| ceiling (--concurrency {envoy}) | hot | | {c:,.0f} | | | 1.00 | {c / cs:.2f} | |")
+        print(f"| ceiling_streams (--concurrency {envoy}) | hot | | {cs:,.0f} | | | {cs / c:.2f} | 1.00 | |")
 print()
 print("ratio: this filter / jwt_authn in req/s; by CPU: the same from Envoy's CPU time per request;")
-print("/ ceiling: this filter / bench/ceiling_filter (hot tokens) in the same Envoy; vs first variant:")
+print("/ ceiling: this filter / bench/ceiling_filter (hot tokens) in the same Envoy; / ceiling_streams: the")
+print("same against its stream-contexts build (per-stream entries, as this filter has); vs first variant:")
 print("this filter's req/s against the dimension's first variant in the same mode (1.00 = flat).")
 if bad:
     print(f"WARNING: {bad} non-2xx answers in the runs: the figures are not valid.")
