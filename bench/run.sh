@@ -32,7 +32,8 @@
 # script, not a test.
 #
 #   bench/run.sh                 ROUNDS=3 SECONDS_PER_RUN=5 CONNECTIONS=16 COLD_TOKENS=2000 PACED_RATE=2000 PIN=1
-#                                (MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling wasm_ceiling_streams" narrow a run;
+#                                (ORDER=fixed runs the setups in SETUPS' order in every round, not shuffled;
+#                                 MODES="hot cold" and SETUPS="none native native_cache wasm wasm_floor wasm_empty wasm_ceiling wasm_ceiling_streams" narrow a run;
 #                                 ALG=ES256, ES384, ES512 or EdDSA measures those algorithms instead of RS256;
 #                                 PHASES=1 runs a build of this filter that times the steps of its header
 #                                 callback, printed at the end: use it with one of MODES=hot or MODES=cold)
@@ -174,8 +175,16 @@ declare -A PORT=([none]=18000 [native]=18001 [native_cache]=18002 [wasm]=18003 [
 read -r -a SETUPS <<<"${SETUPS:-none native native_cache wasm wasm_floor wasm_empty wasm_ceiling wasm_ceiling_streams}"
 RESULTS="$WORK/results.txt"
 for round in $(seq 1 "$ROUNDS"); do
+  # A new random order of the setups in every round (ORDER=fixed keeps SETUPS' order): a setup's place in
+  # a round can bias it (one run of this pass measured the same setup 4–13 % slower in every round), and
+  # a shuffle spreads that over all of them.
+  if [[ "${ORDER:-shuffled}" == fixed ]]; then
+    ORDERED=("${SETUPS[@]}")
+  else
+    mapfile -t ORDERED < <(printf '%s\n' "${SETUPS[@]}" | shuf)
+  fi
   for mode in ${MODES:-hot cold}; do
-    for setup in "${SETUPS[@]}"; do
+    for setup in "${ORDERED[@]}"; do
       # Envoy CPU per request (the last field): less sensitive than req/s to what else the machine runs.
       read -r rps p50 p99 non2xx cpu_us < <(run_wrk "${PORT[$setup]}" "$WORK/$mode.txt" 1 "$ROOT/bench/tokens.lua")
       echo "$mode $setup $rps $p50 $p99 ${non2xx:-0} $cpu_us" >>"$RESULTS"
