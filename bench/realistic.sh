@@ -47,42 +47,16 @@ fi
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$TOKENS")"
 
-python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS" "$CACHE_SIZE" <<'PY'
-import json, sys
+PYTHONPATH="$ROOT/bench" python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS" "$CACHE_SIZE" <<'PY'
+import sys
+from bench_envoy import listener, native, provider, requiring, wasm, write_bootstrap
 work, module, ceiling_module, jwks, cache_size = sys.argv[1:6]
-config = {"providers": {"bench": {
-    "issuer": "https://issuer.example.com", "audiences": ["api.example.com"],
-    "local_jwks": {"inline_string": jwks},
-    "jwt_cache_config": {"jwt_cache_size": int(cache_size)},
-    "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]}},
-    "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
-router = {"name": "envoy.filters.http.router",
-          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-def wasm(name, filename, configuration=None):
-    c = {"name": name, "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
-                                     "code": {"local": {"filename": filename}}}}
-    if configuration is not None:
-        c["root_id"] = "jwt_authn_wasm"
-        c["configuration"] = {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                              "value": json.dumps(configuration)}
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": c}}, router]
-native = [{"name": "envoy.filters.http.jwt_authn", "typed_config": dict(config, **{
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"})}, router]
+config = requiring(provider(jwks, cache_size=int(cache_size)))
 for envoy, base, admin in ((1, 19200, 19299), (2, 19210, 19298)):
-    setups = [("native", native), ("wasm", wasm("jwt_authn_wasm", module, config)),
+    setups = [("native", native(config)), ("wasm", wasm("jwt_authn_wasm", module, config)),
               ("ceiling", wasm("ceiling", ceiling_module))]
-    listeners = [{"name": name,
-                  "address": {"socket_address": {"address": "127.0.0.1", "port_value": base + i}},
-                  "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                      "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                          "stat_prefix": name,
-                          "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                              {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
-                          "http_filters": filters}}]}]}
-                 for i, (name, filters) in enumerate(setups)]
-    json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-               "static_resources": {"listeners": listeners}}, open(f"{work}/envoy{envoy}.json", "w"))
+    write_bootstrap(f"{work}/envoy{envoy}.json",
+                    [listener(name, base + i, filters) for i, (name, filters) in enumerate(setups)], admin)
 PY
 
 PIN1="" CLIENT_PIN1=""

@@ -74,90 +74,38 @@ EMPTY_MODULE="$ROOT/bench/empty_filter/target/wasm32-wasip1/release/empty_filter
 JWKS="$("$MINT" jwks)"
 HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
-python3 - "$WORK/envoy.json" "$MODULE" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" "$CEILING_STREAMS_MODULE" <<'PY'
-import json, sys
+PYTHONPATH="$ROOT/bench" python3 - "$WORK/envoy.json" "$MODULE" "$JWKS" "$EMPTY_MODULE" "$CEILING_MODULE" "${BEFORE_MODULE:-}" "$CEILING_STREAMS_MODULE" <<'PY'
+import os, sys
+from bench_envoy import listener, native, provider, requiring, wasm, write_bootstrap, ROUTER, ROUTE_NAME
 out, module, jwks, empty_module, ceiling_module, before_module, ceiling_streams_module = sys.argv[1:8]
-provider = {
-    "issuer": "https://issuer.example.com",
-    "audiences": ["api.example.com"],
-    "local_jwks": {"inline_string": jwks},
-    "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}],
-}
-def authn(cache, floor=False):
-    p = dict(provider)
-    if cache:
-        p["jwt_cache_config"] = {"jwt_cache_size": 100}
-    rule = {"match": {"prefix": "/"}} if floor else {"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}
-    return {"providers": {"bench": p}, "rules": [rule]}
-router = {"name": "envoy.filters.http.router",
-          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-def native(cache):
-    c = authn(cache); c["@type"] = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
-    return [{"name": "envoy.filters.http.jwt_authn", "typed_config": c}, router]
-def wasm(floor, filename=module, suffix=""):
-    suffix = suffix or ("_floor" if floor else "")
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": "jwt_authn_wasm" + suffix, "root_id": "jwt_authn_wasm",
-                   "vm_config": {"vm_id": "jwt_authn_wasm" + suffix,
-                                 "runtime": "envoy.wasm.runtime.v8",
-                                 "code": {"local": {"filename": filename}}},
-                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                     "value": json.dumps(authn(False, floor))}}}}, router]
+def authn(cache=False, floor=False):
+    c = requiring(provider(jwks, cache_size=100 if cache else None))
+    if floor:
+        del c["rules"][0]["requires"]
+    return c
 def per_route():
-    c = authn(False)
+    c = authn()
     c["rules"] = [{"match": {"prefix": "/"}}]
     c["requirement_map"] = {"bench": {"provider_name": "bench"}}
-    c["per_route_config"] = {"bench_route": {"requirement_name": "bench"}}
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": "jwt_authn_wasm_per_route", "root_id": "jwt_authn_wasm",
-                   "vm_config": {"vm_id": "jwt_authn_wasm_per_route", "runtime": "envoy.wasm.runtime.v8",
-                                 "code": {"local": {"filename": module}}},
-                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                     "value": json.dumps(c)}}}}, router]
-def bare(name, filename):
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": name, "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
-                                               "code": {"local": {"filename": filename}}}}}}, router]
-setups = {"none": (18000, [router]), "native": (18001, native(False)),
-          "native_cache": (18002, native(True)), "wasm": (18003, wasm(False)),
-          "wasm_floor": (18004, wasm(True)), "wasm_empty": (18005, bare("empty", empty_module)),
-          "wasm_ceiling": (18006, bare("ceiling", ceiling_module)), "wasm_per_route": (18012, per_route()),
-          "wasm_ceiling_streams": (18008, bare("ceiling_streams", ceiling_streams_module))}
+    c["per_route_config"] = {ROUTE_NAME: {"requirement_name": "bench"}}
+    return wasm("jwt_authn_wasm_per_route", module, c)
+setups = {"none": (18000, [ROUTER]), "native": (18001, native(authn())),
+          "native_cache": (18002, native(authn(cache=True))),
+          "wasm": (18003, wasm("jwt_authn_wasm", module, authn())),
+          "wasm_floor": (18004, wasm("jwt_authn_wasm_floor", module, authn(floor=True))),
+          "wasm_empty": (18005, wasm("empty", empty_module)),
+          "wasm_ceiling": (18006, wasm("ceiling", ceiling_module)), "wasm_per_route": (18012, per_route()),
+          "wasm_ceiling_streams": (18008, wasm("ceiling_streams", ceiling_streams_module))}
 if before_module:
-    setups["wasm_before"] = (18007, wasm(False, before_module, "_before"))
-import os
+    setups["wasm_before"] = (18007, wasm("jwt_authn_wasm_before", before_module, authn()))
 if os.environ.get("DPOP", "1") != "0":
     # Proofs live an hour so the pre-minted files stay valid; the replay cache holds every proof of a run.
-    def dpop_filters(name):
-        p = dict(provider)
-        p["dpop"] = {"allowed_algs": ["ES256", "EdDSA"], "max_proof_age": "3600s", "clock_skew": "60s",
-                     "replay_cache_size": 1000000}
-        config = {"providers": {"bench": p},
-                  "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
-        return [{"name": "envoy.filters.http.wasm", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {"name": name, "root_id": "jwt_authn_wasm",
-                       "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
-                                     "code": {"local": {"filename": module}}},
-                       "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                         "value": json.dumps(config)}}}}, router]
-    setups["dpop_es256"] = (18010, dpop_filters("dpop_es256"))
-    setups["dpop_eddsa"] = (18011, dpop_filters("dpop_eddsa"))
-listeners = []
-for name, (port, filters) in setups.items():
-    listeners.append({"name": name,
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": name,
-                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                    {"name": "bench_route", "match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
-                "http_filters": filters}}]}]})
-json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 18099}}},
-           "static_resources": {"listeners": listeners}}, open(out, "w"))
+    p = provider(jwks)
+    p["dpop"] = {"allowed_algs": ["ES256", "EdDSA"], "max_proof_age": "3600s", "clock_skew": "60s",
+                 "replay_cache_size": 1000000}
+    setups["dpop_es256"] = (18010, wasm("dpop_es256", module, requiring(p)))
+    setups["dpop_eddsa"] = (18011, wasm("dpop_eddsa", module, requiring(p)))
+write_bootstrap(out, [listener(name, port, filters) for name, (port, filters) in setups.items()], 18099)
 PY
 
 # Envoy and the load generator on cores of their own, as in production, where clients run elsewhere:

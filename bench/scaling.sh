@@ -55,24 +55,24 @@ HOT_TOKEN="$(head -1 "$WORK/hot.txt")"
 
 # One configuration per Envoy: envoy1.json (--concurrency 1) and envoy2.json (--concurrency 2), and
 # plan.txt with a line per listener: envoy dimension variant modes setup port.
-python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS_1" "${DIMENSIONS[*]}" "$CEILING_STREAMS_MODULE" <<'PY'
-import json, sys
+PYTHONPATH="$ROOT/bench" python3 - "$WORK" "$MODULE" "$CEILING_MODULE" "$JWKS_1" "${DIMENSIONS[*]}" "$CEILING_STREAMS_MODULE" <<'PY'
+import sys
+import bench_envoy
+from bench_envoy import listener, native, requiring, wasm, write_bootstrap, ISSUER
 work, module, ceiling_module, jwks_1, dimensions, ceiling_streams_module = sys.argv[1:7]
 dimensions = dimensions.split()
 jwks_256 = open(f"{work}/jwks256.json").read().strip()
-ISSUER = "https://issuer.example.com"  # the tokens' issuer: the last provider's
 
 def provider(issuer=ISSUER, jwks=jwks_1, claims=1):
+    # ISSUER is the tokens' issuer: the last provider's.
     names = ["sub", "email", "iss", "jti", "aud"]
-    return {"issuer": issuer, "audiences": ["api.example.com"],
-            "local_jwks": {"inline_string": jwks},
-            "jwt_cache_config": {"jwt_cache_size": 100},
-            "claim_to_headers": [{"header_name": f"x-jwt-c{i}", "claim_name": names[i % len(names)]}
-                                 for i in range(claims)]}
+    return bench_envoy.provider(
+        jwks, issuer=issuer, cache_size=100,
+        claim_to_headers=[{"header_name": f"x-jwt-c{i}", "claim_name": names[i % len(names)]}
+                          for i in range(claims)])
 
 def one(**kw):
-    return {"providers": {"bench": provider(**kw)},
-            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}
+    return requiring(provider(**kw))
 
 def rules(n):
     c = one()
@@ -101,34 +101,6 @@ VARIANTS = {
 }
 CONCURRENCY_2 = ("--concurrency 2, wrk 2 threads", one(), "hot cold")
 
-router = {"name": "envoy.filters.http.router",
-          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-def native(config):
-    c = dict(config, **{"@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"})
-    return [{"name": "envoy.filters.http.jwt_authn", "typed_config": c}, router]
-def wasm(config, vm_id):
-    # One vm_id per listener: each configuration gets VMs of its own, as separate deployments would.
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": vm_id, "root_id": "jwt_authn_wasm",
-                   "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
-                                 "code": {"local": {"filename": module}}},
-                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                     "value": json.dumps(config)}}}}, router]
-def ceiling(name, filename):
-    return [{"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": name, "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8",
-                                               "code": {"local": {"filename": filename}}}}}}, router]
-def listener(name, port, filters):
-    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": name,
-                    "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-                        {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
-                    "http_filters": filters}}]}]}
-
 plan = []
 envoys = {1: [], 2: []}
 port = 19000
@@ -136,7 +108,9 @@ def add(envoy, dimension, index, label, config, modes):
     global port
     for setup in ("native", "wasm"):
         name = f"{dimension}_{index}_{setup}"
-        envoys[envoy].append(listener(name, port, native(config) if setup == "native" else wasm(config, name)))
+        # One vm_id per listener: each configuration gets VMs of its own, as separate deployments would.
+        filters = native(config) if setup == "native" else wasm(name, module, config)
+        envoys[envoy].append(listener(name, port, filters))
         plan.append(f"{envoy}\t{dimension}\t{index}\t{label}\t{modes}\t{setup}\t{port}")
         port += 1
 for dimension in dimensions:
@@ -148,11 +122,10 @@ for envoy, admin in ((1, 19099), (2, 19098)):
     if not envoys[envoy]:
         continue
     for name, filename in (("ceiling", ceiling_module), ("ceiling_streams", ceiling_streams_module)):
-        envoys[envoy].append(listener(name, port, ceiling(name, filename)))
+        envoys[envoy].append(listener(name, port, wasm(name, filename)))
         plan.append(f"{envoy}\tceiling\t0\tceiling\thot\t{name}\t{port}")
         port += 1
-    json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-               "static_resources": {"listeners": envoys[envoy]}}, open(f"{work}/envoy{envoy}.json", "w"))
+    write_bootstrap(f"{work}/envoy{envoy}.json", envoys[envoy], admin)
 open(f"{work}/plan.txt", "w").write("\n".join(plan) + "\n")
 PY
 

@@ -14,14 +14,11 @@ source bench/common.sh
 bench_build
 MODULE="${MODULE_UNDER_TEST:-$MODULE}"
 "$MINT" 1 >"$WORK/token.txt"
-python3 - "$WORK/config.json" "$("$MINT" jwks)" <<'PY'
+PYTHONPATH="$ROOT/bench" python3 - "$WORK/config.json" "$("$MINT" jwks)" <<'PY'
 import json, sys
+from bench_envoy import provider, requiring
 out, jwks = sys.argv[1:3]
-provider = {"issuer": "https://issuer.example.com", "audiences": ["api.example.com"],
-            "local_jwks": {"inline_string": jwks},
-            "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]}
-json.dump({"providers": {"bench": provider},
-           "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}, open(out, "w"))
+json.dump(requiring(provider(jwks)), open(out, "w"))
 PY
 echo "| round | this filter, ns | wasm_ceiling_streams, ns | wasm_ceiling, ns |"
 echo "|---|---|---|---|"
