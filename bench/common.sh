@@ -1,4 +1,4 @@
-# Shared by bench/scaling.sh and bench/realistic.sh (sourced, not run): the Envoy binary, the built
+# Shared by bench/run.sh, scaling.sh, realistic.sh and vm_loop.sh (sourced, not run): the Envoy binary, the built
 # modules and token tools, starting one Envoy on a generated config, Envoy's CPU time and one wrk run.
 # Expects ROOT (the repository) and WORK (a scratch directory) to be set.
 
