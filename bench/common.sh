@@ -1,5 +1,6 @@
-# Shared by bench/run.sh, scaling.sh, realistic.sh and vm_loop.sh (sourced, not run): the Envoy binary, the built
-# modules and token tools, starting one Envoy on a generated config, Envoy's CPU time and one wrk run.
+# Shared by bench/run.sh, scaling.sh, realistic.sh and vm_loop.sh (sourced, not run): the Envoy
+# binary, the built modules and token tools, starting one Envoy on a generated config, Envoy's CPU
+# time and one wrk run.
 # Expects ROOT (the repository) and WORK (a scratch directory) to be set.
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
