@@ -55,6 +55,12 @@ struct RawDpopNonce {
     lifetime: Option<String>,
 }
 
+/// The filter state (`wasm.dpop_nonce`) that carries a fresh server nonce on an admitted request whose
+/// proof used the previous slot's: Envoy's `response_headers_to_add` can send it to the client as
+/// `DPoP-Nonce: %FILTER_STATE(wasm.dpop_nonce:PLAIN)%` (RFC 9449 §8.2), which costs no VM entry on
+/// the response. Reserved: no provider's `payload_in_filter_state` may take it.
+pub const NONCE_FILTER_STATE: &str = "dpop_nonce";
+
 /// Whether the DPoP scheme is required of the provider's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DpopMode {

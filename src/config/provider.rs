@@ -366,6 +366,10 @@ fn compile_filter_state_name(
                 "use letters, digits, '_', '-' and '.'",
             ))
         }
+        Some(name) if name == crate::config::dpop::NONCE_FILTER_STATE => Err(error(
+            format!("{field}.payload_in_filter_state"),
+            format!("\"{name}\" is reserved for the DPoP server nonce; choose another name"),
+        )),
         other => Ok(other),
     }
 }

@@ -7,9 +7,10 @@
 //! The limit that remains: the cache is per Envoy process. Behind several proxies a proof can be
 //! replayed to another proxy within its window; short windows or server nonces narrow that.
 
+use crate::config::dpop::NONCE_FILTER_STATE;
 use crate::config::FilterConfig;
 use crate::request::authenticator::Verdict;
-use crate::request::dpop::nonce::{issue_nonce, nonce_accepted};
+use crate::request::dpop::nonce::{accepted_nonce, issue_nonce, AcceptedNonce};
 use crate::request::dpop::replay::{insert, Insert, ReplayLayout};
 use crate::request::dpop::ProofRecord;
 use crate::request::reply::{refusal, Failure};
@@ -47,11 +48,20 @@ pub fn check_proofs(
         };
         let outcome = match dpop.nonce_lifetime_seconds {
             Some(lifetime) => check_nonce(host, &record, lifetime, now),
-            None => Ok(()),
+            None => Ok(None),
         }
-        .and_then(|()| remember_jti(host, &record, dpop.replay_cache_size, now));
-        let Err((error, fresh_nonce)) = outcome else {
-            continue;
+        .and_then(|next| {
+            remember_jti(host, &record, dpop.replay_cache_size, now)?;
+            Ok(next)
+        });
+        let (error, fresh_nonce) = match outcome {
+            Ok(next) => {
+                if let Some(next) = next {
+                    offer_next_nonce(&mut mutations.filter_state, next);
+                }
+                continue;
+            }
+            Err(refusal) => refusal,
         };
         if provider.report_only {
             mutations.would_deny.push(error.reason());
@@ -74,22 +84,40 @@ pub fn check_proofs(
 type Refusal = (DpopError, Option<String>);
 
 /// The proof's nonce must be one this process issued in the current slot or the one before; otherwise
-/// the refusal carries a fresh one.
+/// the refusal carries a fresh one. One from the slot before passes with the current slot's nonce
+/// (`Ok(Some)`), to offer the client before its own goes stale.
 fn check_nonce(
     host: &dyn Host,
     record: &ProofRecord,
     lifetime: u64,
     now: u64,
-) -> Result<(), Refusal> {
+) -> Result<Option<String>, Refusal> {
     let Some(secret) = nonce_secret(host) else {
         return Err((DpopError::ReplayCacheUnavailable, None));
     };
-    match &record.nonce {
-        Some(nonce) if nonce_accepted(&secret, lifetime, now, nonce) => Ok(()),
-        _ => Err((
+    let accepted = record
+        .nonce
+        .as_deref()
+        .and_then(|nonce| accepted_nonce(&secret, lifetime, now, nonce));
+    match accepted {
+        Some(AcceptedNonce::Current) => Ok(None),
+        Some(AcceptedNonce::Previous) => Ok(Some(issue_nonce(&secret, lifetime, now))),
+        None => Err((
             DpopError::NonceRequired,
             Some(issue_nonce(&secret, lifetime, now)),
         )),
+    }
+}
+
+/// Puts `nonce` in the filter state `wasm.dpop_nonce` for the response (once: with two DPoP providers
+/// admitting the request the first offer stands; both come from the one process secret and slot unless
+/// their lifetimes differ, and either keeps the client going).
+fn offer_next_nonce(filter_state: &mut Vec<(String, String)>, nonce: String) {
+    if filter_state
+        .iter()
+        .all(|(name, _)| name != NONCE_FILTER_STATE)
+    {
+        filter_state.push((NONCE_FILTER_STATE.to_string(), nonce));
     }
 }
 

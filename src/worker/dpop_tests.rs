@@ -146,10 +146,14 @@ fn nonces_are_issued_and_accepted_by_every_worker_of_the_process() {
     let nonce = reply.dpop_nonce.expect("a DPoP-Nonce to retry with");
     // The refused proof's jti was not recorded, so the retry may reuse nothing but must carry the nonce;
     // the other worker accepts the nonce the first one issued.
-    assert!(matches!(
-        check(&worker_b, &config, record(2, now + 60, Some(&nonce))),
-        Verdict::Allow(_)
-    ));
+    let Verdict::Allow(mutations) = check(&worker_b, &config, record(2, now + 60, Some(&nonce)))
+    else {
+        panic!("the issued nonce, on another worker")
+    };
+    assert!(
+        mutations.filter_state.is_empty(),
+        "a current nonce needs no successor"
+    );
     // A forged or stale nonce is refused with a new one.
     let forged = format!("{}.AAAA", now / 300);
     let Verdict::Deny(reply) = check(&worker_b, &config, record(3, now + 60, Some(&forged))) else {
@@ -162,13 +166,22 @@ fn nonces_are_issued_and_accepted_by_every_worker_of_the_process() {
     );
     process.advance(Duration::from_secs(300));
     let later = START_MS / 1000 + 300;
-    assert!(
-        matches!(
-            check(&worker_a, &config, record(4, later + 60, Some(&nonce))),
-            Verdict::Allow(_)
-        ),
-        "still accepted in the next slot"
-    );
+    // Still accepted in the next slot, with that slot's nonce offered for the response (RFC 9449 §8.2).
+    let Verdict::Allow(mutations) = check(&worker_a, &config, record(4, later + 60, Some(&nonce)))
+    else {
+        panic!("still accepted in the next slot")
+    };
+    let [(name, next)] = mutations.filter_state.as_slice() else {
+        panic!("one filter state: {:?}", mutations.filter_state)
+    };
+    assert_eq!(name, "dpop_nonce");
+    assert_ne!(next, &nonce);
+    assert!(next.starts_with(&format!("{}.", later / 300)));
+    let Verdict::Allow(mutations) = check(&worker_b, &config, record(6, later + 60, Some(next)))
+    else {
+        panic!("the offered nonce is accepted")
+    };
+    assert!(mutations.filter_state.is_empty());
     process.advance(Duration::from_secs(300));
     let Verdict::Deny(reply) = check(&worker_a, &config, record(5, later + 400, Some(&nonce)))
     else {

@@ -1,7 +1,8 @@
 //! DPoP (RFC 9449) through a real Envoy, with proof keys (ES256, EdDSA) generated in the test and
 //! access tokens bound to them: a valid proof passes with the claims upstream; each check fails on its
 //! own with status, body and `WWW-Authenticate`; a replay sent to another worker of the same Envoy
-//! (`--concurrency 4`) is caught; the server-nonce flow end to end.
+//! (`--concurrency 4`) is caught; the server-nonce flow end to end, and the next nonce offered on a
+//! success response through Envoy's `response_headers_to_add`.
 
 use std::collections::BTreeMap;
 
@@ -352,5 +353,98 @@ fn the_server_nonce_flow_end_to_end() {
         "forged nonce",
     );
     assert!(forged.header("dpop-nonce").is_some());
+    scenario.envoy.assert_no_panic();
+}
+
+/// Where Envoy's route configuration sends the next nonce to the client: `DPoP-Nonce` from the filter
+/// state `wasm.dpop_nonce`, on the wasm listener's virtual host, as docs/dpop.md tells users to add.
+fn with_next_nonce_header(bootstrap: &mut Value) {
+    let virtual_host = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]
+        ["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0];
+    virtual_host["response_headers_to_add"] = json!([{
+        "header": {"key": "dpop-nonce", "value": "%FILTER_STATE(wasm.dpop_nonce:PLAIN)%"},
+        "keep_empty_value": false
+    }]);
+}
+
+/// Sleeps until `seconds` past the start of the next `lifetime`-second slot; returns that slot.
+fn sleep_into_next_slot(lifetime: u64, seconds: f64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let next = (now / lifetime as f64).floor() + 1.0;
+    std::thread::sleep(std::time::Duration::from_secs_f64(
+        next * lifetime as f64 + seconds - now,
+    ));
+    next as u64
+}
+
+#[test]
+fn a_nonce_from_the_slot_before_passes_and_the_response_carries_the_next() {
+    const LIFETIME: u64 = 4;
+    let config = |jwks_uri: &str| {
+        let mut provider = provider_json(jwks_uri, "jwks");
+        provider["dpop"] = json!({"allowed_algs": ["ES256"], "nonce": {"lifetime": "4s"}});
+        json!({"providers": {"dpop_nonce": provider},
+               "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "dpop_nonce"}}]})
+    };
+    let scenario = Scenario::start_edited(2, false, config, with_next_nonce_header);
+    let port = scenario.envoy.wasm_port;
+    let keys = Keys::load();
+    let client = ClientKey::es256();
+    let htu = "http://test.local/pay";
+    let token = bound_token(&keys, &client.jkt(), now());
+    let proof_with = |nonce: Option<&str>| {
+        let mut claims = proof_claims("POST", htu, &token, now());
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        with_dpop(&token, &client.sign(&client.header(), &claims))
+    };
+    let nonces = |response: &HttpResponse| -> Vec<String> {
+        response
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("dpop-nonce"))
+            .map(|(_, value)| value.clone())
+            .collect()
+    };
+    // Early in a slot, so the next two requests fall in it.
+    let first_slot = sleep_into_next_slot(LIFETIME, 0.2);
+    let refused = send(port, "POST", "/pay", &proof_with(None));
+    assert_eq!(refused.status, 401, "{refused:?}");
+    let issued = nonces(&refused);
+    assert_eq!(
+        issued.len(),
+        1,
+        "one DPoP-Nonce on the refusal: {refused:?}"
+    );
+    let nonce = issued[0].clone();
+    assert!(nonce.starts_with(&format!("{first_slot}.")), "{nonce}");
+    let current = send(port, "POST", "/pay", &proof_with(Some(&nonce)));
+    assert_eq!(current.status, 200, "{current:?}");
+    assert_eq!(current.upstream_headers()["x-jwt-sub"], json!(["alice"]));
+    assert!(
+        nonces(&current).is_empty(),
+        "a current nonce gets no successor: {current:?}"
+    );
+    // In the next slot the nonce still passes, and the response offers that slot's.
+    let second_slot = sleep_into_next_slot(LIFETIME, 0.2);
+    let previous = send(port, "POST", "/pay", &proof_with(Some(&nonce)));
+    assert_eq!(previous.status, 200, "{previous:?}");
+    let offered = nonces(&previous);
+    assert_eq!(offered.len(), 1, "{previous:?}");
+    assert!(
+        offered[0].starts_with(&format!("{second_slot}.")) && offered[0] != nonce,
+        "{offered:?}"
+    );
+    assert!(
+        previous.upstream_headers().get("dpop-nonce").is_none(),
+        "the nonce goes to the client, not upstream"
+    );
+    let moved_on = send(port, "POST", "/pay", &proof_with(Some(&offered[0])));
+    assert_eq!(moved_on.status, 200, "{moved_on:?}");
+    assert!(nonces(&moved_on).is_empty(), "{moved_on:?}");
     scenario.envoy.assert_no_panic();
 }

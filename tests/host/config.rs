@@ -163,6 +163,8 @@ fn refusals_name_the_field() {
          "stat_prefix: \"a..b\": use letters, digits, '_' and '-', in segments separated by single dots"),
         (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "clear_route_cache": "yes"}}}),
          "providers.idp.clear_route_cache: invalid type"),
+        (json!({"providers": {"idp": {"remote_jwks": {"http_uri": {"uri": "https://x/", "cluster": "c"}}, "payload_in_filter_state": "dpop_nonce"}}}),
+         "providers.idp.payload_in_filter_state: \"dpop_nonce\" is reserved for the DPoP server nonce; choose another name"),
     ];
     for (config, expected) in cases {
         let error = refusal(config.clone());

@@ -29,30 +29,43 @@ pub fn issue_nonce(secret: &[u8], lifetime_seconds: u64, now: u64) -> String {
     format!("{slot}.{}", URL_SAFE_NO_PAD.encode(mac(secret, slot)))
 }
 
-/// Whether `nonce` was issued with `secret` in the current slot or the one before.
-pub fn nonce_accepted(secret: &[u8], lifetime_seconds: u64, now: u64, nonce: &str) -> bool {
+/// How old an accepted nonce is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptedNonce {
+    /// Issued in the current slot.
+    Current,
+    /// Issued in the slot before: accepted until the next slot begins, so the response may carry the
+    /// current slot's nonce for the client to move to (§8.2) before its own goes stale.
+    Previous,
+}
+
+/// Whether `nonce` was issued with `secret` in the current slot or the one before, and in which.
+pub fn accepted_nonce(
+    secret: &[u8],
+    lifetime_seconds: u64,
+    now: u64,
+    nonce: &str,
+) -> Option<AcceptedNonce> {
     let current = now / lifetime_seconds.max(1);
-    let Some((slot_text, mac_text)) = nonce.split_once('.') else {
-        return false;
+    let (slot_text, mac_text) = nonce.split_once('.')?;
+    let slot = slot_text.parse::<u64>().ok()?;
+    let age = if slot == current {
+        AcceptedNonce::Current
+    } else if slot.checked_add(1) == Some(current) {
+        AcceptedNonce::Previous
+    } else {
+        return None;
     };
-    let Ok(slot) = slot_text.parse::<u64>() else {
-        return false;
-    };
-    if slot != current && slot.checked_add(1) != Some(current) {
-        return false;
-    }
-    let Ok(presented) = URL_SAFE_NO_PAD.decode(mac_text) else {
-        return false;
-    };
+    let presented = URL_SAFE_NO_PAD.decode(mac_text).ok()?;
     // jwt-compact's HMAC signature type panics on a slice of another length.
     if presented.len() != MAC_BYTES {
-        return false;
+        return None;
     }
-    let Ok(signature) = <Hs256 as Algorithm>::Signature::try_from_slice(&presented) else {
-        return false;
-    };
+    let signature = <Hs256 as Algorithm>::Signature::try_from_slice(&presented).ok()?;
     let mut message = CONTEXT.to_vec();
     message.extend_from_slice(&slot.to_be_bytes());
     // jwt-compact compares the macs in constant time.
-    Hs256.verify_signature(&signature, &Hs256Key::new(secret), &message)
+    Hs256
+        .verify_signature(&signature, &Hs256Key::new(secret), &message)
+        .then_some(age)
 }
