@@ -28,7 +28,7 @@ target/release/examples/verify_cost <"$INPUT"
 echo
 echo "V8 (node $(node --version), wasm32-wasip1):"
 echo "$header"
-node --no-warnings -e '
+node --no-warnings --experimental-wasm-relaxed-simd -e '
 const { WASI } = require("node:wasi");
 const fs = require("node:fs");
 const wasi = new WASI({ version: "preview1", args: [], env: {} });

@@ -16,4 +16,4 @@ pub use ecdsa::{
 };
 pub use eddsa::{EdDsa, EdDsaSignature};
 pub use key::KeyMaterial;
-pub use rsa::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash};
+pub use rsa::{verify_pkcs1v15, verify_pss, PreparedRsaKey, RsaHash, RsaKernel};

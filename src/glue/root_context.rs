@@ -10,6 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use crate::config::FilterConfig;
+use crate::crypto::RsaKernel;
 use crate::glue::http_context::JwtAuthnFilter;
 use crate::glue::proxy_host::{add_to_counter, apply_resolutions, flush_allowed, ProxyHost};
 use crate::metrics;
@@ -75,6 +76,12 @@ impl Context for FilterRoot {
 
 impl RootContext for FilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        // Where the engine's relaxed_madd is not fused (no FMA in the CPU), RSA runs on the slower
+        // integer kernel: say which, once per configuration.
+        log::info!(
+            "jwt-authn-wasm: RSA public-key operations on the {:?} kernel",
+            RsaKernel::in_use()
+        );
         let raw = self.get_plugin_configuration().unwrap_or_default();
         let config = match FilterConfig::parse(&raw) {
             Ok(config) => Rc::new(config),

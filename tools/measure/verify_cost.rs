@@ -82,6 +82,20 @@ fn main() {
             whole - checks - signature
         );
     }
+    // The RSA public-key operation on each kernel, in one process, alternating passes (so the machine's
+    // drift falls on both): the fastest of eight passes each.
+    println!();
+    println!("| RSA public-key operation | integer kernel, µs | fused multiply-add kernel, µs | fused / integer |");
+    println!("|---|---|---|---|");
+    for set in &sets {
+        if let Some((integer, fused)) = rsa_kernel_cost(set) {
+            println!(
+                "| {} | {integer:.1} | {fused:.1} | {:.2} |",
+                set.name,
+                fused / integer
+            );
+        }
+    }
     // The DPoP proof path: a key used once (parsed per signature, no comb table of its own), against
     // RustCrypto's `VerifyingKey::verify` on the same signatures; fastest of five passes.
     println!();
@@ -99,6 +113,44 @@ fn main() {
             println!("| {} | {ours:.1} | {theirs:.1} |", set.name);
         }
     }
+}
+
+/// Per signature, µs: sᵉ mod n on the integer and on the fused multiply-add kernel (`None` for other
+/// key types, or where the fused kernel cannot run exactly).
+fn rsa_kernel_cost(set: &TokenSet) -> Option<(f64, f64)> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use jwt_authn_wasm::crypto::{PreparedRsaKey, RsaKernel};
+    let jwks: serde_json::Value = serde_json::from_str(set.jwks.trim()).ok()?;
+    let jwk = jwks["keys"].get(0)?;
+    let decode = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str()?).ok();
+    let (n, e) = (decode("n")?, decode("e")?);
+    let e = e.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+    let key = PreparedRsaKey::new(&n, e)?;
+    let kernels = [
+        key.with_kernel(RsaKernel::Integer)?,
+        key.with_kernel(RsaKernel::FusedFloat)?,
+    ];
+    let signatures: Vec<Vec<u8>> = set
+        .tokens
+        .iter()
+        .map(|token| {
+            let (_, signature) = token.rsplit_once('.').expect("three parts");
+            URL_SAFE_NO_PAD.decode(signature).expect("base64url")
+        })
+        .collect();
+    let mut best = [f64::INFINITY; 2];
+    for _ in 0..9 {
+        for (kept, key) in best.iter_mut().zip(&kernels) {
+            let started = Instant::now();
+            for signature in &signatures {
+                std::hint::black_box(key.public_op(signature).expect("below n"));
+            }
+            *kept = kept.min(started.elapsed().as_secs_f64());
+        }
+    }
+    let count = signatures.len().max(1) as f64;
+    Some((best[0] / count * 1e6, best[1] / count * 1e6))
 }
 
 /// Per signature: a P-256/P-384/P-521 key parsed and `verify_without_table`, and RustCrypto's

@@ -8,8 +8,11 @@
 //! multiply for 65537) plus the padding check. Nothing here handles secrets, so constant time is not
 //! needed.
 //!
-//! `prepared_key` holds the key and the exponentiation, `padding` the PKCS#1 v1.5 and PSS checks.
+//! `prepared_key` holds the key and the exponentiation on 28-bit integer limbs, `fused_float` the same
+//! on 52-bit limbs in doubles by fused multiply-add (used in wasm where the engine fuses it),
+//! `padding` the PKCS#1 v1.5 and PSS checks.
 
+mod fused_float;
 mod padding;
 mod prepared_key;
 
@@ -20,7 +23,7 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use crate::crypto::algorithm::{JwsAlgorithm, NoSigningKey};
 
 pub use padding::{verify_pkcs1v15, verify_pss, RsaHash};
-pub use prepared_key::PreparedRsaKey;
+pub use prepared_key::{PreparedRsaKey, RsaKernel};
 
 /// RSA keys below this many bits are skipped (RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;

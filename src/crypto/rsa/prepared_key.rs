@@ -1,5 +1,7 @@
 //! An RSA public key prepared once for verification, and its public-key operation sᵉ mod n by
-//! Montgomery multiplication.
+//! Montgomery multiplication. In wasm, where the engine's `relaxed_madd` is fused, the key also carries
+//! a `FusedFloatKey` and the operation runs there (`fused_float.rs`: about 0.83 of this kernel's time
+//! in V8); this integer kernel is the fallback and the host build's.
 //!
 //! The limbs hold 28 bits, not 32: a product of two limbs is below 2⁵⁶, so a whole column of a product
 //! (the sum of every aᵢ·bⱼ with i + j = k) fits a u64 with no carry between its terms. Each column is then
@@ -17,6 +19,7 @@
 //! defeat store forwarding: 80 µs), and 13-bit limbs in `i32x4.dot_i16x8_s` (no shuffles, but twice
 //! the columns and groups: 1.9 to 2.2 times the time).
 
+use crate::crypto::rsa::fused_float::{fused_multiply_add_is_exact, FusedFloatKey};
 use crate::crypto::rsa::MAX_RSA_BITS;
 
 /// Bits per limb.
@@ -57,6 +60,38 @@ pub struct PreparedRsaKey {
     /// Length of the modulus in bytes (k in RFC 8017).
     modulus_bytes: usize,
     modulus_bits: usize,
+    /// The same key for the fused multiply-add kernel (`fused_float.rs`), which the operation uses
+    /// when it is there: in wasm when the VM's `relaxed_madd` is fused.
+    fused: Option<FusedFloatKey>,
+}
+
+/// Which kernel computes the public-key operation: for tests that check each against the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaKernel {
+    /// 28-bit limbs in integer SIMD (every engine).
+    Integer,
+    /// 52-bit limbs in doubles by fused multiply-add (`fused_float.rs`; in wasm, only where fused).
+    FusedFloat,
+}
+
+impl RsaKernel {
+    /// The kernel keys prepared here use: the fused one in wasm where it computes exactly, else the
+    /// integer one.
+    pub fn in_use() -> RsaKernel {
+        if cfg!(target_arch = "wasm32") && fused_multiply_add_is_exact() {
+            RsaKernel::FusedFloat
+        } else {
+            RsaKernel::Integer
+        }
+    }
+
+    /// Whether this kernel computes exactly here (the fused one needs a fused multiply-add).
+    pub fn is_available(self) -> bool {
+        match self {
+            RsaKernel::Integer => true,
+            RsaKernel::FusedFloat => fused_multiply_add_is_exact(),
+        }
+    }
 }
 
 /// Buffers one exponentiation reuses across its multiplications, in one allocation: three of
@@ -135,9 +170,38 @@ impl PreparedRsaKey {
             modulus_bits,
             n,
             n_descending,
+            fused: None,
         };
         key.r2 = key.r_squared();
+        // The host build keeps the integer kernel (native u64 products are fast there, and its
+        // fused multiply-add may be a library call); tests choose either with `with_kernel`.
+        if RsaKernel::in_use() == RsaKernel::FusedFloat {
+            key.fused = FusedFloatKey::new(modulus_be, exponent);
+        }
         Some(key)
+    }
+
+    /// This key with its operation on `kernel`, or `None` where that kernel cannot run exactly.
+    pub fn with_kernel(&self, kernel: RsaKernel) -> Option<PreparedRsaKey> {
+        let mut key = self.clone();
+        key.fused = match kernel {
+            RsaKernel::Integer => None,
+            RsaKernel::FusedFloat if kernel.is_available() => {
+                let modulus_be = be_from_limbs(&self.n, self.modulus_bytes);
+                Some(FusedFloatKey::new(&modulus_be, self.e)?)
+            }
+            RsaKernel::FusedFloat => return None,
+        };
+        Some(key)
+    }
+
+    /// The kernel this key's operation runs on.
+    pub fn kernel(&self) -> RsaKernel {
+        if self.fused.is_some() {
+            RsaKernel::FusedFloat
+        } else {
+            RsaKernel::Integer
+        }
     }
 
     pub fn modulus_bits(&self) -> usize {
@@ -374,6 +438,9 @@ impl PreparedRsaKey {
         let s = limbs_from_be(signature, limbs);
         if !less_than(&s, &self.n) {
             return None;
+        }
+        if let Some(fused) = &self.fused {
+            return Some(fused.public_op(signature, self.modulus_bytes));
         }
         let mut work = Workspace::new(limbs);
         let mut s_mont = Vec::with_capacity(limbs);
