@@ -214,46 +214,44 @@ impl FusedFloatKey {
             let start = (k + 1).saturating_sub(limbs);
             let end = k.min(limbs - 1);
             let descending_at = PAD + limbs - 1 + start - k;
-            let (ab_low, ab_high) = if SQUARE {
-                let half = k.div_ceil(2);
-                let (low, high) = products(
+            let mut sums = ColumnSums::new();
+            if SQUARE {
+                sums.add_products(
                     operands.a.get(PAD + start..).unwrap_or_default(),
                     operands
                         .b_descending
                         .get(descending_at..)
                         .unwrap_or_default(),
-                    half.saturating_sub(start),
+                    k.div_ceil(2).saturating_sub(start),
                 );
-                let (diagonal_low, diagonal_high) = match operands.a.get(PAD + k / 2) {
-                    Some(&x) if k % 2 == 0 => products(&[x], &[x], 1),
-                    _ => (0, 0),
-                };
-                (
-                    low.wrapping_mul(2).wrapping_add(diagonal_low),
-                    high.wrapping_mul(2).wrapping_add(diagonal_high),
-                )
+                sums = sums.doubled();
             } else {
-                products(
+                sums.add_products(
                     operands.a.get(PAD + start..).unwrap_or_default(),
                     operands
                         .b_descending
                         .get(descending_at..)
                         .unwrap_or_default(),
                     end + 1 - start,
-                )
-            };
+                );
+            }
             // m from mₖ on is not chosen yet (zero): a low column's pass stops before it.
             let mn_end = if k < limbs { k } else { end + 1 };
-            let (mn_low, mn_high) = products(
+            sums.add_products(
                 operands.m.get(PAD + start..).unwrap_or_default(),
                 self.n_descending.get(descending_at..).unwrap_or_default(),
                 mn_end.saturating_sub(start),
             );
-            let value = ab_low
-                .wrapping_add(mn_low)
-                .wrapping_add(previous_high)
-                .wrapping_add(carry);
-            previous_high = ab_high.wrapping_add(mn_high);
+            let (mut low, mut high) = sums.finish();
+            if SQUARE && k % 2 == 0 {
+                // The diagonal square, once.
+                let x = a.get(k / 2).copied().unwrap_or(0);
+                let (diagonal_low, diagonal_high) = wide_product(x, x);
+                low = low.wrapping_add(diagonal_low as i64);
+                high = high.wrapping_add(diagonal_high as i64);
+            }
+            let value = low.wrapping_add(previous_high).wrapping_add(carry);
+            previous_high = high;
             let value_low = value as u64 & LIMB_MASK;
             if k < limbs {
                 let mk = value_low.wrapping_mul(self.n0_inv) & LIMB_MASK;
@@ -294,78 +292,149 @@ fn wide_product(a: u64, b: u64) -> (u64, u64) {
     )
 }
 
-/// (low parts, high parts) of Σ xⱼ·yⱼ for j below `len` (doubles' bits of integers below 2⁵²), each
-/// product split as in the module's comment and the constants' bits taken off. Zero when a slice is
-/// shorter than `len`.
+/// A column's running sums of split products (as in the module's comment): the bits of the low parts
+/// and of the high parts, in two u64 lanes each, and how many products they hold, whose constants'
+/// bits come off in `finish`.
 #[cfg(target_arch = "wasm32")]
-#[target_feature(enable = "simd128,relaxed-simd")]
-fn products(x: &[u64], y: &[u64], len: usize) -> (i64, i64) {
-    use core::arch::wasm32::{
-        f64x2_add, f64x2_relaxed_madd, f64x2_splat, f64x2_sub, i64x2, i64x2_add,
-        i64x2_extract_lane, i64x2_splat, v128, v128_and, v128_load,
-    };
-    let (Some(x), Some(y)) = (x.get(..len), y.get(..len)) else {
-        return (0, 0);
-    };
-    let high_offset = f64x2_splat(HIGH_OFFSET);
-    let low_offset = f64x2_splat(LOW_OFFSET);
-    let (mut low, mut high) = (i64x2_splat(0), i64x2_splat(0));
-    let mut add = |a: v128, b: v128| {
-        let product_high = f64x2_relaxed_madd(a, b, high_offset);
-        let product_low = f64x2_add(
-            f64x2_relaxed_madd(a, b, f64x2_sub(high_offset, product_high)),
-            low_offset,
-        );
-        high = i64x2_add(high, product_high);
-        low = i64x2_add(low, product_low);
-    };
-    let (x_pairs, x_last) = x.as_chunks::<2>();
-    let (y_pairs, y_last) = y.as_chunks::<2>();
-    for (xp, yp) in x_pairs.iter().zip(y_pairs) {
-        // SAFETY: each is two u64s, 16 bytes; v128_load has no alignment requirement.
-        let (a, b) = unsafe {
-            (
-                v128_load(xp.as_ptr().cast::<v128>()),
-                v128_load(yp.as_ptr().cast::<v128>()),
-            )
+#[derive(Clone, Copy)]
+struct ColumnSums {
+    low: core::arch::wasm32::v128,
+    high: core::arch::wasm32::v128,
+    lanes: u64,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl ColumnSums {
+    #[target_feature(enable = "simd128")]
+    fn new() -> ColumnSums {
+        use core::arch::wasm32::i64x2_splat;
+        ColumnSums {
+            low: i64x2_splat(0),
+            high: i64x2_splat(0),
+            lanes: 0,
+        }
+    }
+
+    /// Adds xⱼ·yⱼ for j below `len` (doubles' bits of integers below 2⁵²); nothing when a slice is
+    /// shorter than `len`.
+    #[target_feature(enable = "simd128,relaxed-simd")]
+    fn add_products(&mut self, x: &[u64], y: &[u64], len: usize) {
+        use core::arch::wasm32::{
+            f64x2_add, f64x2_relaxed_madd, f64x2_splat, f64x2_sub, i64x2, i64x2_add, v128,
+            v128_and, v128_load,
         };
-        add(a, b);
+        let (Some(x), Some(y)) = (x.get(..len), y.get(..len)) else {
+            return;
+        };
+        let high_offset = f64x2_splat(HIGH_OFFSET);
+        let low_offset = f64x2_splat(LOW_OFFSET);
+        let (mut low, mut high) = (self.low, self.high);
+        let mut add = |a: v128, b: v128| {
+            let product_high = f64x2_relaxed_madd(a, b, high_offset);
+            let product_low = f64x2_add(
+                f64x2_relaxed_madd(a, b, f64x2_sub(high_offset, product_high)),
+                low_offset,
+            );
+            high = i64x2_add(high, product_high);
+            low = i64x2_add(low, product_low);
+        };
+        let (x_pairs, x_last) = x.as_chunks::<2>();
+        let (y_pairs, y_last) = y.as_chunks::<2>();
+        for (xp, yp) in x_pairs.iter().zip(y_pairs) {
+            // SAFETY: each is two u64s, 16 bytes; v128_load has no alignment requirement.
+            let (a, b) = unsafe {
+                (
+                    v128_load(xp.as_ptr().cast::<v128>()),
+                    v128_load(yp.as_ptr().cast::<v128>()),
+                )
+            };
+            add(a, b);
+        }
+        // An odd length: the last product in lane 0, and 0·0 in lane 1.
+        if let (Some(&x_last), Some(&y_last)) = (x_last.first(), y_last.first()) {
+            let lane0 = i64x2(-1, 0);
+            add(
+                v128_and(i64x2(x_last as i64, 0), lane0),
+                v128_and(i64x2(y_last as i64, 0), lane0),
+            );
+        }
+        (self.low, self.high) = (low, high);
+        self.lanes += 2 * len.div_ceil(2) as u64;
     }
-    // An odd length: the last product in lane 0, and 0·0 in lane 1.
-    if let (Some(&x_last), Some(&y_last)) = (x_last.first(), y_last.first()) {
-        let lane0 = i64x2(-1, 0);
-        add(
-            v128_and(i64x2(x_last as i64, 0), lane0),
-            v128_and(i64x2(y_last as i64, 0), lane0),
-        );
+
+    /// Every product counted twice (a square's cross products).
+    #[target_feature(enable = "simd128")]
+    fn doubled(self) -> ColumnSums {
+        use core::arch::wasm32::i64x2_shl;
+        ColumnSums {
+            low: i64x2_shl(self.low, 1),
+            high: i64x2_shl(self.high, 1),
+            lanes: 2 * self.lanes,
+        }
     }
-    let lanes = 2 * len.div_ceil(2) as u64;
-    let sum = |lanes_sum: v128, offset: f64| {
-        i64x2_extract_lane::<0>(lanes_sum)
-            .wrapping_add(i64x2_extract_lane::<1>(lanes_sum))
-            .wrapping_sub(lanes.wrapping_mul(offset.to_bits()) as i64)
-    };
-    (sum(low, LOW_OFFSET), sum(high, HIGH_OFFSET))
+
+    /// (low parts, high parts).
+    #[target_feature(enable = "simd128")]
+    fn finish(self) -> (i64, i64) {
+        use core::arch::wasm32::{i64x2_extract_lane, v128};
+        let sum = |lanes_sum: v128, offset: f64| {
+            i64x2_extract_lane::<0>(lanes_sum)
+                .wrapping_add(i64x2_extract_lane::<1>(lanes_sum))
+                .wrapping_sub(self.lanes.wrapping_mul(offset.to_bits()) as i64)
+        };
+        (sum(self.low, LOW_OFFSET), sum(self.high, HIGH_OFFSET))
+    }
+}
+
+/// The host build's `ColumnSums`: the same sums one product at a time, by `f64::mul_add`.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy)]
+struct ColumnSums {
+    low: i64,
+    high: i64,
+    lanes: u64,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn products(x: &[u64], y: &[u64], len: usize) -> (i64, i64) {
-    let (Some(x), Some(y)) = (x.get(..len), y.get(..len)) else {
-        return (0, 0);
-    };
-    let (mut low, mut high) = (0i64, 0i64);
-    for (&a, &b) in x.iter().zip(y) {
-        let (a, b) = (f64::from_bits(a), f64::from_bits(b));
-        let product_high = a.mul_add(b, HIGH_OFFSET);
-        let product_low = a.mul_add(b, HIGH_OFFSET - product_high) + LOW_OFFSET;
-        high = high.wrapping_add(product_high.to_bits() as i64);
-        low = low.wrapping_add(product_low.to_bits() as i64);
+impl ColumnSums {
+    fn new() -> ColumnSums {
+        ColumnSums {
+            low: 0,
+            high: 0,
+            lanes: 0,
+        }
     }
-    let count = len as u64;
-    (
-        low.wrapping_sub(count.wrapping_mul(LOW_OFFSET.to_bits()) as i64),
-        high.wrapping_sub(count.wrapping_mul(HIGH_OFFSET.to_bits()) as i64),
-    )
+
+    fn add_products(&mut self, x: &[u64], y: &[u64], len: usize) {
+        let (Some(x), Some(y)) = (x.get(..len), y.get(..len)) else {
+            return;
+        };
+        for (&a, &b) in x.iter().zip(y) {
+            let (a, b) = (f64::from_bits(a), f64::from_bits(b));
+            let product_high = a.mul_add(b, HIGH_OFFSET);
+            let product_low = a.mul_add(b, HIGH_OFFSET - product_high) + LOW_OFFSET;
+            self.high = self.high.wrapping_add(product_high.to_bits() as i64);
+            self.low = self.low.wrapping_add(product_low.to_bits() as i64);
+        }
+        self.lanes += len as u64;
+    }
+
+    fn doubled(self) -> ColumnSums {
+        ColumnSums {
+            low: self.low.wrapping_mul(2),
+            high: self.high.wrapping_mul(2),
+            lanes: 2 * self.lanes,
+        }
+    }
+
+    fn finish(self) -> (i64, i64) {
+        (
+            self.low
+                .wrapping_sub(self.lanes.wrapping_mul(LOW_OFFSET.to_bits()) as i64),
+            self.high
+                .wrapping_sub(self.lanes.wrapping_mul(HIGH_OFFSET.to_bits()) as i64),
+        )
+    }
 }
 
 /// Big-endian bytes to `limbs` little-endian 52-bit limbs (bits beyond are dropped; callers size it).
