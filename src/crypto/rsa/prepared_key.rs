@@ -1,6 +1,6 @@
 //! An RSA public key prepared once for verification, and its public-key operation sᵉ mod n by
 //! Montgomery multiplication. In wasm, where the engine's `relaxed_madd` is fused, the key also carries
-//! a `FusedFloatKey` and the operation runs there (`fused_float.rs`: about 0.83 of this kernel's time
+//! a `FusedFloatKey` and the operation runs there (`fused_float.rs`: about 0.78 of this kernel's time
 //! in V8); this integer kernel is the fallback and the host build's.
 //!
 //! The limbs hold 28 bits, not 32: a product of two limbs is below 2⁵⁶, so a whole column of a product
