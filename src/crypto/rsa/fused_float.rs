@@ -25,6 +25,8 @@
 
 use std::sync::OnceLock;
 
+use crate::crypto::rsa::limbs;
+
 /// Bits per limb.
 const LIMB_BITS: u32 = 52;
 const LIMB_MASK: u64 = (1 << LIMB_BITS) - 1;
@@ -118,7 +120,7 @@ impl FusedFloatKey {
     /// for `modulus_bytes`-byte signatures.
     pub fn new(modulus_be: &[u8], exponent: u32) -> Option<FusedFloatKey> {
         let limbs = 8 * modulus_be.len() / LIMB_BITS as usize + 1;
-        let n = limbs_from_be(modulus_be, limbs);
+        let n = limbs::from_be::<u64, LIMB_BITS>(modulus_be, limbs);
         let n0 = *n.first()?;
         if n0 & 1 == 0 {
             return None;
@@ -138,35 +140,14 @@ impl FusedFloatKey {
             n,
             n_descending,
         };
-        key.r2 = key.r_squared();
+        key.r2 = limbs::r_squared::<u64, LIMB_BITS>(&key.n);
         Some(key)
-    }
-
-    /// R² mod n by doubling 1 modulo n, 2·52·limbs times.
-    fn r_squared(&self) -> Vec<u64> {
-        let limbs = self.n.len();
-        let mut x = vec![0u64; limbs];
-        if let Some(low) = x.first_mut() {
-            *low = 1;
-        }
-        for _ in 0..2 * LIMB_BITS as usize * limbs {
-            let mut carry = 0;
-            for limb in x.iter_mut() {
-                let doubled = (*limb << 1) | carry;
-                carry = doubled >> LIMB_BITS;
-                *limb = doubled & LIMB_MASK;
-            }
-            if carry != 0 || !less_than(&x, &self.n) {
-                sub_in_place(&mut x, &self.n);
-            }
-        }
-        x
     }
 
     /// sᵉ mod n as `modulus_bytes` big-endian bytes, for s below n (the caller has checked).
     pub fn public_op(&self, signature: &[u8], modulus_bytes: usize) -> Vec<u8> {
         let limbs = self.n.len();
-        let s = limbs_from_be(signature, limbs);
+        let s = limbs::from_be::<u64, LIMB_BITS>(signature, limbs);
         let mut operands = Operands::new(limbs);
         let mut s_mont = Vec::with_capacity(limbs);
         self.product::<false>(&s, &self.r2, &mut operands, &mut s_mont);
@@ -184,7 +165,7 @@ impl FusedFloatKey {
                 std::mem::swap(&mut acc, &mut next);
             }
         }
-        be_from_limbs(&next, modulus_bytes)
+        limbs::to_be::<u64, LIMB_BITS>(&next, modulus_bytes)
     }
 
     /// The Montgomery product a·b·R⁻¹ mod n into `out` (a·a·R⁻¹ when `SQUARE`, with a and b the
@@ -214,26 +195,19 @@ impl FusedFloatKey {
             let start = (k + 1).saturating_sub(limbs);
             let end = k.min(limbs - 1);
             let descending_at = PAD + limbs - 1 + start - k;
+            // A square's pass stops at the column's half (j < k − j).
+            let ab_end = if SQUARE { k.div_ceil(2) } else { end + 1 };
             let mut sums = ColumnSums::new();
+            sums.add_products(
+                operands.a.get(PAD + start..).unwrap_or_default(),
+                operands
+                    .b_descending
+                    .get(descending_at..)
+                    .unwrap_or_default(),
+                ab_end.saturating_sub(start),
+            );
             if SQUARE {
-                sums.add_products(
-                    operands.a.get(PAD + start..).unwrap_or_default(),
-                    operands
-                        .b_descending
-                        .get(descending_at..)
-                        .unwrap_or_default(),
-                    k.div_ceil(2).saturating_sub(start),
-                );
                 sums = sums.doubled();
-            } else {
-                sums.add_products(
-                    operands.a.get(PAD + start..).unwrap_or_default(),
-                    operands
-                        .b_descending
-                        .get(descending_at..)
-                        .unwrap_or_default(),
-                    end + 1 - start,
-                );
             }
             // m from mₖ on is not chosen yet (zero): a low column's pass stops before it.
             let mn_end = if k < limbs { k } else { end + 1 };
@@ -274,8 +248,8 @@ impl FusedFloatKey {
         if let Some(top) = out.last_mut() {
             *top = previous_high.wrapping_add(carry) as u64;
         }
-        if !less_than(out, &self.n) {
-            sub_in_place(out, &self.n);
+        if !limbs::less_than(out, &self.n) {
+            limbs::sub_in_place::<u64, LIMB_BITS>(out, &self.n);
         }
     }
 }
@@ -434,62 +408,5 @@ impl ColumnSums {
             self.high
                 .wrapping_sub(self.lanes.wrapping_mul(HIGH_OFFSET.to_bits()) as i64),
         )
-    }
-}
-
-/// Big-endian bytes to `limbs` little-endian 52-bit limbs (bits beyond are dropped; callers size it).
-fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u64> {
-    let mut out = Vec::with_capacity(limbs);
-    let (mut pending, mut pending_bits) = (0u64, 0u32);
-    for &byte in bytes.iter().rev() {
-        pending |= u64::from(byte) << pending_bits;
-        pending_bits += 8;
-        if pending_bits >= LIMB_BITS {
-            out.push(pending & LIMB_MASK);
-            pending >>= LIMB_BITS;
-            pending_bits -= LIMB_BITS;
-        }
-    }
-    if pending_bits > 0 {
-        out.push(pending);
-    }
-    out.resize(limbs, 0);
-    out
-}
-
-/// Little-endian 52-bit limbs to `len` big-endian bytes.
-fn be_from_limbs(limbs: &[u64], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let (mut pending, mut pending_bits) = (0u64, 0u32);
-    let mut limbs = limbs.iter();
-    for byte in out.iter_mut().rev() {
-        if pending_bits < 8 {
-            pending |= limbs.next().copied().unwrap_or(0) << pending_bits;
-            pending_bits += LIMB_BITS;
-        }
-        *byte = pending as u8;
-        pending >>= 8;
-        pending_bits -= 8;
-    }
-    out
-}
-
-/// a < b for equal-length little-endian numbers.
-fn less_than(a: &[u64], b: &[u64]) -> bool {
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
-}
-
-/// a −= b (mod 2^(52·len)), for limbs below 2⁵².
-fn sub_in_place(a: &mut [u64], b: &[u64]) {
-    let mut borrow = 0u64;
-    for (x, &y) in a.iter_mut().zip(b) {
-        let diff = x.wrapping_sub(y).wrapping_sub(borrow);
-        borrow = diff >> 63;
-        *x = diff & LIMB_MASK;
     }
 }

@@ -13,6 +13,7 @@
 //! `padding` the PKCS#1 v1.5 and PSS checks.
 
 mod fused_float;
+mod limbs;
 mod padding;
 mod prepared_key;
 

@@ -20,6 +20,7 @@
 //! the columns and groups: 1.9 to 2.2 times the time).
 
 use crate::crypto::rsa::fused_float::{fused_multiply_add_is_exact, FusedFloatKey};
+use crate::crypto::rsa::limbs;
 use crate::crypto::rsa::MAX_RSA_BITS;
 
 /// Bits per limb.
@@ -149,7 +150,7 @@ impl PreparedRsaKey {
         // One limb more than k bytes need: a signature of k bytes always fits (so one not below n is
         // seen as such, never truncated), and so does a Montgomery product below 2n.
         let limbs = 8 * modulus_be.len() / LIMB_BITS as usize + 1;
-        let n = limbs_from_be(modulus_be, limbs);
+        let n = limbs::from_be::<u32, LIMB_BITS>(modulus_be, limbs);
         let n0 = *n.first()?;
         if n0 & 1 == 0 || exponent < 3 || exponent & 1 == 0 {
             return None;
@@ -172,7 +173,7 @@ impl PreparedRsaKey {
             n_descending,
             fused: None,
         };
-        key.r2 = key.r_squared();
+        key.r2 = limbs::r_squared::<u32, LIMB_BITS>(&key.n);
         // The host build keeps the integer kernel (native u64 products are fast there, and its
         // fused multiply-add may be a library call); tests choose either with `with_kernel`.
         if RsaKernel::in_use() == RsaKernel::FusedFloat {
@@ -187,7 +188,7 @@ impl PreparedRsaKey {
         key.fused = match kernel {
             RsaKernel::Integer => None,
             RsaKernel::FusedFloat if kernel.is_available() => {
-                let modulus_be = be_from_limbs(&self.n, self.modulus_bytes);
+                let modulus_be = limbs::to_be::<u32, LIMB_BITS>(&self.n, self.modulus_bytes);
                 Some(FusedFloatKey::new(&modulus_be, self.e)?)
             }
             RsaKernel::FusedFloat => return None,
@@ -211,27 +212,6 @@ impl PreparedRsaKey {
     /// Length of the modulus in bytes (k in RFC 8017).
     pub fn modulus_bytes(&self) -> usize {
         self.modulus_bytes
-    }
-
-    /// R² mod n by doubling 1 modulo n, 2·28·limbs times.
-    fn r_squared(&self) -> Vec<u32> {
-        let limbs = self.n.len();
-        let mut x = vec![0u32; limbs];
-        if let Some(low) = x.first_mut() {
-            *low = 1;
-        }
-        for _ in 0..2 * LIMB_BITS as usize * limbs {
-            let mut carry = 0;
-            for limb in x.iter_mut() {
-                let doubled = (*limb << 1) | carry;
-                carry = doubled >> LIMB_BITS;
-                *limb = doubled & LIMB_MASK as u32;
-            }
-            if carry != 0 || !less_than(&x, &self.n) {
-                sub_in_place(&mut x, &self.n);
-            }
-        }
-        x
     }
 
     /// The Montgomery product of the factors loaded in `work` (a·a·R⁻¹ when `SQUARE`, with a and b the
@@ -411,8 +391,8 @@ impl PreparedRsaKey {
         if let Some(top) = out.last_mut() {
             *top = carry as u32;
         }
-        if !less_than(out, &self.n) {
-            sub_in_place(out, &self.n);
+        if !limbs::less_than(out, &self.n) {
+            limbs::sub_in_place::<u32, LIMB_BITS>(out, &self.n);
         }
     }
 
@@ -435,8 +415,8 @@ impl PreparedRsaKey {
             return None;
         }
         let limbs = self.n.len();
-        let s = limbs_from_be(signature, limbs);
-        if !less_than(&s, &self.n) {
+        let s = limbs::from_be::<u32, LIMB_BITS>(signature, limbs);
+        if !limbs::less_than(&s, &self.n) {
             return None;
         }
         if let Some(fused) = &self.fused {
@@ -460,7 +440,7 @@ impl PreparedRsaKey {
                 std::mem::swap(&mut acc, &mut next);
             }
         }
-        Some(be_from_limbs(&next, self.modulus_bytes))
+        Some(limbs::to_be::<u32, LIMB_BITS>(&next, self.modulus_bytes))
     }
 }
 
@@ -516,61 +496,4 @@ fn column_sums(x: &[u32], y: &[u32], quads: usize) -> [u64; GROUP] {
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
-}
-
-/// Big-endian bytes to `limbs` little-endian 28-bit limbs (bits beyond are dropped; callers size it).
-fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u32> {
-    let mut out = Vec::with_capacity(limbs);
-    let (mut pending, mut pending_bits) = (0u64, 0u32);
-    for &byte in bytes.iter().rev() {
-        pending |= u64::from(byte) << pending_bits;
-        pending_bits += 8;
-        if pending_bits >= LIMB_BITS {
-            out.push((pending & LIMB_MASK) as u32);
-            pending >>= LIMB_BITS;
-            pending_bits -= LIMB_BITS;
-        }
-    }
-    if pending_bits > 0 {
-        out.push(pending as u32);
-    }
-    out.resize(limbs, 0);
-    out
-}
-
-/// Little-endian 28-bit limbs to `len` big-endian bytes.
-fn be_from_limbs(limbs: &[u32], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let (mut pending, mut pending_bits) = (0u64, 0u32);
-    let mut limbs = limbs.iter();
-    for byte in out.iter_mut().rev() {
-        if pending_bits < 8 {
-            pending |= u64::from(limbs.next().copied().unwrap_or(0)) << pending_bits;
-            pending_bits += LIMB_BITS;
-        }
-        *byte = pending as u8;
-        pending >>= 8;
-        pending_bits -= 8;
-    }
-    out
-}
-
-/// a < b for equal-length little-endian numbers.
-fn less_than(a: &[u32], b: &[u32]) -> bool {
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
-}
-
-/// a −= b (mod 2^(28·len)), for limbs below 2²⁸.
-fn sub_in_place(a: &mut [u32], b: &[u32]) {
-    let mut borrow = 0u32;
-    for (x, &y) in a.iter_mut().zip(b) {
-        let diff = x.wrapping_sub(y).wrapping_sub(borrow);
-        borrow = diff >> 31;
-        *x = diff & LIMB_MASK as u32;
-    }
 }
