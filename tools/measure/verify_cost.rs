@@ -110,12 +110,12 @@ fn main() {
 /// The table of the RSA kernels' costs (`rsa_kernel_cost`), per RSA token set.
 fn rsa_kernel_table(sets: &[TokenSet]) {
     println!();
-    println!("| RSA public-key operation | integer kernel, µs | fused multiply-add kernel, µs | fused / integer |");
-    println!("|---|---|---|---|");
+    println!("| RSA public-key operation | integer kernel, µs | fused multiply-add kernel, µs | fused / integer | preparing a key for both, µs | of which the fused kernel's, µs |");
+    println!("|---|---|---|---|---|---|");
     for set in sets {
-        if let Some((integer, fused)) = rsa_kernel_cost(set) {
+        if let Some((integer, fused, prepare, prepare_fused)) = rsa_kernel_cost(set) {
             println!(
-                "| {} | {integer:.1} | {fused:.1} | {:.2} |",
+                "| {} | {integer:.1} | {fused:.1} | {:.2} | {prepare:.0} | {prepare_fused:.0} |",
                 set.name,
                 fused / integer
             );
@@ -123,9 +123,11 @@ fn rsa_kernel_table(sets: &[TokenSet]) {
     }
 }
 
-/// Per signature, µs: sᵉ mod n on the integer and on the fused multiply-add kernel (`None` for other
-/// key types, or where the fused kernel cannot run exactly).
-fn rsa_kernel_cost(set: &TokenSet) -> Option<(f64, f64)> {
+/// Per signature, µs: sᵉ mod n on the integer and on the fused multiply-add kernel; then per key, µs:
+/// `PreparedRsaKey::new` (both kernels' constants) and the fused kernel's part of it (`with_kernel`);
+/// fastest of nine passes each. `None` for other key types, or where the fused kernel cannot run
+/// exactly.
+fn rsa_kernel_cost(set: &TokenSet) -> Option<(f64, f64, f64, f64)> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
     use jwt_authn_wasm::crypto::{PreparedRsaKey, RsaKernel};
@@ -158,7 +160,21 @@ fn rsa_kernel_cost(set: &TokenSet) -> Option<(f64, f64)> {
         }
     }
     let count = signatures.len().max(1) as f64;
-    Some((best[0] / count * 1e6, best[1] / count * 1e6))
+    let mut preparing = [f64::INFINITY; 2];
+    for _ in 0..9 {
+        let started = Instant::now();
+        std::hint::black_box(PreparedRsaKey::new(&n, e)?);
+        preparing[0] = preparing[0].min(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        std::hint::black_box(key.with_kernel(RsaKernel::FusedFloat)?);
+        preparing[1] = preparing[1].min(started.elapsed().as_secs_f64());
+    }
+    Some((
+        best[0] / count * 1e6,
+        best[1] / count * 1e6,
+        preparing[0] * 1e6,
+        preparing[1] * 1e6,
+    ))
 }
 
 /// Per signature: a P-256/P-384/P-521 key parsed and `verify_without_table`, and RustCrypto's

@@ -90,13 +90,30 @@ pub fn sub_in_place<T: Limb, const BITS: u32>(a: &mut [T], b: &[T]) {
     }
 }
 
-/// R² mod n, R = 2^(BITS·limbs), by doubling 1 modulo n, 2·BITS·limbs times (once per key).
-pub fn r_squared<T: Limb, const BITS: u32>(n: &[T]) -> Vec<T> {
+/// R² mod n, R = 2^(BITS·limbs), with `square` a Montgomery square (x ↦ x²·R⁻¹ mod n, below n).
+/// Write BITS·limbs = c·2ʲ (j at most 5): doubling 1 modulo n BITS·limbs + c times gives 2ᶜ·R, the
+/// Montgomery form of 2ᶜ, and j Montgomery squares give the form of 2^(c·2ʲ) = R, which is R². That is
+/// about half the doublings of doubling all the way (2·BITS·limbs), the bulk of preparing a key.
+pub fn r_squared<T: Limb, const BITS: u32>(
+    n: &[T],
+    mut square: impl FnMut(&[T]) -> Vec<T>,
+) -> Vec<T> {
+    let bits = BITS as usize * n.len();
+    let squares = bits.trailing_zeros().min(5);
+    let mut x = power_of_two_mod::<T, BITS>(n, bits + (bits >> squares));
+    for _ in 0..squares {
+        x = square(&x);
+    }
+    x
+}
+
+/// 2^power mod n, by doubling 1 modulo n `power` times.
+fn power_of_two_mod<T: Limb, const BITS: u32>(n: &[T], power: usize) -> Vec<T> {
     let mut x = vec![T::default(); n.len()];
     if let Some(low) = x.first_mut() {
         *low = T::from_u64(1);
     }
-    for _ in 0..2 * BITS as usize * n.len() {
+    for _ in 0..power {
         let mut carry = 0;
         for limb in x.iter_mut() {
             let doubled = (limb.to_u64() << 1) | carry;

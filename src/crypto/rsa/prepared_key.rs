@@ -173,7 +173,12 @@ impl PreparedRsaKey {
             n_descending,
             fused: None,
         };
-        key.r2 = limbs::r_squared::<u32, LIMB_BITS>(&key.n);
+        let mut work = Workspace::new(limbs);
+        key.r2 = limbs::r_squared::<u32, LIMB_BITS>(&key.n, |x| {
+            let mut out = Vec::with_capacity(limbs);
+            key.mont_sqr(x, &mut work, &mut out);
+            out
+        });
         // The host build keeps the integer kernel (native u64 products are fast there, and its
         // fused multiply-add may be a library call); tests choose either with `with_kernel`.
         if RsaKernel::in_use() == RsaKernel::FusedFloat {
