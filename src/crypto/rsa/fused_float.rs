@@ -140,7 +140,6 @@ impl FusedFloatKey {
             n,
             n_descending,
         };
-        let limbs = key.n.len();
         let mut operands = Operands::new(limbs);
         key.r2 = limbs::r_squared::<u64, LIMB_BITS>(&key.n, |x| {
             let mut out = Vec::with_capacity(limbs);

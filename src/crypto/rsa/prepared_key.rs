@@ -55,15 +55,23 @@ pub struct PreparedRsaKey {
     n_descending: Vec<u32>,
     /// −n⁻¹ mod 2²⁸.
     n0_inv: u32,
-    /// R² mod n, R = 2^(28·limbs).
-    r2: Vec<u32>,
     e: u32,
     /// Length of the modulus in bytes (k in RFC 8017).
     modulus_bytes: usize,
     modulus_bits: usize,
-    /// The same key for the fused multiply-add kernel (`fused_float.rs`), which the operation uses
-    /// when it is there: in wasm when the VM's `relaxed_madd` is fused.
-    fused: Option<FusedFloatKey>,
+    /// What the operation's kernel needs beyond the above: only that kernel's, since preparing R² is
+    /// most of a key's preparation.
+    constants: KernelConstants,
+}
+
+/// The constants of the kernel a key's operation runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KernelConstants {
+    /// R² mod n, R = 2^(28·limbs), for this file's integer kernel.
+    Integer { r2: Vec<u32> },
+    /// The key for the fused multiply-add kernel (`fused_float.rs`): in wasm when the VM's
+    /// `relaxed_madd` is fused.
+    FusedFloat(FusedFloatKey),
 }
 
 /// Which kernel computes the public-key operation: for tests that check each against the other.
@@ -79,7 +87,7 @@ impl RsaKernel {
     /// The kernel keys prepared here use: the fused one in wasm where it computes exactly, else the
     /// integer one.
     pub fn in_use() -> RsaKernel {
-        if cfg!(target_arch = "wasm32") && fused_multiply_add_is_exact() {
+        if cfg!(target_arch = "wasm32") && RsaKernel::FusedFloat.is_available() {
             RsaKernel::FusedFloat
         } else {
             RsaKernel::Integer
@@ -164,49 +172,59 @@ impl PreparedRsaKey {
         n_descending.extend(n.iter().rev());
         n_descending.resize(limbs + 2 * PAD, 0);
         let mut key = PreparedRsaKey {
-            r2: Vec::new(),
             n0_inv: inv.wrapping_neg() & LIMB_MASK as u32,
             e: exponent,
             modulus_bytes: modulus_be.len(),
             modulus_bits,
             n,
             n_descending,
-            fused: None,
+            // Replaced below: the integer kernel's constants are computed with the key's own products.
+            constants: KernelConstants::Integer { r2: Vec::new() },
         };
-        let mut work = Workspace::new(limbs);
-        key.r2 = limbs::r_squared::<u32, LIMB_BITS>(&key.n, |x| {
-            let mut out = Vec::with_capacity(limbs);
-            key.mont_sqr(x, &mut work, &mut out);
-            out
-        });
         // The host build keeps the integer kernel (native u64 products are fast there, and its
         // fused multiply-add may be a library call); tests choose either with `with_kernel`.
-        if RsaKernel::in_use() == RsaKernel::FusedFloat {
-            key.fused = FusedFloatKey::new(modulus_be, exponent);
-        }
+        key.constants = key.constants_for(RsaKernel::in_use())?;
         Some(key)
     }
 
     /// This key with its operation on `kernel`, or `None` where that kernel cannot run exactly.
     pub fn with_kernel(&self, kernel: RsaKernel) -> Option<PreparedRsaKey> {
         let mut key = self.clone();
-        key.fused = match kernel {
-            RsaKernel::Integer => None,
+        if kernel != self.kernel() {
+            key.constants = self.constants_for(kernel)?;
+        }
+        Some(key)
+    }
+
+    /// `kernel`'s constants for this key, or `None` where that kernel cannot run exactly.
+    fn constants_for(&self, kernel: RsaKernel) -> Option<KernelConstants> {
+        match kernel {
+            RsaKernel::Integer => {
+                let limbs = self.n.len();
+                let mut work = Workspace::new(limbs);
+                let r2 = limbs::r_squared::<u32, LIMB_BITS>(&self.n, |x| {
+                    let mut out = Vec::with_capacity(limbs);
+                    self.mont_sqr(x, &mut work, &mut out);
+                    out
+                });
+                Some(KernelConstants::Integer { r2 })
+            }
             RsaKernel::FusedFloat if kernel.is_available() => {
                 let modulus_be = limbs::to_be::<u32, LIMB_BITS>(&self.n, self.modulus_bytes);
-                Some(FusedFloatKey::new(&modulus_be, self.e)?)
+                Some(KernelConstants::FusedFloat(FusedFloatKey::new(
+                    &modulus_be,
+                    self.e,
+                )?))
             }
-            RsaKernel::FusedFloat => return None,
-        };
-        Some(key)
+            RsaKernel::FusedFloat => None,
+        }
     }
 
     /// The kernel this key's operation runs on.
     pub fn kernel(&self) -> RsaKernel {
-        if self.fused.is_some() {
-            RsaKernel::FusedFloat
-        } else {
-            RsaKernel::Integer
+        match self.constants {
+            KernelConstants::Integer { .. } => RsaKernel::Integer,
+            KernelConstants::FusedFloat(_) => RsaKernel::FusedFloat,
         }
     }
 
@@ -424,12 +442,15 @@ impl PreparedRsaKey {
         if !limbs::less_than(&s, &self.n) {
             return None;
         }
-        if let Some(fused) = &self.fused {
-            return Some(fused.public_op(signature, self.modulus_bytes));
-        }
+        let r2 = match &self.constants {
+            KernelConstants::Integer { r2 } => r2,
+            KernelConstants::FusedFloat(fused) => {
+                return Some(fused.public_op(signature, self.modulus_bytes))
+            }
+        };
         let mut work = Workspace::new(limbs);
         let mut s_mont = Vec::with_capacity(limbs);
-        self.mont_mul(&s, &self.r2, &mut work, &mut s_mont);
+        self.mont_mul(&s, r2, &mut work, &mut s_mont);
         let mut acc = s_mont.clone();
         let mut next = Vec::with_capacity(limbs);
         let top_bit = 31 - self.e.leading_zeros();
