@@ -195,23 +195,11 @@ impl FusedFloatKey {
         let limbs = self.n.len();
         let s = limbs::from_be::<u64, LIMB_BITS>(signature, limbs);
         let mut work = self.work();
-        let mut s_mont = Vec::with_capacity(limbs);
-        self.multiply(&s, &self.r2, &mut work, &mut s_mont);
-        let mut acc = s_mont.clone();
-        let mut next = Vec::with_capacity(limbs);
-        let top_bit = 31 - self.e.leading_zeros();
-        // As in `PreparedRsaKey::public_op`: the last bit's product by s itself leaves Montgomery form.
-        for bit in (0..top_bit).rev() {
-            self.square(&acc, &mut work, &mut next);
-            std::mem::swap(&mut acc, &mut next);
-            if bit == 0 {
-                self.multiply(&acc, &s, &mut work, &mut next);
-            } else if (self.e >> bit) & 1 == 1 {
-                self.multiply(&acc, &s_mont, &mut work, &mut next);
-                std::mem::swap(&mut acc, &mut next);
-            }
-        }
-        limbs::to_be::<u64, LIMB_BITS>(&next, modulus_bytes)
+        let power = limbs::public_power(&s, &self.r2, self.e, |a, b, out| match b {
+            Some(b) => self.multiply(a, b, &mut work, out),
+            None => self.square(a, &mut work, out),
+        });
+        limbs::to_be::<u64, LIMB_BITS>(&power, modulus_bytes)
     }
 
     /// Puts a and b into `work` as doubles.

@@ -107,6 +107,34 @@ pub fn r_squared<T: Limb, const BITS: u32>(
     x
 }
 
+/// sᵉ mod n for odd e, by Montgomery products: `product(a, Some(b), out)` puts a·b·R⁻¹ mod n into
+/// `out`, `product(a, None, out)` a·a·R⁻¹ mod n. s goes into Montgomery form by a product with R² mod
+/// n; the last bit of e multiplies by s itself rather than its Montgomery form, which leaves
+/// Montgomery form in the same product (one fewer than a product by 1).
+pub fn public_power<T: Limb>(
+    s: &[T],
+    r2: &[T],
+    e: u32,
+    mut product: impl FnMut(&[T], Option<&[T]>, &mut Vec<T>),
+) -> Vec<T> {
+    let mut s_mont = Vec::with_capacity(s.len());
+    product(s, Some(r2), &mut s_mont);
+    let mut acc = s_mont.clone();
+    let mut next = Vec::with_capacity(s.len());
+    let top_bit = 31 - e.leading_zeros();
+    for bit in (0..top_bit).rev() {
+        product(&acc, None, &mut next);
+        std::mem::swap(&mut acc, &mut next);
+        if bit == 0 {
+            product(&acc, Some(s), &mut next);
+        } else if (e >> bit) & 1 == 1 {
+            product(&acc, Some(&s_mont), &mut next);
+            std::mem::swap(&mut acc, &mut next);
+        }
+    }
+    next
+}
+
 /// 2^power mod n, by doubling 1 modulo n `power` times.
 fn power_of_two_mod<T: Limb, const BITS: u32>(n: &[T], power: usize) -> Vec<T> {
     let mut x = vec![T::default(); n.len()];

@@ -71,8 +71,7 @@ enum KernelConstants {
     Integer { r2: Vec<u32> },
     /// The key for the fused multiply-add kernel (`fused_float.rs`): in wasm when the VM's
     /// `relaxed_madd` is fused.
-    /// Boxed: its column-sum start values make it several times the integer variant's size.
-    FusedFloat(Box<FusedFloatKey>),
+    FusedFloat(FusedFloatKey),
 }
 
 /// Which kernel computes the public-key operation: for tests that check each against the other.
@@ -212,10 +211,10 @@ impl PreparedRsaKey {
             }
             RsaKernel::FusedFloat if kernel.is_available() => {
                 let modulus_be = limbs::to_be::<u32, LIMB_BITS>(&self.n, self.modulus_bytes);
-                Some(KernelConstants::FusedFloat(Box::new(FusedFloatKey::new(
+                Some(KernelConstants::FusedFloat(FusedFloatKey::new(
                     &modulus_be,
                     self.e,
-                )?)))
+                )?))
             }
             RsaKernel::FusedFloat => None,
         }
@@ -450,24 +449,11 @@ impl PreparedRsaKey {
             }
         };
         let mut work = Workspace::new(limbs);
-        let mut s_mont = Vec::with_capacity(limbs);
-        self.mont_mul(&s, r2, &mut work, &mut s_mont);
-        let mut acc = s_mont.clone();
-        let mut next = Vec::with_capacity(limbs);
-        let top_bit = 31 - self.e.leading_zeros();
-        // e is odd, so its last bit multiplies by s: by s itself rather than its Montgomery form, which
-        // leaves Montgomery form in the same product (one multiplication fewer than a product by 1).
-        for bit in (0..top_bit).rev() {
-            self.mont_sqr(&acc, &mut work, &mut next);
-            std::mem::swap(&mut acc, &mut next);
-            if bit == 0 {
-                self.mont_mul(&acc, &s, &mut work, &mut next);
-            } else if (self.e >> bit) & 1 == 1 {
-                self.mont_mul(&acc, &s_mont, &mut work, &mut next);
-                std::mem::swap(&mut acc, &mut next);
-            }
-        }
-        Some(limbs::to_be::<u32, LIMB_BITS>(&next, self.modulus_bytes))
+        let power = limbs::public_power(&s, r2, self.e, |a, b, out| match b {
+            Some(b) => self.mont_mul(a, b, &mut work, out),
+            None => self.mont_sqr(a, &mut work, out),
+        });
+        Some(limbs::to_be::<u32, LIMB_BITS>(&power, self.modulus_bytes))
     }
 }
 
