@@ -16,7 +16,7 @@ use crate::config::provider_index::{exact_issuer, LocationId};
 use crate::config::{Provider, ProviderId};
 use crate::request::cert_binding::{check_binding, presented_thumbprint};
 use crate::request::evaluation::{Candidate, CandidateState, Evaluation};
-use crate::request::extract::{extract_tokens, TokenSource};
+use crate::request::extract::{extract_tokens, ExtractedToken, TokenSource};
 use crate::request::headers::HeaderPair;
 use crate::request::token_cache::{CacheHits, TokenCaches};
 use crate::verify::error::AuthError;
@@ -128,14 +128,16 @@ impl Evaluation<'_, '_> {
             return;
         };
         let mut found_here = FoundHere::new();
-        for token in extract_tokens(locations, headers, path) {
-            let existing = self.tokens.tokens.iter().position(|t| t.raw == token.raw);
+        for ExtractedToken { raw: bytes, source } in extract_tokens(locations, headers, path) {
+            let existing = self.tokens.tokens.iter().position(|t| *t.raw == *bytes);
             let id = match existing {
                 Some(id) => id,
                 None => {
-                    let cached = self.caches.lookup(&token.raw, now);
+                    // A cached token shares the cache's copy; only a token not seen before is copied.
+                    let (shared, cached) = self.caches.lookup_shared(&bytes, now);
+                    let raw = shared.unwrap_or_else(|| Rc::from(&*bytes));
                     self.tokens.tokens.push(SeenToken {
-                        raw: token.raw,
+                        raw,
                         cached,
                         parsed: None,
                         named: None,
@@ -143,10 +145,7 @@ impl Evaluation<'_, '_> {
                     self.tokens.tokens.len() - 1
                 }
             };
-            self.tokens.found.push(Found {
-                token: id,
-                source: token.source,
-            });
+            self.tokens.found.push(Found { token: id, source });
             found_here.push(self.tokens.found.len() - 1);
         }
         if let Some(slot) = self.tokens.at_location.get_mut(location) {

@@ -1,6 +1,7 @@
 //! Reading tokens out of a request at a provider's locations ([`TokenLocations`]), and stripping a
 //! query-parameter token before the upstream.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use smallvec::SmallVec;
@@ -19,31 +20,32 @@ pub enum TokenSource {
 
 /// A token as it arrived: not yet parsed, not yet trusted. It may hold any bytes the client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExtractedToken {
-    /// The request's one copy of the token (a request waiting for keys outlives its headers), shared
-    /// with the token's parse and with the verified-token cache's key.
-    pub raw: Rc<[u8]>,
+pub struct ExtractedToken<'h> {
+    /// The token where it stands in the request's headers, or decoded from a query parameter. The
+    /// request copies it only when the verified-token cache has no copy of its own (a request waiting
+    /// for keys outlives its headers).
+    pub raw: Cow<'h, [u8]>,
     pub source: TokenSource,
 }
 
 /// The tokens found at a provider's locations: almost always one, kept inline.
-pub type ExtractedTokens = SmallVec<[ExtractedToken; 1]>;
+pub type ExtractedTokens<'h> = SmallVec<[ExtractedToken<'h>; 1]>;
 
 /// Finds every token the locations name. As in jwt_authn, the prefix may stand anywhere in the header
 /// value, and the token is what follows it from the first character that can start a JWT (see
 /// `token_after`). Unlike jwt_authn 1.40, the "Bearer" scheme matches in any case, as RFC 7235 makes
 /// auth schemes case-insensitive.
-pub fn extract_tokens(
+pub fn extract_tokens<'h>(
     locations: &TokenLocations,
-    headers: &(impl RequestHeaders + ?Sized),
-    path: &[u8],
-) -> ExtractedTokens {
+    headers: &'h (impl RequestHeaders + ?Sized),
+    path: &'h [u8],
+) -> ExtractedTokens<'h> {
     let mut tokens = ExtractedTokens::new();
     for location in &locations.headers {
         for value in headers.values(&location.name) {
             if let Some(token) = strip_value_prefix(value, &location.value_prefix) {
                 tokens.push(ExtractedToken {
-                    raw: Rc::from(token),
+                    raw: Cow::Borrowed(token),
                     source: TokenSource::Header(location.name.clone()),
                 });
             }
@@ -66,7 +68,7 @@ pub fn extract_tokens(
                 .find_map(|value| cookie_value(value, cookie.as_bytes()));
             if let Some(value) = found.filter(|v| !v.is_empty()) {
                 tokens.push(ExtractedToken {
-                    raw: Rc::from(value),
+                    raw: Cow::Borrowed(value),
                     source: TokenSource::Cookie(cookie.clone()),
                 });
             }
@@ -153,10 +155,10 @@ fn query_pairs(path: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-fn percent_decode(value: &[u8]) -> Rc<[u8]> {
-    // A JWT has neither `%` nor `+`: the value is then the token, copied once.
+fn percent_decode(value: &[u8]) -> Cow<'_, [u8]> {
+    // A JWT has neither `%` nor `+`: the value is then the token, as it stands.
     if !value.iter().any(|&b| b == b'%' || b == b'+') {
-        return Rc::from(value);
+        return Cow::Borrowed(value);
     }
     let mut out = Vec::with_capacity(value.len());
     let mut rest = value;
@@ -171,7 +173,7 @@ fn percent_decode(value: &[u8]) -> Rc<[u8]> {
         out.push(if byte == b'+' { b' ' } else { byte });
         rest = tail;
     }
-    Rc::from(out)
+    Cow::Owned(out)
 }
 
 fn hex_pair(pair: &[u8]) -> Option<u8> {

@@ -24,10 +24,17 @@ impl RequestHeaders for [HeaderPair<'_>] {
     }
 }
 
+/// A request's headers, read in place: up to [`INLINE_HEADERS`] of them need no allocation.
+pub type HeaderPairs<'a> = SmallVec<[HeaderPair<'a>; INLINE_HEADERS]>;
+
+/// How many headers [`HeaderPairs`] holds inline: a browser's request has 10 to 20 once Envoy has added
+/// its own (`x-request-id`, `x-forwarded-proto`); 16 pairs take 256 bytes of stack in wasm32.
+pub const INLINE_HEADERS: usize = 16;
+
 /// Reads the host's serialized header map without copying a header: a little-endian u32 count, then a
 /// (name length, value length) u32 pair per header, then each name and value followed by a NUL (the
 /// proxy-wasm ABI's map format). `None` for a buffer that does not hold what its sizes announce.
-pub fn parse_header_pairs(buffer: &[u8]) -> Option<Vec<HeaderPair<'_>>> {
+pub fn parse_header_pairs(buffer: &[u8]) -> Option<HeaderPairs<'_>> {
     let read_u32 = |at: usize| -> Option<usize> {
         let bytes = buffer.get(at..at.checked_add(4)?)?;
         let word = u32::from_le_bytes([
@@ -43,7 +50,7 @@ pub fn parse_header_pairs(buffer: &[u8]) -> Option<Vec<HeaderPair<'_>>> {
     if sizes_end > buffer.len() {
         return None;
     }
-    let mut pairs = Vec::with_capacity(count);
+    let mut pairs = HeaderPairs::with_capacity(count);
     let mut at = sizes_end;
     let mut take = |len: usize| -> Option<&[u8]> {
         let end = at.checked_add(len)?;

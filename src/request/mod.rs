@@ -32,7 +32,7 @@ pub use dpop::{
 pub use extract::{extract_tokens, path_without_param, ExtractedTokens, TokenSource};
 pub use headers::{
     borrow_header_pairs, parse_header_pairs, rewrite_in_one_call, rewritten_header_map,
-    serialize_header_pairs, HeaderPair, ONE_CALL_FROM_CHANGES,
+    serialize_header_pairs, HeaderPair, HeaderPairs, ONE_CALL_FROM_CHANGES,
 };
 pub use reply::LocalReply;
 pub use token_cache::{TokenCaches, WorkCounts};

@@ -186,11 +186,10 @@ fn a_host_header_map_is_read_in_place_and_a_short_one_is_refused() {
         (b"x-bytes", b"\xff\x00\xfe"),
     ];
     let map = serialize_header_pairs(&headers);
-    assert_eq!(parse_header_pairs(&map).unwrap(), headers.to_vec());
-    assert_eq!(
-        parse_header_pairs(&serialize_header_pairs(&[])).unwrap(),
-        vec![]
-    );
+    assert_eq!(parse_header_pairs(&map).unwrap().to_vec(), headers.to_vec());
+    assert!(parse_header_pairs(&serialize_header_pairs(&[]))
+        .unwrap()
+        .is_empty());
     // Every truncation of the map announces more than it holds. (The last byte is the final NUL, which
     // the reader does not need.)
     for len in 0..map.len() - 1 {
@@ -246,11 +245,11 @@ fn a_rewritten_header_map_is_what_the_changes_one_by_one_would_leave() {
         (b"x-sub", b"bob"),
         (b"x-iss", b"https://issuer.example.com"),
     ];
-    assert_eq!(parse_header_pairs(&map).unwrap(), expected);
+    assert_eq!(parse_header_pairs(&map).unwrap().to_vec(), expected);
     // Without a new path, :path stays as it was.
     let (no_removals, no_additions): ([&str; 0], [(&str, &str); 0]) = ([], []);
     let map = rewritten_header_map(&request, &no_removals, &no_additions, None);
-    assert_eq!(parse_header_pairs(&map).unwrap(), request.to_vec());
+    assert_eq!(parse_header_pairs(&map).unwrap().to_vec(), request.to_vec());
 }
 
 #[test]
